@@ -1,0 +1,43 @@
+# telemesh: `make run` starts the whole stack, `make test` runs every test.
+GO      ?= go
+BIN     := bin/telemesh
+PKG     := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/telemesh/telemesh/internal/cli.Version=$(VERSION)
+export CGO_ENABLED := 1
+
+.PHONY: all build run test unit lint bench deps release plugin web clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/telemesh
+
+## run: the whole stack in one process (router, hub, a simulated node, the Grafana bridge).
+run: build
+	./$(BIN) up
+
+## deps: npm packages the end-to-end tests use (external WAMP clients, browser driver).
+deps:
+	@for d in $$(git ls-files '*package-lock.json' | xargs -r -n1 dirname); do \
+	  echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	done
+
+## test: formatting, vet, and every test with the race detector (end-to-end suites included).
+test: lint
+	$(GO) test -race -count=1 -timeout 30m $(PKG)
+
+unit:
+	$(GO) test -short -count=1 $(PKG)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKG)
+
+## bench: Go benchmarks of the router, store and bridge, then telemesh bench self-hosted.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./router/... ./datanodes/... ./grafana-bridge/...
+	./$(BIN) bench
+
+clean:
+	rm -rf bin dist

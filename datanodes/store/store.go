@@ -1,0 +1,82 @@
+// Package store defines how a data node keeps its readings: a small Store
+// interface, implemented by datanodes/store/sqlite (durable) and
+// datanodes/store/memstore (in memory, for tests and ephemeral nodes), both
+// held to one conformance suite in datanodes/store/storetest.
+package store
+
+import (
+	"context"
+
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// Store keeps readings and field metadata. All methods are safe for
+// concurrent use and honour ctx cancellation where they may take long.
+type Store interface {
+	// Append stores readings. Readings of one field may arrive in any time
+	// order; a reading at a time a field already has replaces it. Append
+	// may buffer: readings are durable after the next Flush, or within the
+	// store's flush interval. The slice is not retained.
+	Append(ctx context.Context, readings []protocol.Reading) error
+
+	// Flush makes every appended reading durable.
+	Flush(ctx context.Context) error
+
+	// PutFields records or updates field metadata.
+	PutFields(ctx context.Context, fields []FieldMeta) error
+
+	// Fields returns the metadata of every field with at least one reading
+	// in [start, end) (nanoseconds), or of every known field when both are 0.
+	Fields(ctx context.Context, start, end int64) ([]FieldMeta, error)
+
+	// Query returns the readings of q.Fields in [q.Start, q.End), one Series
+	// per requested field that has data, in time order. With q.Bucket > 0 it
+	// aggregates into buckets aligned to multiples of q.Bucket (see Query).
+	// When the result would hold more than q.Limit points (q.Limit > 0), it
+	// returns a *protocol.Error of kind TooMuchData with the point count in
+	// its Details["points"], never a truncated result.
+	Query(ctx context.Context, q Query) ([]Series, error)
+
+	// Close flushes and releases the store.
+	Close() error
+}
+
+// FieldMeta is what a store keeps about a field.
+type FieldMeta struct {
+	Name        string
+	Description string
+	Units       string
+	Type        string // protocol.TypeNumber, TypeString or TypeBool
+	Timeline    string
+	// Interval is the nominal sampling interval in nanoseconds; 0 if aperiodic.
+	Interval int64
+	// First and Last are the times of the field's oldest and newest
+	// readings in the store (nanoseconds), 0 when it has none. Stores fill
+	// them in Fields; PutFields ignores them.
+	First, Last int64
+}
+
+// Query selects readings.
+type Query struct {
+	Fields     []string
+	Start, End int64 // nanoseconds, half-open [Start, End)
+	// Bucket, when positive, is the bucket width in nanoseconds: the result
+	// has one point per non-empty bucket, stamped at the bucket start
+	// (floor(t/Bucket)*Bucket), or two for AggMinMax: the bucket's minimum
+	// and maximum, both stamped at the bucket start and ordered by when they
+	// occurred (one point when the bucket holds a single reading). Non-number
+	// fields aggregate with AggLast whatever Agg says.
+	Bucket int64
+	// Agg is one of protocol.AggMean (default), AggMin, AggMax, AggLast,
+	// AggMinMax.
+	Agg string
+	// Limit caps the number of points of all series together; 0 = no cap.
+	Limit int
+}
+
+// Series is the readings of one field.
+type Series struct {
+	Field  string
+	Times  []int64 // nanoseconds, ascending
+	Values []any   // float64, bool or string
+}

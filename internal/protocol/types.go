@@ -1,0 +1,116 @@
+package protocol
+
+// Field value types.
+const (
+	TypeNumber = "number"
+	TypeString = "string"
+	TypeBool   = "bool"
+)
+
+// Aggregations that get_data accepts in its agg keyword.
+const (
+	AggMean   = "mean"
+	AggMin    = "min"
+	AggMax    = "max"
+	AggLast   = "last"
+	AggMinMax = "minmax"
+)
+
+// ValidAgg reports whether a is an aggregation get_data accepts.
+func ValidAgg(a string) bool {
+	switch a {
+	case AggMean, AggMin, AggMax, AggLast, AggMinMax:
+		return true
+	}
+	return false
+}
+
+// FieldInfo describes one field, as a value of get_fields' field map.
+type FieldInfo struct {
+	Description *string `json:"description" yaml:"description"`
+	Timeline    string  `json:"timeline" yaml:"timeline"`
+	Type        string  `json:"type" yaml:"type"`
+	Units       *string `json:"units" yaml:"units"`
+}
+
+// TimelineInfo describes one timeline, as a value of get_fields' timeline
+// map. On the wire Fields is sent under both "field" (sisock) and "fields"
+// (so3g), always as a list.
+type TimelineInfo struct {
+	Interval *float64 `json:"interval"`
+	Fields   []string `json:"fields"`
+}
+
+// Wire returns the map sent on the wire for this timeline.
+func (t TimelineInfo) Wire() map[string]any {
+	fs := t.Fields
+	if fs == nil {
+		fs = []string{}
+	}
+	var iv any
+	if t.Interval != nil {
+		iv = *t.Interval
+	}
+	return map[string]any{"interval": iv, "field": fs, "fields": fs}
+}
+
+// Wire returns the map sent on the wire for this field.
+func (f FieldInfo) Wire() map[string]any {
+	var d, u any
+	if f.Description != nil {
+		d = *f.Description
+	}
+	if f.Units != nil {
+		u = *f.Units
+	}
+	typ := f.Type
+	if typ == "" {
+		typ = TypeNumber
+	}
+	return map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
+}
+
+// TimelineData is one timeline of a get_data result.
+type TimelineData struct {
+	T              []float64 `json:"t"`
+	FinalizedUntil *float64  `json:"finalized_until"`
+}
+
+// DataResult is a get_data result and a live batch on B.consumer.N.data:
+// each field's values align one to one with the T list of its timeline.
+type DataResult struct {
+	Data     map[string][]any        `json:"data"`
+	Timeline map[string]TimelineData `json:"timeline"`
+}
+
+// NodeSummary is one entry of get_data_node's result and the payload of the
+// data_node_added and data_node_subtracted events.
+type NodeSummary struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// NodeInfo is one entry of list_nodes' result.
+type NodeInfo struct {
+	Name        string                  `json:"name"`
+	Description string                  `json:"description"`
+	Session     uint64                  `json:"session"`
+	Joined      float64                 `json:"joined"`
+	LastSeen    float64                 `json:"last_seen"`
+	Fields      map[string]FieldInfo    `json:"fields"`
+	Timelines   map[string]TimelineInfo `json:"timelines"`
+	Meta        map[string]any          `json:"meta"`
+}
+
+// Ptr returns a pointer to v, for the optional members of FieldInfo and
+// TimelineInfo.
+func Ptr[T any](v T) *T { return &v }
+
+// Reading is one sample of one field as a data node measures and stores it.
+// Value is a float64, a bool or a string, matching the field's type.
+type Reading struct {
+	Field string
+	// Time is nanoseconds since the UNIX epoch, UTC.
+	Time  int64
+	Value any
+}

@@ -1,0 +1,121 @@
+// Package testutil holds helpers shared by telemesh's tests: finding the
+// external tools end-to-end tests drive (python3-autobahn, node, chromium,
+// mosquitto), running them with a deadline, and a plain nexus router on
+// loopback for packages that must not depend on telemesh's own router.
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	nxrouter "github.com/gammazero/nexus/v3/router"
+)
+
+// InCI reports whether the tests run in CI, where a missing external tool
+// is a failure rather than a reason to skip.
+func InCI() bool { return os.Getenv("CI") != "" }
+
+// Need returns the path of an external program, skipping the test when it
+// is missing outside CI and failing it in CI.
+func Need(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if InCI() {
+			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// NeedPython returns the system python3 that has autobahn (Debian's
+// python3-autobahn lives under /usr/bin, not in other interpreters).
+func NeedPython(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import autobahn, cbor2").Run() == nil {
+			return p
+		}
+	}
+	if InCI() {
+		t.Fatal("python3 with autobahn and cbor2 is required in CI (apt-get install python3-autobahn python3-cbor2)")
+	}
+	t.Skip("python3-autobahn not installed")
+	return ""
+}
+
+// Run runs a program with a deadline and returns its combined output,
+// failing the test when it exits non-zero.
+func Run(t testing.TB, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := RunErr(timeout, name, args...)
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}
+
+// RunErr runs a program with a deadline and returns its combined output
+// and error.
+func RunErr(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	return buf.String(), err
+}
+
+// RepoRoot returns the repository's top folder.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// NexusRouter starts a plain nexus router with one anonymous realm that
+// allows caller disclosure, serving WebSocket on a loopback port, and
+// returns it with its ws:// URL. It closes when the test ends.
+func NexusRouter(t testing.TB, realm string) (nxrouter.Router, string) {
+	t.Helper()
+	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
+		URI: "" + wampURI(realm), AnonymousAuth: true, AllowDisclose: true,
+	}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := nxrouter.NewWebsocketServer(r)
+	ws.OutQueueSize = 4096
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: ws}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		srv.Close()
+		r.Close()
+	})
+	return r, "ws://" + l.Addr().String() + "/ws"
+}
