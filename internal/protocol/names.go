@@ -45,14 +45,26 @@ func Profile(name string) (Names, error) {
 // URI joins the base URI and a suffix with a dot.
 func (n Names) URI(suffix string) string { return n.Base + "." + suffix }
 
-// Hub procedures and topics.
-func (n Names) DataNodeAdd() string        { return n.URI("data_node.add") }
-func (n Names) DataNodeSubtract() string   { return n.URI("data_node.subtract") }
-func (n Names) GetDataNode() string        { return n.URI("consumer.get_data_node") }
-func (n Names) ListNodes() string          { return n.URI("consumer.list_nodes") }
-func (n Names) DataNodeAdded() string      { return n.URI("consumer.data_node_added") }
+// DataNodeAdd is the hub procedure a node calls to announce itself.
+func (n Names) DataNodeAdd() string { return n.URI("data_node.add") }
+
+// DataNodeSubtract is the hub procedure a node calls when it leaves.
+func (n Names) DataNodeSubtract() string { return n.URI("data_node.subtract") }
+
+// GetDataNode is the sisock hub procedure listing {name, description}.
+func (n Names) GetDataNode() string { return n.URI("consumer.get_data_node") }
+
+// ListNodes is the hub procedure listing nodes with their fields and meta.
+func (n Names) ListNodes() string { return n.URI("consumer.list_nodes") }
+
+// DataNodeAdded is the topic the hub publishes when a node joins.
+func (n Names) DataNodeAdded() string { return n.URI("consumer.data_node_added") }
+
+// DataNodeSubtracted is the topic the hub publishes when a node leaves.
 func (n Names) DataNodeSubtracted() string { return n.URI("consumer.data_node_subtracted") }
-func (n Names) HubReady() string           { return n.URI("hub.ready") }
+
+// HubReady is the topic a (re)started hub publishes so nodes re-announce.
+func (n Names) HubReady() string { return n.URI("hub.ready") }
 
 // ConsumerPrefix is the prefix under which consumers may call and subscribe.
 func (n Names) ConsumerPrefix() string { return n.URI("consumer.") }
