@@ -53,7 +53,10 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			if err != nil {
 				return err
 			}
-			c.App.Metadata = map[string]any{"logger": logger}
+			if c.App.Metadata == nil {
+				c.App.Metadata = map[string]any{}
+			}
+			c.App.Metadata["logger"] = logger
 			return nil
 		},
 		ExitErrHandler: func(*ucli.Context, error) {}, // main prints errors and exits

@@ -7,6 +7,8 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -101,7 +103,7 @@ func NexusRouter(t testing.TB, realm string) (nxrouter.Router, string) {
 	t.Helper()
 	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
 		URI: "" + wampURI(realm), AnonymousAuth: true, AllowDisclose: true,
-	}}}, nil)
+	}}}, log.New(io.Discard, "", 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,12 @@ func Float(name string, v any) (float64, error) {
 
 // Int decodes an integer from a WAMP argument; a float must be integral.
 func Int(name string, v any) (int64, error) {
-	if i, ok := wamp.AsInt64(v); ok {
-		return i, nil
+	switch v.(type) {
+	case float64, float32:
+	default:
+		if i, ok := wamp.AsInt64(v); ok {
+			return i, nil
+		}
 	}
 	f, err := Float(name, v)
 	if err != nil {

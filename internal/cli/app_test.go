@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// echoed records what the test-only "echo-flags" command saw.
+var echoed struct {
+	name  string
+	count int
+	tags  []string
+}
+
+func init() {
+	register(&ucli.Command{
+		Name:   "echo-flags",
+		Usage:  "test only: records its flags",
+		Hidden: true,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "name", Value: "default"},
+			&ucli.IntFlag{Name: "count"},
+			&ucli.StringSliceFlag{Name: "tag"},
+		},
+		Action: func(c *ucli.Context) error {
+			echoed.name, echoed.count, echoed.tags = c.String("name"), c.Int("count"), c.StringSlice("tag")
+			return nil
+		},
+	})
+}
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), append([]string{"telemesh"}, args...), &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	out, err := run(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands {
+		if c.Hidden {
+			continue
+		}
+		if !strings.Contains(out, c.Name) || c.Usage == "" {
+			t.Errorf("command %q missing from help or without usage", c.Name)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil || !strings.Contains(out, "telemesh "+Version) {
+		t.Fatalf("version: %q %v", out, err)
+	}
+}
+
+func TestFlagSources(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "telemesh.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write("log-level: warn\necho-flags:\n  name: from-file\n  count: 3\n  tag: [a, b]\n")
+	if _, err := run(t, "--config", cfg, "echo-flags"); err != nil {
+		t.Fatal(err)
+	}
+	if echoed.name != "from-file" || echoed.count != 3 || strings.Join(echoed.tags, ",") != "a,b" {
+		t.Errorf("config file values not applied: %+v", echoed)
+	}
+
+	t.Setenv("TELEMESH_NAME", "from-env")
+	if _, err := run(t, "--config", cfg, "echo-flags"); err != nil {
+		t.Fatal(err)
+	}
+	if echoed.name != "from-env" {
+		t.Errorf("environment did not win over the file: %q", echoed.name)
+	}
+	if _, err := run(t, "--config", cfg, "echo-flags", "--name", "from-flag"); err != nil {
+		t.Fatal(err)
+	}
+	if echoed.name != "from-flag" {
+		t.Errorf("command line did not win: %q", echoed.name)
+	}
+
+	for _, tc := range []struct{ file, want string }{
+		{"echo-flags:\n  nmae: x\n", "unknown key echo-flags.nmae"},
+		{"bogus: 1\n", "unknown key bogus"},
+		{"echo-flags: [1, 2\n", "config file"},
+		{"echo-flags:\n  count: many\n", "echo-flags.count"},
+	} {
+		write(tc.file)
+		_, err := run(t, "--config", cfg, "echo-flags")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %q: error %v, want %q", tc.file, err, tc.want)
+		}
+	}
+	if _, err := run(t, "--config", filepath.Join(dir, "missing.yaml"), "version"); err == nil {
+		t.Error("missing config file accepted")
+	}
+	if _, err := run(t, "--log-level", "loud", "version"); err == nil {
+		t.Error("bad log level accepted")
+	}
+}
