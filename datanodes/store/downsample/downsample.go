@@ -1,0 +1,287 @@
+// Package downsample aggregates readings into fixed-width buckets the way
+// store.Query defines it. Stores feed it raw readings or pre-aggregated
+// cells (rollup rows), so every store computes buckets with the same code
+// and a rollup path gives the same answer as a raw scan.
+package downsample
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// Cell summarises the readings of one bucket. Its merge is order
+// independent: ties on min and max go to the earlier reading, last goes to
+// the latest time, so a cell built from rollup rows equals one built from
+// the raw readings they summarise.
+type Cell struct {
+	Count      int64
+	Sum        float64 // of number values
+	HasNum     bool    // whether Min, Max and their times are set
+	Min, Max   float64
+	MinT, MaxT int64
+	First      int64 // time of the earliest reading
+	Last       any
+	LastT      int64
+	NonNum     bool // some value is not a number: the cell aggregates with last
+}
+
+// Point returns the cell of a single reading.
+func Point(t int64, v any) Cell {
+	c := Cell{Count: 1, First: t, Last: v, LastT: t}
+	if f, ok := v.(float64); ok {
+		c.HasNum, c.Sum, c.Min, c.Max, c.MinT, c.MaxT = true, f, f, f, t, t
+	} else {
+		c.NonNum = true
+	}
+	return c
+}
+
+// Add folds one reading into c.
+func (c *Cell) Add(t int64, v any) { c.Merge(Point(t, v)) }
+
+// Merge folds o into c.
+func (c *Cell) Merge(o Cell) {
+	if o.Count == 0 {
+		return
+	}
+	if c.Count == 0 {
+		*c = o
+		return
+	}
+	c.Count += o.Count
+	c.Sum += o.Sum
+	c.NonNum = c.NonNum || o.NonNum
+	if o.First < c.First {
+		c.First = o.First
+	}
+	if o.LastT > c.LastT {
+		c.Last, c.LastT = o.Last, o.LastT
+	}
+	if o.HasNum {
+		if !c.HasNum {
+			c.HasNum, c.Min, c.MinT, c.Max, c.MaxT = true, o.Min, o.MinT, o.Max, o.MaxT
+			return
+		}
+		if o.Min < c.Min || (o.Min == c.Min && o.MinT < c.MinT) {
+			c.Min, c.MinT = o.Min, o.MinT
+		}
+		if o.Max > c.Max || (o.Max == c.Max && o.MaxT < c.MaxT) {
+			c.Max, c.MaxT = o.Max, o.MaxT
+		}
+	}
+}
+
+// Points returns how many points the cell yields under agg.
+func (c *Cell) Points(agg string) int {
+	if c.Count == 0 {
+		return 0
+	}
+	if agg == protocol.AggMinMax && !c.NonNum && c.MinT != c.MaxT {
+		return 2
+	}
+	return 1
+}
+
+// Values returns the cell's points under agg, in time order.
+func (c *Cell) Values(agg string) []any {
+	if c.Count == 0 {
+		return nil
+	}
+	if c.NonNum || !c.HasNum {
+		return []any{c.Last}
+	}
+	switch agg {
+	case protocol.AggMin:
+		return []any{c.Min}
+	case protocol.AggMax:
+		return []any{c.Max}
+	case protocol.AggLast:
+		return []any{c.Last}
+	case protocol.AggMinMax:
+		switch {
+		case c.MinT == c.MaxT:
+			return []any{c.Min}
+		case c.MinT < c.MaxT:
+			return []any{c.Min, c.Max}
+		default:
+			return []any{c.Max, c.Min}
+		}
+	default:
+		return []any{c.Sum / float64(c.Count)}
+	}
+}
+
+// Start returns the start of the bucket of width w holding t:
+// floor(t/w)*w, also for negative t.
+func Start(t, w int64) int64 {
+	s := t / w * w
+	if s > t {
+		s -= w
+	}
+	return s
+}
+
+// CheckAgg returns agg, or protocol.AggMean when it is empty, and an
+// InvalidArgument error for an unknown aggregation.
+func CheckAgg(agg string) (string, error) {
+	if agg == "" {
+		return protocol.AggMean, nil
+	}
+	if !protocol.ValidAgg(agg) {
+		return "", protocol.Errorf(protocol.InvalidArgument, "unknown aggregation %q", agg)
+	}
+	return agg, nil
+}
+
+// MaxBuckets returns how many buckets of width w [start, end) can touch,
+// saturating instead of overflowing.
+func MaxBuckets(start, end, w int64) int64 {
+	if end <= start || w <= 0 {
+		return 0
+	}
+	a, b := Start(start, w), Start(end-1, w)
+	n := (uint64(b) - uint64(a)) / uint64(w)
+	if n >= math.MaxInt64-1 {
+		return math.MaxInt64
+	}
+	return int64(n) + 1
+}
+
+// Bucketer collects readings or cells, fed in ascending bucket order, into
+// buckets of a fixed width.
+type Bucketer struct {
+	w      int64
+	starts []int64
+	cells  []Cell
+}
+
+// New returns a Bucketer for buckets of width w > 0.
+func New(w int64) *Bucketer { return &Bucketer{w: w} }
+
+// Add adds a reading. Readings should come in ascending bucket order;
+// others are accepted at a higher cost.
+func (b *Bucketer) Add(t int64, v any) { b.AddCell(t, Point(t, v)) }
+
+// AddCell adds a cell whose readings all lie in the bucket holding t.
+// Cells should come in ascending bucket order.
+func (b *Bucketer) AddCell(t int64, c Cell) {
+	if c.Count == 0 {
+		return
+	}
+	s := Start(t, b.w)
+	n := len(b.starts)
+	if n == 0 || b.starts[n-1] < s {
+		b.starts = append(b.starts, s)
+		b.cells = append(b.cells, c)
+		return
+	}
+	// Out of order: stay correct, just slower.
+	i := sort.Search(n, func(i int) bool { return b.starts[i] >= s })
+	if b.starts[i] == s {
+		b.cells[i].Merge(c)
+		return
+	}
+	b.starts = slices.Insert(b.starts, i, s)
+	b.cells = slices.Insert(b.cells, i, c)
+}
+
+// Points returns how many points Result yields under agg.
+func (b *Bucketer) Points(agg string) int {
+	n := 0
+	for i := range b.cells {
+		n += b.cells[i].Points(agg)
+	}
+	return n
+}
+
+// Result returns the aggregated points, each stamped at its bucket start.
+func (b *Bucketer) Result(agg string) (times []int64, values []any) {
+	n := b.Points(agg)
+	times, values = make([]int64, 0, n), make([]any, 0, n)
+	for i := range b.cells {
+		for _, v := range b.cells[i].Values(agg) {
+			times = append(times, b.starts[i])
+			values = append(values, v)
+		}
+	}
+	return times, values
+}
+
+// Normalize returns v as a float64, bool or string, converting other Go
+// number types to float64, or an InvalidArgument error.
+func Normalize(v any) (any, error) {
+	switch x := v.(type) {
+	case float64, bool, string:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case int8:
+		return float64(x), nil
+	case int16:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case uint:
+		return float64(x), nil
+	case uint8:
+		return float64(x), nil
+	case uint16:
+		return float64(x), nil
+	case uint32:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	}
+	return nil, protocol.Errorf(protocol.InvalidArgument, "unsupported reading value %v of type %T", v, v)
+}
+
+// TooMuchData returns the error a store gives when a query would return
+// points points, more than limit.
+func TooMuchData(points, limit int) error {
+	return &protocol.Error{
+		Kind:    protocol.TooMuchData,
+		Message: fmt.Sprintf("query would return %d points, more than the limit of %d", points, limit),
+		Details: map[string]any{"points": points, "limit": limit},
+	}
+}
+
+// Apply aggregates the time-ordered readings of one field into buckets of
+// width w under agg.
+func Apply(times []int64, values []any, w int64, agg string) ([]int64, []any) {
+	b := New(w)
+	for i, t := range times {
+		b.Add(t, values[i])
+	}
+	return b.Result(agg)
+}
+
+// CheckQuery validates the parts of a query every store checks the same
+// way and returns the effective aggregation.
+func CheckQuery(bucket int64, agg string, limit int) (string, error) {
+	if bucket < 0 {
+		return "", protocol.Errorf(protocol.InvalidArgument, "negative bucket width %d", bucket)
+	}
+	if limit < 0 {
+		return "", protocol.Errorf(protocol.InvalidArgument, "negative limit %d", limit)
+	}
+	return CheckAgg(agg)
+}
+
+// TypeOf returns the protocol type of a normalized value.
+func TypeOf(v any) string {
+	switch v.(type) {
+	case bool:
+		return protocol.TypeBool
+	case string:
+		return protocol.TypeString
+	}
+	return protocol.TypeNumber
+}

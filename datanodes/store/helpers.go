@@ -1,0 +1,13 @@
+package store
+
+// SpanOverlaps reports whether a field whose readings run from first to
+// last (inclusive, nanoseconds) overlaps [start, end). Stores use it for
+// Fields' time filter, which looks at each field's first and last reading
+// rather than scanning readings: a field with a gap spanning the whole of
+// [start, end) still matches.
+func SpanOverlaps(first, last, start, end int64) bool {
+	if first == 0 && last == 0 {
+		return false
+	}
+	return first < end && last >= start
+}
