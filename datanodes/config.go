@@ -1,0 +1,279 @@
+// Package datanodes is the telemesh data node: it runs drivers that measure
+// things, keeps their readings in a store, publishes them live, and answers
+// the sisock-compatible get_fields and get_data procedures over WAMP while
+// announcing itself to the hub.
+package datanodes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telemesh/telemesh/datanodes/driver"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/wampx"
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults of a node configuration.
+const (
+	DefaultMaxReplyBytes = 1 << 20
+	DefaultFlushInterval = time.Second
+	DefaultLiveInterval  = 250 * time.Millisecond
+	DefaultLiveBatch     = 1000
+)
+
+// Config is a data node's YAML file.
+type Config struct {
+	// Name is the node's name, one URI component.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Profile selects the naming profile (telemesh or sisock); Realm and
+	// Base override its realm and base URI.
+	Profile string `yaml:"profile"`
+	Realm   string `yaml:"realm"`
+	Base    string `yaml:"base"`
+	// Router says how to reach the router; its realm defaults to Realm.
+	Router wampx.Config `yaml:"router"`
+	// DataDir holds the node's database, <data_dir>/<name>.db.
+	DataDir string      `yaml:"data_dir"`
+	Store   StoreConfig `yaml:"store"`
+	// MaxReplyBytes bounds the size of one get_data reply (default 1 MiB).
+	MaxReplyBytes int        `yaml:"max_reply_bytes"`
+	Live          LiveConfig `yaml:"live"`
+	// Drivers lists the drivers to run: each a map with "type" plus the
+	// driver's own keys.
+	Drivers []DriverConfig `yaml:"drivers"`
+}
+
+// StoreConfig tunes the node's store.
+type StoreConfig struct {
+	// FlushInterval bounds how long a reading may wait before it is
+	// durable; get_data reports data older than it as finalized.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// Retention maps a storage tier ("raw", "1m", ...) to how long it is kept.
+	Retention map[string]Duration `yaml:"retention"`
+}
+
+// LiveConfig tunes the live topic B.consumer.N.data.
+type LiveConfig struct {
+	// Interval between live batches (default 250ms).
+	Interval Duration `yaml:"interval"`
+	// MaxBatch publishes early once this many readings wait (default 1000).
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// DriverConfig is one entry of the drivers list: the driver type and the
+// rest of the block, decoded strictly into the driver's own configuration.
+type DriverConfig struct {
+	Type string
+	// Block is the driver's YAML block without the type key.
+	Block []byte
+}
+
+// UnmarshalYAML keeps the block for strict decoding once the type is known.
+func (d *DriverConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a driver must be a map with a type key", n.Line)
+	}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "type" {
+			d.Type = v.Value
+			continue
+		}
+		rest.Content = append(rest.Content, k, v)
+	}
+	if d.Type == "" {
+		return fmt.Errorf("line %d: driver without a type", n.Line)
+	}
+	if len(rest.Content) > 0 {
+		b, err := yaml.Marshal(rest)
+		if err != nil {
+			return err
+		}
+		d.Block = b
+	}
+	return nil
+}
+
+// MarshalYAML writes the block back with its type.
+func (d DriverConfig) MarshalYAML() (any, error) {
+	m := map[string]any{}
+	if len(d.Block) > 0 {
+		if err := yaml.Unmarshal(d.Block, &m); err != nil {
+			return nil, err
+		}
+	}
+	m["type"] = d.Type
+	return m, nil
+}
+
+// Build returns the configured driver: the registry's default value with
+// the block decoded into it strictly, then initialized.
+func (d DriverConfig) Build() (driver.Driver, error) {
+	reg, ok := driver.Lookup(d.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown driver type %q (registered: %s)", d.Type, strings.Join(driver.Names(), ", "))
+	}
+	drv := reg.New()
+	if len(d.Block) > 0 {
+		if err := DecodeStrict(bytes.NewReader(d.Block), drv); err != nil {
+			return nil, fmt.Errorf("driver %s: %w", d.Type, err)
+		}
+	}
+	if in, ok := drv.(driver.Initializer); ok {
+		if err := in.Init(); err != nil {
+			return nil, fmt.Errorf("driver %s: %w", d.Type, err)
+		}
+	}
+	return drv, nil
+}
+
+// DecodeStrict decodes YAML into v, rejecting unknown keys; an empty
+// document leaves v unchanged.
+func DecodeStrict(r io.Reader, v any) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Duration is a time.Duration that YAML spells like "250ms", "1h" or "7d".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts Go durations plus a "d" (day) suffix.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration parses a Go duration, also accepting whole or fractional
+// days ("7d", "1.5d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(f * float64(24*time.Hour)), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return v, nil
+}
+
+// Names returns the protocol names the profile, realm and base select.
+func (c Config) Names() (protocol.Names, error) {
+	n, err := protocol.Profile(c.Profile)
+	if err != nil {
+		return n, err
+	}
+	if c.Realm != "" {
+		n.Realm = c.Realm
+	}
+	if c.Base != "" {
+		n.Base = c.Base
+	}
+	return n, nil
+}
+
+// SetDefaults fills in every unset value.
+func (c *Config) SetDefaults() {
+	if c.MaxReplyBytes == 0 {
+		c.MaxReplyBytes = DefaultMaxReplyBytes
+	}
+	if c.Store.FlushInterval == 0 {
+		c.Store.FlushInterval = Duration(DefaultFlushInterval)
+	}
+	if c.Live.Interval == 0 {
+		c.Live.Interval = Duration(DefaultLiveInterval)
+	}
+	if c.Live.MaxBatch == 0 {
+		c.Live.MaxBatch = DefaultLiveBatch
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if n, err := c.Names(); err == nil && c.Router.Realm == "" {
+		c.Router.Realm = n.Realm
+	}
+}
+
+// Validate reports the first problem of a configuration with defaults set.
+func (c Config) Validate() error {
+	if err := protocol.CheckNodeName(c.Name); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if _, err := c.Names(); err != nil {
+		return err
+	}
+	if c.MaxReplyBytes < 4096 {
+		return fmt.Errorf("max_reply_bytes %d is too small (minimum 4096)", c.MaxReplyBytes)
+	}
+	if c.Store.FlushInterval < 0 {
+		return errors.New("store.flush_interval must not be negative")
+	}
+	for tier, d := range c.Store.Retention {
+		if d < 0 {
+			return fmt.Errorf("store.retention.%s must not be negative", tier)
+		}
+	}
+	if c.Live.Interval <= 0 {
+		return errors.New("live.interval must be positive")
+	}
+	if c.Live.MaxBatch < 1 {
+		return errors.New("live.max_batch must be positive")
+	}
+	for i, d := range c.Drivers {
+		if _, ok := driver.Lookup(d.Type); !ok {
+			return fmt.Errorf("drivers[%d]: unknown driver type %q (registered: %s)", i, d.Type, strings.Join(driver.Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// LoadConfig reads a node file strictly: unknown keys are errors naming
+// the key and the file. Defaults are set and the result validated; each
+// driver block is decoded into its driver to check it too.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("node config: %w", err)
+	}
+	if err := DecodeStrict(bytes.NewReader(b), &c); err != nil {
+		return c, fmt.Errorf("node config %s: %w", path, err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("node config %s: %w", path, err)
+	}
+	for i, d := range c.Drivers {
+		if _, err := d.Build(); err != nil {
+			return c, fmt.Errorf("node config %s: drivers[%d]: %w", path, i, err)
+		}
+	}
+	return c, nil
+}

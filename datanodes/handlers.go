@@ -1,0 +1,318 @@
+package datanodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/wampx"
+)
+
+// BytesPerPoint is the reply size budgeted for one value with its share of
+// the time list. A float64 takes 9 bytes in msgpack and up to 24 in JSON
+// (seconds with microseconds, a comma), and a time is as large again; the
+// router re-encodes replies for each caller's serializer, so the budget
+// assumes JSON: one day at 1 Hz (86,400 points) is then 3.4 MB, against the
+// 3.4 MB measured. Overestimating only makes slices smaller.
+const BytesPerPoint = 40
+
+// maxNanos is the latest time a request may name (year 2262).
+const maxNanos = math.MaxInt64
+
+// now is the clock of request time resolution; tests may replace it.
+var now = time.Now
+
+// handleGetFields answers get_fields(start, end).
+func (n *Node) handleGetFields(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+	if len(inv.Arguments) != 2 {
+		return n.fail(protocol.Errorf(protocol.InvalidArgument, "get_fields takes 2 arguments (start, end), got %d", len(inv.Arguments)))
+	}
+	start, end, err := timeRange(inv.Arguments[0], inv.Arguments[1])
+	if err != nil {
+		return n.fail(err)
+	}
+	metas, err := n.st.Fields(ctx, start, end)
+	if err != nil {
+		return n.fail(err)
+	}
+	inRange := map[string]bool{}
+	for _, m := range metas {
+		inRange[m.Name] = true
+	}
+	n.mu.Lock()
+	for _, m := range metas {
+		if n.fields[m.Name] == nil {
+			n.fields[m.Name] = &fieldState{meta: m}
+		}
+	}
+	n.mu.Unlock()
+	fields, timelines := n.fieldMaps(func(fs *fieldState) bool { return fs.declared || inRange[fs.meta.Name] })
+	return client.InvokeResult{Args: wamp.List{fields, timelines}}
+}
+
+func (n *Node) fail(err error) client.InvokeResult {
+	if protocol.KindOf(err) == protocol.Internal {
+		n.log.Error("request failed", "err", err)
+	}
+	return wampx.Fail(n.names, err)
+}
+
+// timeRange decodes a request's start and end (sisock times) into a
+// half-open nanosecond range, clamped to what int64 nanoseconds hold.
+func timeRange(a, b any) (int64, int64, error) {
+	s, err := wampx.Float("start", a)
+	if err != nil {
+		return 0, 0, err
+	}
+	e, err := wampx.Float("end", b)
+	if err != nil {
+		return 0, 0, err
+	}
+	t := now()
+	s, e = protocol.ResolveTime(s, t), protocol.ResolveTime(e, t)
+	if e < s {
+		return 0, 0, protocol.Errorf(protocol.InvalidArgument, "end (%.6f) is before start (%.6f)", e, s)
+	}
+	return toNanos(s), toNanos(e), nil
+}
+
+func toNanos(s float64) int64 {
+	switch {
+	case s <= 0:
+		return 0
+	case s >= float64(maxNanos)/1e9:
+		return maxNanos
+	}
+	return protocol.ToNanos(s)
+}
+
+// request is a decoded get_data call.
+type request struct {
+	fields     []string
+	start, end int64 // ns
+	bucket     int64 // ns, 0 = raw
+	agg        string
+}
+
+// parseGetData decodes and checks get_data(field_list, start, end,
+// min_stride=None) with keyword arguments min_stride, max_points and agg.
+func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
+	var q request
+	args := inv.Arguments
+	if len(args) < 3 || len(args) > 4 {
+		return q, protocol.Errorf(protocol.InvalidArgument, "get_data takes 3 or 4 arguments (field_list, start, end, min_stride=None), got %d", len(args))
+	}
+	fields, err := wampx.Strings("field_list", args[0])
+	if err != nil {
+		return q, err
+	}
+	start, end, err := timeRange(args[1], args[2])
+	if err != nil {
+		return q, err
+	}
+	for k := range inv.ArgumentsKw {
+		switch k {
+		case "min_stride", "max_points", "agg":
+		default:
+			return q, protocol.Errorf(protocol.InvalidArgument, "get_data has no keyword argument %q (want min_stride, max_points, agg)", k)
+		}
+	}
+	var strideArg any
+	if len(args) == 4 {
+		strideArg = args[3]
+	}
+	if kw, ok := inv.ArgumentsKw["min_stride"]; ok && kw != nil {
+		if strideArg != nil {
+			return q, protocol.Errorf(protocol.InvalidArgument, "min_stride given both as 4th argument and as keyword")
+		}
+		strideArg = kw
+	}
+	var stride float64
+	if strideArg != nil {
+		if stride, err = wampx.Float("min_stride", strideArg); err != nil {
+			return q, err
+		}
+		if stride < 0 {
+			return q, protocol.Errorf(protocol.InvalidArgument, "min_stride must not be negative, got %v", stride)
+		}
+	}
+	var maxPoints int64
+	if v, ok := inv.ArgumentsKw["max_points"]; ok && v != nil {
+		if maxPoints, err = wampx.Int("max_points", v); err != nil {
+			return q, err
+		}
+		if maxPoints <= 0 {
+			return q, protocol.Errorf(protocol.InvalidArgument, "max_points must be positive, got %d", maxPoints)
+		}
+	}
+	q.agg = protocol.AggMean
+	if v, ok := inv.ArgumentsKw["agg"]; ok && v != nil {
+		if q.agg, err = wampx.String("agg", v); err != nil {
+			return q, err
+		}
+		if !protocol.ValidAgg(q.agg) {
+			return q, protocol.Errorf(protocol.InvalidArgument, "unknown agg %q (want mean, min, max, last or minmax)", q.agg)
+		}
+	}
+	n.mu.Lock()
+	for _, f := range fields {
+		if n.fields[f] == nil {
+			n.mu.Unlock()
+			if !protocol.ValidFieldName(f) {
+				return q, protocol.Errorf(protocol.UnknownField, "unknown field %q (not a valid field name)", f)
+			}
+			return q, &protocol.Error{Kind: protocol.UnknownField, Message: "unknown field " + f, Details: map[string]any{"field": f}}
+		}
+	}
+	n.mu.Unlock()
+	q.fields, q.start, q.end = fields, start, end
+	q.bucket = bucketWidth(start, end, stride, maxPoints, q.agg)
+	return q, nil
+}
+
+// bucketWidth is w = max(min_stride, (end-start)/max_points) in
+// nanoseconds, widened so that buckets aligned to multiples of w never give
+// more than max_points points: a range of length L meets at most L/w + 1
+// aligned buckets, and minmax yields two points per bucket.
+func bucketWidth(start, end int64, stride float64, maxPoints int64, agg string) int64 {
+	w := int64(math.Ceil(stride * 1e9))
+	if maxPoints > 0 && end > start {
+		per := int64(1)
+		if agg == protocol.AggMinMax {
+			per = 2
+		}
+		nb := maxPoints / per
+		var mp int64
+		switch {
+		case nb >= 2:
+			l := end - start
+			mp = l/(nb-1) + 1
+		default:
+			// One bucket must hold the whole range: [0, end) does.
+			mp = end
+		}
+		w = max(w, mp)
+	}
+	if w < 0 {
+		w = 0
+	}
+	return w
+}
+
+// handleGetData answers get_data, streaming progressive results when the
+// caller asked for them and the answer exceeds the reply budget.
+func (n *Node) handleGetData(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+	q, err := n.parseGetData(inv)
+	if err != nil {
+		return n.fail(err)
+	}
+	limit := max(n.cfg.MaxReplyBytes/BytesPerPoint, 1)
+	progressive, _ := inv.Details[wamp.OptReceiveProgress].(bool)
+	if q.end == q.start || len(q.fields) == 0 {
+		return client.InvokeResult{Args: wamp.List{n.result(nil, nil)}}
+	}
+	series, err := n.query(ctx, q, q.start, q.end, limit)
+	if err == nil {
+		return client.InvokeResult{Args: wamp.List{n.result(series, n.finalized(q.end))}}
+	}
+	if !protocol.IsKind(err, protocol.TooMuchData) {
+		return n.fail(err)
+	}
+	points := pointsOf(err)
+	if !progressive {
+		return n.fail(&protocol.Error{
+			Kind: protocol.TooMuchData,
+			Message: fmt.Sprintf("get_data result of %d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
+				points, limit, n.cfg.MaxReplyBytes),
+			Details: map[string]any{"points": points, "limit": limit, "hint": "pass max_points or call with receive_progress"},
+		})
+	}
+	sess := n.sess.Load()
+	if sess == nil {
+		return n.fail(errors.New("no session"))
+	}
+	return n.progressive(ctx, sess, q, limit, points)
+}
+
+// progressive sends consecutive slices of [q.start, q.end), each under the
+// limit, as progressive results, and the last slice as the final result.
+// Slice boundaries fall on bucket boundaries so no bucket is split.
+func (n *Node) progressive(ctx context.Context, c *client.Client, q request, limit int, points int64) client.InvokeResult {
+	align := max(q.bucket, 1000) // a microsecond, the wire's resolution, when raw
+	span := q.end - q.start
+	chunk := roundUp(int64(float64(span)*0.8*float64(limit)/float64(max(points, 1))), align)
+	cur := q.start
+	for {
+		if err := ctx.Err(); err != nil {
+			return n.fail(err)
+		}
+		stop := q.end
+		if chunk < q.end-cur {
+			stop = min(q.end, roundUp(cur+chunk, align))
+		}
+		series, err := n.query(ctx, q, cur, stop, limit)
+		if protocol.IsKind(err, protocol.TooMuchData) {
+			if stop-cur <= align {
+				return n.fail(protocol.Errorf(protocol.TooMuchData,
+					"one bucket of get_data holds more than %d points; request fewer fields or pass max_points", limit))
+			}
+			chunk = max((stop-cur)/2, align)
+			continue
+		}
+		if err != nil {
+			return n.fail(err)
+		}
+		res := n.result(series, n.finalized(stop))
+		if stop >= q.end {
+			return client.InvokeResult{Args: wamp.List{res}}
+		}
+		if err := c.SendProgress(ctx, wamp.List{res}, nil); err != nil {
+			return n.fail(err)
+		}
+		cur = stop
+	}
+}
+
+func roundUp(v, m int64) int64 {
+	if m <= 1 {
+		return v
+	}
+	if v <= 0 {
+		return m
+	}
+	if r := v % m; r != 0 {
+		if v > math.MaxInt64-m {
+			return math.MaxInt64
+		}
+		v += m - r
+	}
+	return v
+}
+
+func (n *Node) query(ctx context.Context, q request, start, end int64, limit int) ([]store.Series, error) {
+	return n.st.Query(ctx, store.Query{Fields: q.fields, Start: start, End: end, Bucket: q.bucket, Agg: q.agg, Limit: limit})
+}
+
+// finalized returns finalized_until for a result ending at end: data
+// older than one flush interval before now will not change.
+func (n *Node) finalized(end int64) func(string) *float64 {
+	f := min(time.Now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano(), end)
+	v := protocol.FromNanos(f)
+	return func(string) *float64 { return &v }
+}
+
+func pointsOf(err error) int64 {
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Details != nil {
+		if p, ok := wamp.AsInt64(pe.Details["points"]); ok {
+			return p
+		}
+	}
+	return 0
+}

@@ -1,0 +1,335 @@
+package datanodes
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/telemesh/telemesh/datanodes/driver"
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// maxLivePending bounds the readings waiting for the live topic; beyond it
+// the oldest are dropped from the live stream (never from the store).
+const maxLivePending = 1 << 20
+
+// sink is the driver.Sink the node hands each driver.
+type sink struct {
+	n    *Node
+	name string
+}
+
+func (s *sink) Declare(fields ...driver.Field) {
+	n := s.n
+	var metas []store.FieldMeta
+	n.mu.Lock()
+	for _, f := range fields {
+		m := store.FieldMeta{
+			Name: f.Name, Description: f.Description, Units: f.Units,
+			Type: f.Type, Timeline: f.Timeline, Interval: int64(f.Interval),
+		}
+		if m.Type == "" {
+			m.Type = protocol.TypeNumber
+		}
+		if m.Timeline == "" {
+			m.Timeline = m.Name
+		}
+		if err := checkField(m); err != nil {
+			n.mu.Unlock()
+			s.Error(err)
+			n.mu.Lock()
+			continue
+		}
+		fs := n.fields[m.Name]
+		if fs == nil {
+			fs = &fieldState{}
+			n.fields[m.Name] = fs
+		}
+		fs.meta, fs.declared = m, true
+		metas = append(metas, m)
+	}
+	n.mu.Unlock()
+	if len(metas) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.st.PutFields(ctx, metas); err != nil {
+		s.Error(fmt.Errorf("storing field metadata: %w", err))
+	}
+}
+
+func checkField(m store.FieldMeta) error {
+	if err := protocol.CheckFieldName(m.Name); err != nil {
+		return err
+	}
+	if !protocol.ValidFieldName(m.Timeline) {
+		return fmt.Errorf("field %s: invalid timeline name %q", m.Name, m.Timeline)
+	}
+	switch m.Type {
+	case protocol.TypeNumber, protocol.TypeString, protocol.TypeBool:
+	default:
+		return fmt.Errorf("field %s: unknown type %q (want number, string or bool)", m.Name, m.Type)
+	}
+	return nil
+}
+
+func (s *sink) Emit(readings ...protocol.Reading) {
+	n := s.n
+	ok := make([]protocol.Reading, 0, len(readings))
+	var bad []error
+	n.mu.Lock()
+	for _, r := range readings {
+		fs := n.fields[r.Field]
+		if fs == nil || !fs.declared {
+			bad = append(bad, fmt.Errorf("reading of undeclared field %q dropped", r.Field))
+			continue
+		}
+		v, err := normalize(fs.meta.Type, r.Value)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("field %s: %w", r.Field, err))
+			continue
+		}
+		r.Value = v
+		ok = append(ok, r)
+		if fs.latest == nil || r.Time >= fs.latest.Time {
+			rr := r
+			fs.latest = &rr
+		}
+	}
+	if len(ok) > 0 {
+		n.live = append(n.live, ok...)
+		if over := len(n.live) - maxLivePending; over > 0 {
+			n.live = append(n.live[:0], n.live[over:]...)
+			n.liveLost.Add(int64(over))
+		}
+		if len(n.live) >= n.cfg.Live.MaxBatch {
+			select {
+			case n.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	n.mu.Unlock()
+	for _, err := range bad {
+		s.Error(err)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.st.Append(ctx, ok); err != nil {
+		s.Error(fmt.Errorf("storing %d readings: %w", len(ok), err))
+	}
+}
+
+// normalize checks a value against the field's type, widening integers.
+func normalize(typ string, v any) (any, error) {
+	switch typ {
+	case protocol.TypeString:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case protocol.TypeBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	default:
+		f, ok := wamp.AsFloat64(v)
+		if !ok {
+			if i, iok := wamp.AsInt64(v); iok {
+				f, ok = float64(i), true
+			}
+		}
+		if ok {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("value %v is not finite", f)
+			}
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("value %v (%T) is not a %s", v, v, typ)
+}
+
+func (s *sink) Error(err error) {
+	s.n.sinkErrors.Add(1)
+	s.n.log.Warn("driver error", "driver", s.name, "err", err)
+}
+
+// publishLoop publishes pending readings every live interval, or sooner
+// when a batch fills; without a session they are dropped from the live
+// stream only.
+func (n *Node) publishLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.Live.Interval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.publish()
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+		n.publish()
+	}
+}
+
+func (n *Node) publish() {
+	n.mu.Lock()
+	batch := n.live
+	n.live = nil
+	n.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	c := n.sess.Load()
+	if c == nil || !c.Connected() {
+		n.liveLost.Add(int64(len(batch)))
+		return
+	}
+	for len(batch) > 0 {
+		k := min(len(batch), n.cfg.Live.MaxBatch)
+		res := n.result(seriesOf(batch[:k]), nil)
+		if err := c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil); err != nil {
+			n.liveLost.Add(int64(len(batch)))
+			return
+		}
+		n.liveSent.Add(int64(k))
+		batch = batch[k:]
+	}
+}
+
+// seriesOf groups readings by field, in time order.
+func seriesOf(rs []protocol.Reading) []store.Series {
+	idx := map[string]int{}
+	var out []store.Series
+	for _, r := range rs {
+		i, ok := idx[r.Field]
+		if !ok {
+			i = len(out)
+			idx[r.Field] = i
+			out = append(out, store.Series{Field: r.Field})
+		}
+		out[i].Times = append(out[i].Times, r.Time)
+		out[i].Values = append(out[i].Values, r.Value)
+	}
+	for i := range out {
+		s := &out[i]
+		if !sort.SliceIsSorted(s.Times, func(a, b int) bool { return s.Times[a] < s.Times[b] }) {
+			sort.Stable(byTime{s})
+		}
+	}
+	return out
+}
+
+type byTime struct{ s *store.Series }
+
+func (b byTime) Len() int           { return len(b.s.Times) }
+func (b byTime) Less(i, j int) bool { return b.s.Times[i] < b.s.Times[j] }
+func (b byTime) Swap(i, j int) {
+	b.s.Times[i], b.s.Times[j] = b.s.Times[j], b.s.Times[i]
+	b.s.Values[i], b.s.Values[j] = b.s.Values[j], b.s.Values[i]
+}
+
+// timelineOf returns the timeline of a field (its own name when unknown).
+func (n *Node) timelineOf(field string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if fs := n.fields[field]; fs != nil && fs.meta.Timeline != "" {
+		return fs.meta.Timeline
+	}
+	return field
+}
+
+// result builds a get_data result: the fields of one timeline share one t
+// list, the union of their times, with null where a field has no value.
+// A time repeated within a series (minmax buckets) is kept as often as the
+// series that repeats it most. finalized gives finalized_until per
+// timeline (nil: null).
+func (n *Node) result(series []store.Series, finalized func(tl string) *float64) wamp.Dict {
+	groups := map[string][]store.Series{}
+	var order []string
+	for _, s := range series {
+		if len(s.Times) == 0 {
+			continue
+		}
+		tl := n.timelineOf(s.Field)
+		if _, ok := groups[tl]; !ok {
+			order = append(order, tl)
+		}
+		groups[tl] = append(groups[tl], s)
+	}
+	data := wamp.Dict{}
+	timeline := wamp.Dict{}
+	for _, tl := range order {
+		ts, vals := merge(groups[tl])
+		for i, s := range groups[tl] {
+			data[s.Field] = vals[i]
+		}
+		var fin any
+		if finalized != nil {
+			if f := finalized(tl); f != nil {
+				fin = *f
+			}
+		}
+		timeline[tl] = wamp.Dict{"t": ts, "finalized_until": fin}
+	}
+	return wamp.Dict{"data": data, "timeline": timeline}
+}
+
+// merge aligns series on the union of their times.
+func merge(ss []store.Series) ([]float64, [][]any) {
+	if len(ss) == 1 {
+		s := ss[0]
+		ts := make([]float64, len(s.Times))
+		for i, t := range s.Times {
+			ts[i] = protocol.FromNanos(t)
+		}
+		vs := make([]any, len(s.Values))
+		copy(vs, s.Values)
+		return ts, [][]any{vs}
+	}
+	pos := make([]int, len(ss))
+	vals := make([][]any, len(ss))
+	var ts []float64
+	for {
+		// The next time is the smallest unconsumed one.
+		next, found := int64(math.MaxInt64), false
+		for i, s := range ss {
+			if pos[i] < len(s.Times) && s.Times[pos[i]] <= next {
+				next, found = s.Times[pos[i]], true
+			}
+		}
+		if !found {
+			break
+		}
+		k := 0
+		for i, s := range ss {
+			c := 0
+			for pos[i]+c < len(s.Times) && s.Times[pos[i]+c] == next {
+				c++
+			}
+			k = max(k, c)
+		}
+		for range k {
+			ts = append(ts, protocol.FromNanos(next))
+		}
+		for i, s := range ss {
+			c := 0
+			for pos[i] < len(s.Times) && s.Times[pos[i]] == next && c < k {
+				vals[i] = append(vals[i], s.Values[pos[i]])
+				pos[i]++
+				c++
+			}
+			for ; c < k; c++ {
+				vals[i] = append(vals[i], nil)
+			}
+		}
+	}
+	return ts, vals
+}
