@@ -26,8 +26,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func newApp(stdout, stderr io.Writer) *ucli.App {
-	cmds := make([]*ucli.Command, len(commands))
-	copy(cmds, commands)
+	cmds := cloneCommands(commands)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	for _, c := range cmds {
 		prepare(c, nil)
@@ -62,6 +61,18 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		ExitErrHandler: func(*ucli.Context, error) {}, // main prints errors and exits
 	}
 	return app
+}
+
+// cloneCommands copies the command tree so that preparing or stubbing one
+// app's commands never changes another's.
+func cloneCommands(cs []*ucli.Command) []*ucli.Command {
+	out := make([]*ucli.Command, len(cs))
+	for i, c := range cs {
+		cc := *c
+		cc.Subcommands = cloneCommands(c.Subcommands)
+		out[i] = &cc
+	}
+	return out
 }
 
 // prepare gives every flag of c (and its subcommands) an environment

@@ -114,3 +114,47 @@ func TestFlagSources(t *testing.T) {
 		t.Error("bad log level accepted")
 	}
 }
+
+func TestCheckArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"version"}, true},
+		{[]string{"echo-flags", "--count", "2"}, true},
+		{[]string{"echo-flags", "--count", "two"}, false},
+		{[]string{"echo-flags", "--nope"}, false},
+		{[]string{"no-such-command"}, false},
+		{[]string{"secrets", "init", "--dir", "/x", "hub"}, true},
+	} {
+		if err := CheckArgs(tc.args); (err == nil) != tc.ok {
+			t.Errorf("CheckArgs(%v) = %v", tc.args, err)
+		}
+	}
+	// Stubbing the actions must not leak into later runs.
+	if _, err := run(t, "echo-flags", "--name", "after-check"); err != nil || echoed.name != "after-check" {
+		t.Errorf("echo-flags after CheckArgs: %q %v", echoed.name, err)
+	}
+}
+
+func TestSecretsInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	if _, err := run(t, "secrets", "init", "--dir", dir, "hub", "sim"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, "hub"))
+	if err != nil || len(strings.TrimSpace(string(first))) != 64 {
+		t.Fatalf("hub secret %q %v", first, err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "hub")); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	out, err := run(t, "secrets", "init", "--dir", dir, "hub")
+	again, _ := os.ReadFile(filepath.Join(dir, "hub"))
+	if err != nil || string(again) != string(first) || !strings.Contains(out, "kept") {
+		t.Errorf("secret rotated on re-run: %v %q", err, out)
+	}
+	if _, err := run(t, "secrets", "init", "--dir", dir, "../evil"); err == nil {
+		t.Error("path name accepted")
+	}
+}
