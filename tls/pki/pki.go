@@ -347,3 +347,6 @@ func LoadCAPool(caFile string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// Days returns a lifetime of n days.
+func Days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
