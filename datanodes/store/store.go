@@ -16,7 +16,8 @@ type Store interface {
 	// Append stores readings. Readings of one field may arrive in any time
 	// order; a reading at a time a field already has replaces it. Append
 	// may buffer: readings are durable after the next Flush, or within the
-	// store's flush interval. The slice is not retained.
+	// store's flush interval. Appended readings are visible to Query and
+	// Fields as soon as Append returns. The slice is not retained.
 	Append(ctx context.Context, readings []protocol.Reading) error
 
 	// Flush makes every appended reading durable.
@@ -27,6 +28,8 @@ type Store interface {
 
 	// Fields returns the metadata of every field with at least one reading
 	// in [start, end) (nanoseconds), or of every known field when both are 0.
+	// A field counts as having a reading in the range when the span from its
+	// first to its last reading overlaps it (see SpanOverlaps).
 	Fields(ctx context.Context, start, end int64) ([]FieldMeta, error)
 
 	// Query returns the readings of q.Fields in [q.Start, q.End), one Series
