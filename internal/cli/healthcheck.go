@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/telemesh/telemesh/internal/wampx"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -37,7 +38,15 @@ func healthcheck(c *ucli.Context) error {
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		hc := &http.Client{}
+		if ca := c.String("ca-file"); ca != "" {
+			tc, err := wampx.ClientTLS(ca, "")
+			if err != nil {
+				return err
+			}
+			hc.Transport = &http.Transport{TLSClientConfig: tc}
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			return err
 		}
