@@ -143,8 +143,9 @@ type WAMPCRAAuth struct {
 }
 
 // CRAUser is one WAMP-CRA user; exactly one of Secret, SecretEnv and
-// SecretFile gives the secret. With Salt set the secret is salted with
-// PBKDF2 (Iterations, KeyLen), as crossbar and autobahn derive it.
+// SecretFile gives the secret. With Salt set, the secret is, as in
+// crossbar, the derived key: base64 of PBKDF2-SHA256(password, Salt,
+// Iterations, KeyLen), which clients derive from the password.
 type CRAUser struct {
 	Secret     string `yaml:"secret"`
 	SecretEnv  string `yaml:"secret_env"`
@@ -234,8 +235,8 @@ func DefaultRoles(n protocol.Names) []RoleConfig {
 		}},
 		{Name: protocol.RoleDataNode, Permissions: []Permission{
 			{URI: n.NodePrefix(AuthIDPlaceholder), Match: MatchPrefix, Allow: Allow{Register: true, Publish: true}},
-			{URI: n.DataNodeAdd(), Match: MatchExact, Allow: Allow{Call: true}},
-			{URI: n.DataNodeSubtract(), Match: MatchExact, Allow: Allow{Call: true}},
+			{URI: n.DataNodeAdd(), Match: MatchExact, Allow: Allow{Call: true}, Disclose: Disclose{Caller: true}},
+			{URI: n.DataNodeSubtract(), Match: MatchExact, Allow: Allow{Call: true}, Disclose: Disclose{Caller: true}},
 			{URI: n.HubReady(), Match: MatchExact, Allow: Allow{Subscribe: true}},
 		}},
 		{Name: protocol.RoleConsumer, Permissions: []Permission{
