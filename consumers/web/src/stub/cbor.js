@@ -1,0 +1,2 @@
+// Stands in for cbor: the dashboard speaks JSON only.
+module.exports = {};
