@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -249,7 +250,8 @@ func DefaultRoles(n protocol.Names) []RoleConfig {
 }
 
 // LoadConfig reads a YAML router configuration strictly (unknown keys are
-// errors) and validates it. Zero values take the defaults of DefaultConfig
+// errors) and validates it. Relative file names in it (certificates,
+// secret files) are relative to the configuration file's folder. Zero values take the defaults of DefaultConfig
 // except listeners and realms, which must be given.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
@@ -262,11 +264,39 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
+	c.resolvePaths(filepath.Dir(path))
 	c = c.withDefaults()
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// resolvePaths makes the relative file names in c relative to dir.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for _, t := range []*TLSConfig{&c.Listeners.WebSocket.TLS, &c.Listeners.RawSocket.TLS} {
+		abs(&t.Cert)
+		abs(&t.Key)
+	}
+	for _, r := range c.Realms {
+		if a := r.Auth.Ticket; a != nil {
+			for id, p := range a.Principals {
+				abs(&p.TicketFile)
+				a.Principals[id] = p
+			}
+		}
+		if a := r.Auth.WAMPCRA; a != nil {
+			for id, u := range a.Users {
+				abs(&u.SecretFile)
+				a.Users[id] = u
+			}
+		}
+	}
 }
 
 var (

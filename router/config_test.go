@@ -1,0 +1,101 @@
+package router
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// TestLoadConfigBad loads every testdata/*.bad.yaml and checks the error
+// holds each "# want:" line of the file, one problem per line.
+func TestLoadConfigBad(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatal("no testdata/*.bad.yaml", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = LoadConfig(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				want, ok := strings.CutPrefix(line, "# want: ")
+				if ok && !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+			if !strings.Contains(err.Error(), f) {
+				t.Errorf("error does not name the file: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigGood(t *testing.T) {
+	t.Setenv("TELEMESH_TEST_HUB_TICKET", "hub-ticket")
+	c, err := LoadConfig("testdata/router.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeepAlive != 5*time.Second || c.Listeners.WebSocket.Path != "/ws" {
+		t.Errorf("decoded %+v", c)
+	}
+	if !reflect.DeepEqual(c.Realms[0].Roles, DefaultRoles(protocol.DefaultNames())) {
+		t.Errorf("roles in testdata/router.yaml differ from DefaultRoles:\n%+v\n%+v", c.Realms[0].Roles, DefaultRoles(protocol.DefaultNames()))
+	}
+	c.Listeners.WebSocket.Address = "127.0.0.1:0"
+	c.Listeners.RawSocket.Address = "127.0.0.1:0"
+	if _, err := New(c, nil); err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Setenv("TELEMESH_TEST_HUB_TICKET", "")
+	if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), "TELEMESH_TEST_HUB_TICKET is not set") {
+		t.Errorf("New without the ticket variable: %v", err)
+	}
+}
+
+func TestDefaultConfigValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []protocol.Names{protocol.DefaultNames(), protocol.SisockNames()} {
+		c := DefaultConfig()
+		c.Realms[0].Name, c.Realms[0].Roles = n.Realm, DefaultRoles(n)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%v: %v", n, err)
+		}
+	}
+}
+
+func TestCheckURIPattern(t *testing.T) {
+	for _, tt := range []struct {
+		uri, match string
+		ok         bool
+	}{
+		{"a.b.c", MatchExact, true},
+		{"a.b.", MatchExact, false},
+		{"a.b.", MatchPrefix, true},
+		{"a.b", MatchPrefix, true},
+		{"", MatchPrefix, true},
+		{"", MatchExact, false},
+		{"", MatchWildcard, false},
+		{".a", MatchPrefix, false},
+		{"a..c", MatchWildcard, true},
+		{"a.#.c", MatchWildcard, false},
+		{"a.b c", MatchExact, false},
+	} {
+		if err := CheckURIPattern(tt.uri, tt.match); (err == nil) != tt.ok {
+			t.Errorf("CheckURIPattern(%q, %s) = %v", tt.uri, tt.match, err)
+		}
+	}
+}
