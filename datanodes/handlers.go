@@ -160,6 +160,9 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 			return q, protocol.Errorf(protocol.InvalidArgument, "unknown agg %q (want mean, min, max, last or minmax)", q.agg)
 		}
 	}
+	if q.agg == protocol.AggMinMax && maxPoints == 1 {
+		return q, protocol.Errorf(protocol.InvalidArgument, "agg minmax gives two points per bucket: max_points must be at least 2")
+	}
 	n.mu.Lock()
 	for _, f := range fields {
 		if n.fields[f] == nil {
@@ -178,8 +181,10 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 
 // bucketWidth is w = max(min_stride, (end-start)/max_points) in
 // nanoseconds, widened so that buckets aligned to multiples of w never give
-// more than max_points points: a range of length L meets at most L/w + 1
-// aligned buckets, and minmax yields two points per bucket.
+// more than max_points points: a range of length L meets at most
+// 1 + (L-1ns)/w aligned buckets, so w >= L/(buckets-1) keeps the count at
+// or under the budget (minmax yields two points per bucket). Widths from
+// max_points round up to a microsecond, the wire's time resolution.
 func bucketWidth(start, end int64, stride float64, maxPoints int64, agg string) int64 {
 	w := int64(math.Ceil(stride * 1e9))
 	if maxPoints > 0 && end > start {
@@ -187,22 +192,34 @@ func bucketWidth(start, end int64, stride float64, maxPoints int64, agg string) 
 		if agg == protocol.AggMinMax {
 			per = 2
 		}
-		nb := maxPoints / per
-		var mp int64
-		switch {
-		case nb >= 2:
-			l := end - start
-			mp = l/(nb-1) + 1
-		default:
-			// One bucket must hold the whole range: [0, end) does.
-			mp = end
+		w = max(w, budgetWidth(start, end, maxPoints/per))
+	}
+	return max(w, 0)
+}
+
+// budgetWidth is the narrowest width whose aligned buckets meeting
+// [start, end) number at most nb.
+func budgetWidth(start, end, nb int64) int64 {
+	l := end - start
+	if nb >= 2 {
+		return roundUp(ceilDiv(l, nb-1), 1000)
+	}
+	// One bucket [k*w, (k+1)*w) must hold the range: k*w <= start and
+	// (k+1)*w >= end, possible for k <= start/l.
+	if k := start / l; k >= 1 {
+		if w := ceilDiv(end, k+1); k*w <= start {
+			return w
 		}
-		w = max(w, mp)
 	}
-	if w < 0 {
-		w = 0
+	return end
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 {
+		q++
 	}
-	return w
+	return q
 }
 
 // handleGetData answers get_data, streaming progressive results when the
