@@ -1,0 +1,3 @@
+package all
+
+import _ "github.com/telemesh/telemesh/datanodes/driver/file" // text/CSV time-series files
