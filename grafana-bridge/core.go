@@ -2,7 +2,6 @@ package grafanabridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -229,7 +228,8 @@ func (c *Core) Validate(r *Request) error {
 		return protocol.Errorf(protocol.InvalidArgument, "range end %s is not after its start %s", r.To.Format(time.RFC3339Nano), r.From.Format(time.RFC3339Nano))
 	}
 	if span := r.To.Sub(r.From); span > c.opts.MaxRange {
-		return protocol.Errorf(protocol.InvalidArgument, "range of %s exceeds the limit of %s", span.Round(time.Second), c.opts.MaxRange)
+		return protocol.Errorf(protocol.InvalidArgument, "range of %.0f days exceeds the limit of %.0f days",
+			protocol.FromTime(r.To)/86400-protocol.FromTime(r.From)/86400, c.opts.MaxRange.Hours()/24)
 	}
 	if r.MaxPoints < 0 {
 		return protocol.Errorf(protocol.InvalidArgument, "maxDataPoints %d is negative", r.MaxPoints)
@@ -361,8 +361,8 @@ func hasAll(m nodeMeta, fields []string) bool {
 	return true
 }
 
-func (c *Core) queryNode(ctx context.Context, node string, fields []string, r Request) (map[string]Series, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.NodeTimeout)
+func (c *Core) queryNode(parent context.Context, node string, fields []string, r Request) (map[string]Series, error) {
+	ctx, cancel := context.WithTimeout(parent, c.opts.NodeTimeout)
 	defer cancel()
 	m, err := c.metaFor(ctx, node, fields)
 	if err != nil {
@@ -373,12 +373,12 @@ func (c *Core) queryNode(ctx context.Context, node string, fields []string, r Re
 		Start:     protocol.FromTime(r.From),
 		End:       protocol.FromTime(r.To),
 		MinStride: r.Interval.Seconds(),
-		MaxPoints: r.MaxPoints,
+		MaxPoints: nodePoints(r.MaxPoints),
 		Agg:       r.Agg,
 	}
 	res, err := c.src.GetData(ctx, node, q)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
 			return nil, protocol.Errorf(protocol.Unavailable, "node %s did not answer within %s", node, c.opts.NodeTimeout)
 		}
 		return nil, fmt.Errorf("node %s: get_data: %w", node, err)
@@ -397,6 +397,11 @@ func (c *Core) queryNode(ctx context.Context, node string, fields []string, r Re
 			}
 			if ok && len(vals) > 0 {
 				s.Times, s.Values = tl.T, vals
+				if len(s.Times) > pointLimit(r.MaxPoints, r.Agg) {
+					// A node that ignores max_points (sisock's) still
+					// must not flood the panel.
+					s.Times, s.Values = Downsample(s.Times, s.Values, q.Start, q.End, q.MinStride, q.MaxPoints, r.Agg)
+				}
 			}
 		}
 		out[f] = s
@@ -407,6 +412,16 @@ func (c *Core) queryNode(ctx context.Context, node string, fields []string, r Re
 		c.mu.Unlock()
 	}
 	return out, nil
+}
+
+// nodePoints is the max_points to ask a node for so that its buckets,
+// aligned to multiples of their width and so possibly straddling both ends
+// of the range, number at most maxPoints.
+func nodePoints(maxPoints int) int {
+	if maxPoints > 1 {
+		return maxPoints - 1
+	}
+	return maxPoints
 }
 
 func findTimeline(res *protocol.DataResult, n int) (protocol.TimelineData, bool) {
@@ -460,3 +475,71 @@ func Float(v any) (float64, bool) {
 
 // Millis converts float seconds to integer milliseconds, rounded.
 func Millis(t float64) int64 { return int64(math.Round(t * 1000)) }
+
+// Downsample reduces samples as protocol.md specifies for get_data: buckets
+// of width max(minStride, (end-start)/maxPoints) aligned to multiples of the
+// width, one point per non-empty bucket stamped at its start (two for
+// minmax, the bucket's min and max in time order). Non-numeric values keep
+// the bucket's last value. The bridge uses it on nodes that ignore
+// max_points.
+func Downsample(ts []float64, vs []any, start, end, minStride float64, maxPoints int, agg string) ([]float64, []any) {
+	w := minStride
+	if maxPoints > 0 {
+		w = math.Max(w, (end-start)/float64(maxPoints))
+	}
+	if w <= 0 || len(ts) == 0 {
+		return ts, vs
+	}
+	var ots []float64
+	var ovs []any
+	for i := 0; i < len(ts); {
+		b := math.Floor(ts[i]/w) * w
+		j := i
+		for j < len(ts) && ts[j] < b+w {
+			j++
+		}
+		bucket := vs[i:j]
+		i = j
+		sum, n, mn, mx, imn, imx := 0.0, 0, math.Inf(1), math.Inf(-1), 0, 0
+		for k, v := range bucket {
+			x, ok := Float(v)
+			if !ok || math.IsNaN(x) {
+				continue
+			}
+			sum, n = sum+x, n+1
+			if x < mn {
+				mn, imn = x, k
+			}
+			if x > mx {
+				mx, imx = x, k
+			}
+		}
+		if n == 0 || agg == protocol.AggLast {
+			ots, ovs = append(ots, b), append(ovs, bucket[len(bucket)-1])
+			continue
+		}
+		switch agg {
+		case protocol.AggMin:
+			ots, ovs = append(ots, b), append(ovs, mn)
+		case protocol.AggMax:
+			ots, ovs = append(ots, b), append(ovs, mx)
+		case protocol.AggMinMax:
+			if imx < imn {
+				mn, mx = mx, mn
+			}
+			ots, ovs = append(ots, b, b), append(ovs, mn, mx)
+		default:
+			ots, ovs = append(ots, b), append(ovs, sum/float64(n))
+		}
+	}
+	return ots, ovs
+}
+
+// pointLimit is the most points a series may have for maxPoints: two per
+// bucket with minmax.
+func pointLimit(maxPoints int, agg string) int {
+	if agg == protocol.AggMinMax {
+		return 2 * maxPoints
+	}
+	return maxPoints
+}

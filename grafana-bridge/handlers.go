@@ -266,7 +266,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 		if len(g.targets) == 0 {
 			continue
 		}
-		series, err := s.core.Query(r.Context(), Request{Targets: g.targets, From: from, To: to, MaxPoints: req.MaxDataPoints, Interval: interval, Agg: g.agg})
+		qr := Request{Targets: g.targets, From: from, To: to, MaxPoints: req.MaxDataPoints, Interval: interval, Agg: g.agg}
+		if g.format == formatAnnotations {
+			qr = annotationQuery(g.targets, from, to, s.core.opts.MaxPoints)
+		}
+		series, err := s.core.Query(r.Context(), qr)
 		if err != nil {
 			return nil, err
 		}
@@ -418,7 +422,7 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 	if len(ts) == 0 {
 		return out, nil
 	}
-	series, err := s.core.Query(r.Context(), Request{Targets: ts, From: from, To: to, MaxPoints: s.core.opts.MaxPoints, Agg: protocol.AggLast})
+	series, err := s.core.Query(r.Context(), annotationQuery(ts, from, to, s.core.opts.MaxPoints))
 	if err != nil {
 		return nil, err
 	}
@@ -431,6 +435,12 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 		}
 	}
 	return out, nil
+}
+
+// annotationQuery asks for events at one-second resolution: the last value
+// of each second, so that no event is averaged away.
+func annotationQuery(ts []Target, from, to time.Time, maxPoints int) Request {
+	return Request{Targets: ts, From: from, To: to, MaxPoints: maxPoints, Interval: time.Second, Agg: protocol.AggLast}
 }
 
 type searchRequest struct {
