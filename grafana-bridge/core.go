@@ -229,7 +229,7 @@ func (c *Core) Validate(r *Request) error {
 	}
 	if span := r.To.Sub(r.From); span > c.opts.MaxRange {
 		return protocol.Errorf(protocol.InvalidArgument, "range of %.0f days exceeds the limit of %.0f days",
-			protocol.FromTime(r.To)/86400-protocol.FromTime(r.From)/86400, c.opts.MaxRange.Hours()/24)
+			float64(r.To.Unix()-r.From.Unix())/86400, c.opts.MaxRange.Hours()/24)
 	}
 	if r.MaxPoints < 0 {
 		return protocol.Errorf(protocol.InvalidArgument, "maxDataPoints %d is negative", r.MaxPoints)

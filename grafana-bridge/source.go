@@ -8,19 +8,12 @@ package grafanabridge
 import (
 	"context"
 
+	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/internal/protocol"
 )
 
-// Query is a get_data request to one data node. Its fields match
-// consumers.Query.
-type Query struct {
-	Fields    []string
-	Start     float64
-	End       float64
-	MinStride float64
-	MaxPoints int
-	Agg       string
-}
+// Query is a get_data request to one data node.
+type Query = consumers.Query
 
 // Source is what the bridge needs from the WAMP side; *consumers.Client
 // satisfies it.
@@ -30,3 +23,5 @@ type Source interface {
 	GetData(ctx context.Context, node string, q Query) (*protocol.DataResult, error)
 	Subscribe(ctx context.Context, node string, fn func(*protocol.DataResult)) (stop func(), err error)
 }
+
+var _ Source = (*consumers.Client)(nil)
