@@ -41,3 +41,7 @@ bench: build
 
 clean:
 	rm -rf bin dist
+
+## web: rebuild the dashboard bundle committed under consumers/web/dist.
+web:
+	cd consumers/web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs

@@ -91,7 +91,8 @@ export class Link {
       if (conn !== this.conn) return;
       this.delay = 0.5;
       this.everOpen = true;
-      this.h.state('connected', details.authid ? 'connected as ' + details.authid : 'connected');
+      const who = details.authmethod && details.authmethod !== 'anonymous' ? details.authid : '';
+      this.h.state('connected', who ? 'connected as ' + who : 'connected');
       this.h.open(session, details);
     };
     conn.onclose = (reason, details) => {

@@ -51,6 +51,10 @@ const stats = {
   },
 };
 window.__telemeshStats = stats;
+// What the charts hold, for tests and debugging.
+window.__telemeshCharts = () => [...st.charts.values()].map((ch) => ({
+  field: ch.field, points: ch.t.length, last: ch.t.length ? ch.t[ch.t.length - 1] : null, loading: ch.loading,
+}));
 
 function names(base) {
   const u = (s) => base + '.' + s;
@@ -196,9 +200,9 @@ async function selectNode(name, same) {
   $('toolbar').hidden = false;
   if (!session) return;
   try {
-    const r = unwrap(await session.call(st.uri.getFields(name), [1, 0]));
+    const r = await session.call(st.uri.getFields(name), [1, 0]);
     if (gen !== st.gen) return;
-    const [fields, timelines] = Array.isArray(r) ? r : [r && r.field, r && r.timeline];
+    const [fields, timelines] = pair(r);
     st.fields = fields || {};
     st.timelines = timelines || {};
     renderFields();
@@ -218,6 +222,13 @@ async function selectNode(name, same) {
     renderNodeHead();
     message(name + ': ' + errText(e));
   }
+}
+
+// pair reads get_fields' [field, timeline]: sent as two positional
+// arguments or, by sisock's Python nodes, as one list.
+function pair(r) {
+  if (r && r.args) return r.args.length >= 2 ? [r.args[0], r.args[1]] : pair(r.args[0]);
+  return Array.isArray(r) ? r : [r && r.field, r && r.timeline];
 }
 
 // ---- fields and latest values -----------------------------------------

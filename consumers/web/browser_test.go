@@ -1,0 +1,248 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	nxrouter "github.com/gammazero/nexus/v3/router"
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/telemesh/telemesh/consumers/web"
+	"github.com/telemesh/telemesh/datanodes"
+	_ "github.com/telemesh/telemesh/datanodes/driver/sim"
+	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/hub"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/internal/wampx"
+)
+
+// site is a nexus router with the dashboard on the same origin, as the
+// router's own listener serves it: WebSocket at /ws, the page at /.
+type site struct {
+	addr string
+	r    nxrouter.Router
+	srv  *http.Server
+}
+
+func startSite(t *testing.T, addr string, names protocol.Names) *site {
+	t.Helper()
+	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
+		URI: wamp.URI(names.Realm), AnonymousAuth: true, AllowDisclose: true,
+	}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := nxrouter.NewWebsocketServer(r)
+	ws.OutQueueSize = 4096
+	mux := http.NewServeMux()
+	mux.Handle("/ws", ws)
+	mux.Handle("/", web.Handler(web.Options{Realm: names.Realm, Base: names.Base, WSPath: "/ws"}))
+	var l net.Listener
+	// A restarted router takes the same port; it may take a moment to free.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		l, err = net.Listen("tcp", addr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	s := &site{addr: l.Addr().String(), r: r, srv: &http.Server{Handler: mux}}
+	go s.srv.Serve(l)
+	return s
+}
+
+func (s *site) close() {
+	s.srv.Close()
+	s.r.Close()
+}
+
+// run starts a component's Run in the background and returns its stop.
+func run(t *testing.T, name string, fn func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s did not stop", name)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func startNode(t *testing.T, dial wampx.Dialer, name, desc, sim string) (stop func()) {
+	t.Helper()
+	cfg := datanodes.Config{
+		Name: name, Description: desc,
+		Live:    datanodes.LiveConfig{Interval: datanodes.Duration(100 * time.Millisecond)},
+		Drivers: []datanodes.DriverConfig{{Type: "sim", Block: []byte(sim)}},
+	}
+	n, err := datanodes.New(cfg, dial, memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run(t, "node "+name, n.Run)
+}
+
+// loadSim configures the sim driver with 50 fields sampled at 10 Hz.
+func loadSim() string {
+	var b strings.Builder
+	b.WriteString("interval: 100ms\nseed: 7\nfields:\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "  - {name: f%02d, units: V, description: load field %d, base: %d, noise: 1}\n", i, i, i*10)
+	}
+	return b.String()
+}
+
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TELEMESH_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	dir = filepath.Join(dir, "web")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBrowser runs the dashboard in headless Chromium against a real
+// router, hub and simulated data nodes, driven by e2e/dashboard.mjs. The
+// script asks for stack changes (kill a node, restart the router) on its
+// stdout and waits for "ok" on its stdin.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser end-to-end test")
+	}
+	nodeBin := testutil.Need(t, "node")
+	chromium := testutil.Need(t, "chromium")
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(here, "node_modules", "playwright-core")); err != nil {
+		if testutil.InCI() {
+			t.Fatalf("playwright-core missing (make deps runs npm ci): %v", err)
+		}
+		t.Skip("playwright-core not installed: run npm ci in consumers/web")
+	}
+	art := artifacts(t)
+	t.Logf("artifacts in %s", art)
+
+	names := protocol.DefaultNames()
+	s := startSite(t, "127.0.0.1:0", names)
+	t.Cleanup(func() { s.close() })
+	dial, err := wampx.Config{URL: "ws://" + s.addr + "/ws", Realm: names.Realm, Serializer: "json", Timeout: 2 * time.Second}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{Names: names, Dial: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "hub", h.Run)
+	startNode(t, dial, "sim", "simulated room sensors", "interval: 100ms\nseed: 1\nbackfill: 30m\n")
+	stopDoomed := startNode(t, dial, "doomed", "a node that dies during the test", "interval: 1s\nseed: 2\n")
+	startNode(t, dial, "load", "50 fields at 10 Hz", loadSim())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(here, "e2e", "dashboard.mjs"))
+	cmd.Env = append(os.Environ(),
+		"TELEMESH_URL=http://"+s.addr+"/",
+		"TELEMESH_CHROMIUM="+chromium,
+		"TELEMESH_ARTIFACTS_DIR="+art,
+		"TELEMESH_PROFILE_DIR="+t.TempDir(),
+	)
+	cmd.Stderr = &logWriter{t: t, prefix: "browser: "}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var passed []string
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var msg struct {
+			Need  string          `json:"need"`
+			Pass  string          `json:"pass"`
+			Stats json.RawMessage `json:"stats"`
+			Log   string          `json:"log"`
+		}
+		if json.Unmarshal([]byte(line), &msg) != nil {
+			t.Logf("script: %s", line)
+			continue
+		}
+		switch {
+		case msg.Need == "kill-doomed":
+			stopDoomed()
+			io.WriteString(stdin, "ok\n")
+		case msg.Need == "restart-router":
+			addr := s.addr
+			s.close()
+			s = startSite(t, addr, names)
+			t.Logf("router restarted on %s", addr)
+			io.WriteString(stdin, "ok\n")
+		case msg.Pass != "":
+			passed = append(passed, msg.Pass)
+			t.Logf("pass: %s", msg.Pass)
+		case msg.Stats != nil:
+			t.Logf("load (50 fields at 10 Hz): %s", msg.Stats)
+		case msg.Log != "":
+			t.Logf("script: %s", msg.Log)
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dashboard.mjs: %v (passed: %s)", err, strings.Join(passed, ", "))
+	}
+	t.Logf("screenshots: %s", art)
+}
+
+type logWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.t.Log(w.prefix + l)
+	}
+	return len(p), nil
+}
