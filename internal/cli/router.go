@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/telemesh/telemesh/router"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:  "router",
+		Usage: "run the WAMP router (WebSocket and RawSocket, JSON/msgpack/CBOR, TLS, roles)",
+		Description: `Without --config the router serves one realm (the profile's, or --realm and
+--base-uri) with the default roles hub, datanode, consumer and admin, and
+admits anonymous sessions from loopback only, with --anonymous-role (consumer
+by default). With --config it reads a router YAML file (see router/README.md).
+--ws-listen, --rs-listen and --tls-cert/--tls-key override the file's
+listeners when given. The WebSocket listener also serves /metrics
+(Prometheus) and /healthz.`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", EnvVars: []string{"TELEMESH_ROUTER_CONFIG"}, Usage: "router YAML file (listeners, realms, roles, authentication)"},
+			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listen address; empty disables"},
+			&ucli.StringFlag{Name: "rs-listen", Value: router.DefaultRSAddress, Usage: "RawSocket (TCP) listen address; empty disables"},
+			&ucli.StringFlag{Name: "tls-cert", Usage: "PEM certificate for both listeners (see telemesh tls init)"},
+			&ucli.StringFlag{Name: "tls-key", Usage: "PEM key of --tls-cert"},
+			&ucli.StringFlag{Name: "anonymous-role", Value: "consumer", Usage: "role of anonymous loopback sessions without --config; empty refuses them"},
+			&ucli.StringFlag{Name: "profile", Value: "telemesh", Usage: "naming profile without --config: telemesh or sisock"},
+			&ucli.StringFlag{Name: "realm", Usage: "realm without --config (default: the profile's)"},
+			&ucli.StringFlag{Name: "base-uri", Usage: "base URI of the default roles without --config (default: the profile's)"},
+		},
+		Action: runRouter,
+	})
+}
+
+func runRouter(c *ucli.Context) error {
+	cfg, err := routerConfig(c)
+	if err != nil {
+		return err
+	}
+	log := logger(c)
+	srv, err := router.New(cfg, log.With("component", "router"))
+	if err != nil {
+		return err
+	}
+	for _, r := range cfg.Realms {
+		log.Info("realm", "name", r.Name, "roles", len(r.Roles))
+	}
+	return srv.Run(c.Context)
+}
+
+// routerConfig builds the router configuration from --config or the
+// naming flags, then applies the listener flags.
+func routerConfig(c *ucli.Context) (router.Config, error) {
+	var cfg router.Config
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = router.LoadConfig(path); err != nil {
+			return cfg, err
+		}
+	} else {
+		n, err := names(c)
+		if err != nil {
+			return cfg, err
+		}
+		cfg = router.DefaultConfig()
+		cfg.Realms[0].Name = n.Realm
+		cfg.Realms[0].Roles = router.DefaultRoles(n)
+		cfg.Realms[0].Auth.Anonymous = nil
+		if role := c.String("anonymous-role"); role != "" {
+			cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: role, LoopbackOnly: true}
+		}
+	}
+	fromFile := c.String("config") != ""
+	if !fromFile || c.IsSet("ws-listen") {
+		cfg.Listeners.WebSocket.Address = c.String("ws-listen")
+	}
+	if !fromFile || c.IsSet("rs-listen") {
+		cfg.Listeners.RawSocket.Address = c.String("rs-listen")
+	}
+	if cert, key := c.String("tls-cert"), c.String("tls-key"); cert != "" || key != "" {
+		t := router.TLSConfig{Cert: cert, Key: key}
+		cfg.Listeners.WebSocket.TLS, cfg.Listeners.RawSocket.TLS = t, t
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("router configuration: %w", err)
+	}
+	return cfg, nil
+}
