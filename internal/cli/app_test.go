@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,36 @@ func TestSecretsInit(t *testing.T) {
 	}
 	if _, err := run(t, "secrets", "init", "--dir", dir, "../evil"); err == nil {
 		t.Error("path name accepted")
+	}
+}
+
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "n.db")
+	db, err := sql.Open("sqlite3", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA journal_mode=WAL", "CREATE TABLE r(t INTEGER PRIMARY KEY, v REAL)", "INSERT INTO r VALUES (1, 2.5), (2, 3.5)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer db.Close() // the "node" keeps its database open
+	dst := filepath.Join(dir, "backup.db")
+	if out, err := run(t, "backup", src, dst); err != nil || !strings.Contains(out, "integrity ok") {
+		t.Fatalf("backup: %v %s", err, out)
+	}
+	bdb, _ := sql.Open("sqlite3", dst)
+	defer bdb.Close()
+	var n int
+	if err := bdb.QueryRow("SELECT count(*) FROM r").Scan(&n); err != nil || n != 2 {
+		t.Errorf("backup holds %d rows: %v", n, err)
+	}
+	if _, err := run(t, "backup", src, dst); err == nil {
+		t.Error("overwrote an existing backup")
+	}
+	if _, err := run(t, "backup", filepath.Join(dir, "none.db"), filepath.Join(dir, "x.db")); err == nil {
+		t.Error("backed up a missing database")
 	}
 }
