@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/telemesh/telemesh/hub"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:  "hub",
+		Usage: "run the hub: the directory of data nodes, against any WAMP router",
+		Description: `Registers data_node.add and data_node.subtract, get_data_node and list_nodes,
+publishes data_node_added and data_node_subtracted, and removes a node as soon
+as the router reports its session gone. On start and after every reconnect it
+rebuilds its directory from the router's meta API and publishes hub.ready, so
+restarting it loses no node. Works against crossbar.io routers too (with the
+meta API and caller disclosure allowed for its role).`,
+		Flags: clientFlags(),
+		Action: func(c *ucli.Context) error {
+			cfg, n, err := clientConfig(c)
+			if err != nil {
+				return err
+			}
+			log := logger(c)
+			dial, err := cfg.Dialer(log)
+			if err != nil {
+				return err
+			}
+			h, err := hub.New(hub.Config{Names: n, Dial: dial, Logger: log.With("component", "hub")})
+			if err != nil {
+				return err
+			}
+			log.Info("hub starting", "url", cfg.URL, "realm", n.Realm, "base", n.Base)
+			if err := h.Run(c.Context); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		},
+	})
+}
