@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	crossbarconfig "github.com/telemesh/telemesh/crossbar-config"
 	"github.com/telemesh/telemesh/router"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -14,12 +15,14 @@ func init() {
 		Description: `Without --config the router serves one realm (the profile's, or --realm and
 --base-uri) with the default roles hub, datanode, consumer and admin, and
 admits anonymous sessions from loopback only, with --anonymous-role (consumer
-by default). With --config it reads a router YAML file (see router/README.md).
+by default). With --config it reads a router YAML file (see router/README.md);
+with --crossbar-config it converts a crossbar.io config.json.
 --ws-listen, --rs-listen and --tls-cert/--tls-key override the file's
 listeners when given. The WebSocket listener also serves /metrics
 (Prometheus) and /healthz.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config", EnvVars: []string{"TELEMESH_ROUTER_CONFIG"}, Usage: "router YAML file (listeners, realms, roles, authentication)"},
+			&ucli.StringFlag{Name: "crossbar-config", Usage: "crossbar.io config.json to serve instead of --config (its realms, roles, authentication and transports)"},
 			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listen address; empty disables"},
 			&ucli.StringFlag{Name: "rs-listen", Value: router.DefaultRSAddress, Usage: "RawSocket (TCP) listen address; empty disables"},
 			&ucli.StringFlag{Name: "tls-cert", Usage: "PEM certificate for both listeners (see telemesh tls init)"},
@@ -53,12 +56,21 @@ func runRouter(c *ucli.Context) error {
 // naming flags, then applies the listener flags.
 func routerConfig(c *ucli.Context) (router.Config, error) {
 	var cfg router.Config
-	if path := c.String("config"); path != "" {
+	fromFile := c.String("config") != "" || c.String("crossbar-config") != ""
+	switch {
+	case c.String("config") != "" && c.String("crossbar-config") != "":
+		return cfg, fmt.Errorf("give --config or --crossbar-config, not both")
+	case c.String("crossbar-config") != "":
 		var err error
-		if cfg, err = router.LoadConfig(path); err != nil {
+		if cfg, err = crossbarconfig.Load(c.String("crossbar-config"), logger(c)); err != nil {
 			return cfg, err
 		}
-	} else {
+	case c.String("config") != "":
+		var err error
+		if cfg, err = router.LoadConfig(c.String("config")); err != nil {
+			return cfg, err
+		}
+	default:
 		n, err := names(c)
 		if err != nil {
 			return cfg, err
@@ -71,7 +83,6 @@ func routerConfig(c *ucli.Context) (router.Config, error) {
 			cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: role, LoopbackOnly: true}
 		}
 	}
-	fromFile := c.String("config") != ""
 	if !fromFile || c.IsSet("ws-listen") {
 		cfg.Listeners.WebSocket.Address = c.String("ws-listen")
 	}
