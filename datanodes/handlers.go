@@ -53,7 +53,8 @@ func (n *Node) handleGetFields(ctx context.Context, inv *wamp.Invocation) client
 	}
 	n.mu.Unlock()
 	fields, timelines := n.fieldMaps(func(fs *fieldState) bool { return fs.declared || inRange[fs.meta.Name] })
-	return client.InvokeResult{Args: wamp.List{fields, timelines}}
+	// sisock returned the Python tuple (field, timeline): one argument, a list.
+	return client.InvokeResult{Args: wamp.List{wamp.List{fields, timelines}}}
 }
 
 func (n *Node) fail(err error) client.InvokeResult {

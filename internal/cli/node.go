@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/telemesh/telemesh/datanodes"
+	_ "github.com/telemesh/telemesh/datanodes/driver/all" // every driver
+	"github.com/telemesh/telemesh/datanodes/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:  "node",
+		Usage: "run a data node: drivers feed a local store served over get_fields/get_data",
+		Description: `Runs the drivers of a node file (--config node.yaml), keeps their readings in
+<data-dir>/<name>.db, publishes them live on B.consumer.<name>.data and answers
+get_fields and get_data, announcing itself to the hub (and again whenever the
+hub restarts). For a quick start without a file:
+  telemesh node --name lab1 --driver sim
+Flags given on the command line override the node file; "telemesh drivers"
+lists the drivers and prints a sample block for each.`,
+		Flags: append([]ucli.Flag{
+			&ucli.PathFlag{Name: "config", EnvVars: []string{EnvPrefix + "NODE_CONFIG"}, Usage: "node file (YAML: name, description, router, store, drivers)"},
+			&ucli.StringFlag{Name: "name", Usage: "node name, one URI component"},
+			&ucli.StringFlag{Name: "description", Usage: "node description"},
+			&ucli.StringSliceFlag{Name: "driver", Usage: "run a driver of this type with its default configuration (repeatable)"},
+			&ucli.PathFlag{Name: "data-dir", Value: "./data", Usage: "directory of the node's database"},
+		}, clientFlags()...),
+		Action: func(c *ucli.Context) error {
+			cfg, err := nodeConfig(c)
+			if err != nil {
+				return err
+			}
+			log := logger(c).With("component", "node")
+			dial, err := cfg.Router.Dialer(log)
+			if err != nil {
+				return err
+			}
+			st, err := openNodeStore(cfg, log)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := datanodes.New(cfg, dial, st, log)
+			if err != nil {
+				return err
+			}
+			log.Info("node starting", "name", cfg.Name, "url", cfg.Router.URL, "realm", cfg.Router.Realm, "drivers", len(cfg.Drivers))
+			if err := n.Run(c.Context); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return st.Close()
+		},
+	})
+}
+
+// nodeConfig builds the node configuration from the node file, if any,
+// and the flags, which win when set.
+func nodeConfig(c *ucli.Context) (datanodes.Config, error) {
+	var cfg datanodes.Config
+	if path := c.Path("config"); path != "" {
+		var err error
+		if cfg, err = datanodes.LoadConfig(path); err != nil {
+			return cfg, err
+		}
+	}
+	set := func(dst *string, flag string) {
+		if c.IsSet(flag) || *dst == "" {
+			*dst = c.String(flag)
+		}
+	}
+	set(&cfg.Name, "name")
+	set(&cfg.Description, "description")
+	if c.IsSet("data-dir") || cfg.DataDir == "" {
+		cfg.DataDir = c.Path("data-dir")
+	}
+	for _, d := range c.StringSlice("driver") {
+		cfg.Drivers = append(cfg.Drivers, datanodes.DriverConfig{Type: d})
+	}
+	_, n, err := clientConfig(c)
+	if err != nil {
+		return cfg, err
+	}
+	if c.IsSet("profile") || c.IsSet("realm") || c.IsSet("base-uri") || (cfg.Profile == "" && cfg.Realm == "" && cfg.Base == "") {
+		cfg.Profile, cfg.Realm, cfg.Base = "", n.Realm, n.Base
+		cfg.Router.Realm = n.Realm
+	}
+	r := &cfg.Router
+	for flag, dst := range map[string]*string{
+		"url": &r.URL, "authid": &r.AuthID, "authmethod": &r.AuthMethod, "secret": &r.Secret,
+		"secret-file": &r.SecretFile, "ca-file": &r.CAFile, "serializer": &r.Serializer,
+	} {
+		if c.IsSet(flag) || *dst == "" {
+			*dst = c.String(flag)
+		}
+	}
+	if cfg.Name == "" {
+		return cfg, errors.New("a node needs a name: --name or name: in the node file")
+	}
+	if len(cfg.Drivers) == 0 {
+		return cfg, errors.New("a node needs a driver: --driver sim or drivers: in the node file")
+	}
+	cfg.SetDefaults()
+	return cfg, cfg.Validate()
+}
+
+// openNodeStore opens the node's store at <data-dir>/<name>.db.
+func openNodeStore(cfg datanodes.Config, log *slog.Logger) (store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return openStore(filepath.Join(cfg.DataDir, cfg.Name+".db"), cfg, log)
+}
