@@ -19,9 +19,9 @@ import (
 // the raw readings they summarise.
 type Cell struct {
 	Count      int64
+	Nums       int64   // how many values are numbers
 	Sum        float64 // of number values
-	HasNum     bool    // whether Min, Max and their times are set
-	Min, Max   float64
+	Min, Max   float64 // of number values, when Nums > 0
 	MinT, MaxT int64
 	First      int64 // time of the earliest reading
 	Last       any
@@ -33,7 +33,7 @@ type Cell struct {
 func Point(t int64, v any) Cell {
 	c := Cell{Count: 1, First: t, Last: v, LastT: t}
 	if f, ok := v.(float64); ok {
-		c.HasNum, c.Sum, c.Min, c.Max, c.MinT, c.MaxT = true, f, f, f, t, t
+		c.Nums, c.Sum, c.Min, c.Max, c.MinT, c.MaxT = 1, f, f, f, t, t
 	} else {
 		c.NonNum = true
 	}
@@ -61,9 +61,10 @@ func (c *Cell) Merge(o Cell) {
 	if o.LastT > c.LastT {
 		c.Last, c.LastT = o.Last, o.LastT
 	}
-	if o.HasNum {
-		if !c.HasNum {
-			c.HasNum, c.Min, c.MinT, c.Max, c.MaxT = true, o.Min, o.MinT, o.Max, o.MaxT
+	if o.Nums > 0 {
+		c.Nums += o.Nums
+		if c.Nums == o.Nums {
+			c.Min, c.MinT, c.Max, c.MaxT = o.Min, o.MinT, o.Max, o.MaxT
 			return
 		}
 		if o.Min < c.Min || (o.Min == c.Min && o.MinT < c.MinT) {
@@ -91,7 +92,7 @@ func (c *Cell) Values(agg string) []any {
 	if c.Count == 0 {
 		return nil
 	}
-	if c.NonNum || !c.HasNum {
+	if c.NonNum {
 		return []any{c.Last}
 	}
 	switch agg {
@@ -157,10 +158,23 @@ type Bucketer struct {
 	w      int64
 	starts []int64
 	cells  []Cell
+
+	// With a limit, once the cells surely exceed it only the open (last)
+	// cell is kept and closed ones are just counted.
+	agg     string
+	limit   int
+	over    bool
+	counted int
 }
 
 // New returns a Bucketer for buckets of width w > 0.
-func New(w int64) *Bucketer { return &Bucketer{w: w} }
+func New(w int64) *Bucketer { return &Bucketer{w: w, limit: -1} }
+
+// Limit makes b stop keeping buckets once they yield more than n points
+// under agg, and only count them: Points stays exact, and Result must not
+// be used once Points exceeds n. Readings must then come in ascending
+// order.
+func (b *Bucketer) Limit(agg string, n int) { b.agg, b.limit = agg, n }
 
 // Add adds a reading. Readings should come in ascending bucket order;
 // others are accepted at a higher cost.
@@ -175,8 +189,21 @@ func (b *Bucketer) AddCell(t int64, c Cell) {
 	s := Start(t, b.w)
 	n := len(b.starts)
 	if n == 0 || b.starts[n-1] < s {
+		if b.over {
+			b.counted += b.cells[0].Points(b.agg)
+			b.starts[0], b.cells[0] = s, c
+			return
+		}
 		b.starts = append(b.starts, s)
 		b.cells = append(b.cells, c)
+		if b.limit >= 0 && len(b.cells) > b.limit {
+			// Every cell yields a point: over the limit for sure.
+			b.over = true
+			for i := range n {
+				b.counted += b.cells[i].Points(b.agg)
+			}
+			b.starts, b.cells = b.starts[n:], b.cells[n:]
+		}
 		return
 	}
 	// Out of order: stay correct, just slower.
@@ -191,7 +218,7 @@ func (b *Bucketer) AddCell(t int64, c Cell) {
 
 // Points returns how many points Result yields under agg.
 func (b *Bucketer) Points(agg string) int {
-	n := 0
+	n := b.counted
 	for i := range b.cells {
 		n += b.cells[i].Points(agg)
 	}

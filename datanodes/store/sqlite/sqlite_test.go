@@ -1,0 +1,325 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/datanodes/store/storetest"
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+func open(t testing.TB, path string, o Options) *Store {
+	t.Helper()
+	s, err := Open(path, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "store.db"), Options{})
+	})
+}
+
+func TestConformanceWithoutRollups(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{})
+		s.noRollups = true
+		return s
+	})
+}
+
+func TestReopen(t *testing.T) {
+	storetest.Reopen(t, func(t *testing.T, dir string) store.Store {
+		return open(t, filepath.Join(dir, "store.db"), Options{})
+	})
+}
+
+// TestRollupsMatchMemstore feeds the same days of readings to a sqlite
+// store and to memstore and compares bucketed queries that use the rollup
+// tiers with memstore's raw computation.
+func TestRollupsMatchMemstore(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{FlushRows: 20000})
+	defer s.Close()
+	m := memstore.New()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var batch []protocol.Reading
+	for sec := 0; sec < 2*86400; sec += 10 {
+		v := float64(rng.IntN(1000))
+		if rng.IntN(1000) == 0 {
+			v = 1e6
+		}
+		batch = append(batch, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: v})
+		if sec%3600 == 0 {
+			batch = append(batch, protocol.Reading{Field: "s", Time: storetest.S(float64(sec)), Value: fmt.Sprint(sec)})
+		}
+	}
+	for _, st := range []store.Store{s, m} {
+		if err := st.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.usesTier(int64(time.Hour)) || !s.usesTier(int64(15*time.Minute)) {
+		t.Fatal("queries of whole minutes or hours do not use rollups")
+	}
+	for _, w := range []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
+		for _, agg := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
+			q := store.Query{Fields: []string{"a", "s"}, Start: storetest.S(-3600), End: storetest.S(2*86400 - 1234.5), Bucket: int64(w), Agg: agg}
+			want, err := m.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.Equal(t, want, got)
+		}
+	}
+	if n := s.tierScans.Load(); n != 5*5*2 {
+		t.Errorf("%d rollup scans, want one per query and field", n)
+	}
+}
+
+func (s *Store) usesTier(bucket int64) bool {
+	for _, t := range tiers {
+		if bucket%t.width == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(0, storetest.S(10*86400))
+	o := Options{Retention: Retention{Raw: 24 * time.Hour, Minute: 48 * time.Hour, Hour: time.Hour /* raised to 48h */}}
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), o)
+	defer s.Close()
+	var rs []protocol.Reading
+	for sec := 0; sec < 10*86400; sec += 60 {
+		rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec)})
+	}
+	if err := s.Append(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prune(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) (n int, first int64) {
+		t.Helper()
+		if err := s.db.QueryRow("SELECT count(*), coalesce(min(" + map[bool]string{true: "ts", false: "bucket"}[table == "readings"] + "), 0) FROM " + table).Scan(&n, &first); err != nil {
+			t.Fatal(err)
+		}
+		return n, first
+	}
+	if n, first := count("readings"); n != 1440 || first != now.Add(-24*time.Hour).UnixNano() {
+		t.Errorf("raw kept %d rows from %d", n, first-storetest.T0)
+	}
+	if n, first := count("rollup_minute"); n != 2880 || first != now.Add(-48*time.Hour).UnixNano() {
+		t.Errorf("minute tier kept %d rows from %d", n, first-storetest.T0)
+	}
+	if n, _ := count("rollup_hour"); n != 48 {
+		t.Errorf("hour tier kept %d rows, want 48 (its retention is raised to the minute tier's)", n)
+	}
+	fs, err := s.Fields(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].First != now.Add(-48*time.Hour).UnixNano() || fs[0].Last != storetest.S(10*86400-60) {
+		t.Errorf("fields after prune: %+v", fs)
+	}
+	// Hourly buckets over the last two days are complete, from the tiers.
+	got, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: now.Add(-48 * time.Hour).UnixNano(), End: now.UnixNano(), Bucket: int64(time.Hour), Agg: protocol.AggMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Times) != 48 || got[0].Values[47] != float64(10*86400-60) {
+		t.Errorf("hourly max after prune: %v", got)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, o := range []Options{{FlushInterval: -1}, {FlushRows: -1}, {Retention: Retention{Hour: -time.Hour}}} {
+		if _, err := Open(filepath.Join(t.TempDir(), "x.db"), o, nil); err == nil {
+			t.Errorf("Open with %+v succeeded", o)
+		}
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing", "x.db"), Options{}, nil); err == nil {
+		t.Error("Open in a missing directory succeeded")
+	}
+}
+
+func TestNotADatabase(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "junk.db")
+	if err := os.WriteFile(p, []byte(strings.Repeat("not sqlite ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(p, Options{}, nil); err == nil {
+		s.Close()
+		t.Fatal("Open of a junk file succeeded")
+	}
+}
+
+func TestCloseFlushesAndRejects(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, p, Options{FlushInterval: time.Hour})
+	ctx := context.Background()
+	if err := s.Append(ctx, []protocol.Reading{{Field: "a", Time: 1, Value: 1.0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Append(ctx, []protocol.Reading{{Field: "a", Time: 2, Value: 1.0}}); !protocol.IsKind(err, protocol.Unavailable) {
+		t.Errorf("Append after Close = %v", err)
+	}
+	if _, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: 0, End: 10}); !protocol.IsKind(err, protocol.Unavailable) {
+		t.Errorf("Query after Close = %v", err)
+	}
+	s = open(t, p, Options{})
+	defer s.Close()
+	got, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: 0, End: 10})
+	if err != nil || len(got) != 1 || len(got[0].Times) != 1 {
+		t.Errorf("reading appended before Close: %v, %v", got, err)
+	}
+}
+
+func TestFlusherCommitsInBackground(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, p, Options{FlushInterval: 10 * time.Millisecond})
+	defer s.Close()
+	if err := s.Append(context.Background(), []protocol.Reading{{Field: "a", Time: 1, Value: 1.0}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another connection sees the reading once the flusher committed it.
+	db, err := sql.Open("sqlite3", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM readings").Scan(&n); err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher did not commit within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const childEnv = "TELEMESH_SQLITE_KILL_CHILD"
+
+// TestKillLosesOnlyUnflushed runs a child process that appends and flushes
+// readings in a loop, reporting each flush, kills it with SIGKILL, and
+// checks that every reported reading survived in an intact database.
+func TestKillLosesOnlyUnflushed(t *testing.T) {
+	if p := os.Getenv(childEnv); p != "" {
+		killChild(p)
+		return
+	}
+	p := filepath.Join(t.TempDir(), "store.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillLosesOnlyUnflushed$")
+	cmd.Env = append(os.Environ(), childEnv+"="+p)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	flushed := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "flushed "); ok {
+			if flushed, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+			if flushed >= 30000 {
+				break
+			}
+		}
+	}
+	if flushed < 30000 {
+		t.Fatalf("child stopped after %d readings: %v", flushed, sc.Err())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	s := open(t, p, Options{})
+	defer s.Close()
+	var check string
+	if err := s.db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check = %q, %v", check, err)
+	}
+	got, err := s.Query(context.Background(), store.Query{Fields: []string{"a"}, Start: storetest.S(0), End: storetest.S(float64(flushed))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Times) != flushed {
+		t.Fatalf("after SIGKILL found %d of %d flushed readings", len(got[0].Times), flushed)
+	}
+	for i, v := range got[0].Values {
+		if v != float64(i) {
+			t.Fatalf("reading %d = %v", i, v)
+		}
+	}
+	t.Logf("%d flushed readings survived SIGKILL", flushed)
+}
+
+// killChild appends and flushes until killed; the flush interval is long,
+// so the readings after the last reported flush sit in memory.
+func killChild(path string) {
+	s, err := Open(path, Options{FlushInterval: time.Hour, FlushRows: 1 << 30}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	for n := 0; ; n += 1000 {
+		rs := make([]protocol.Reading, 1000)
+		for i := range rs {
+			rs[i] = protocol.Reading{Field: "a", Time: storetest.S(float64(n + i)), Value: float64(n + i)}
+		}
+		if err := s.Append(ctx, rs); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if n%2000 == 0 { // every other batch stays unflushed until the next
+			continue
+		}
+		if err := s.Flush(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("flushed %d\n", n+1000)
+	}
+}
