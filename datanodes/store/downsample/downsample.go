@@ -6,7 +6,6 @@ package downsample
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 
@@ -136,20 +135,6 @@ func CheckAgg(agg string) (string, error) {
 		return "", protocol.Errorf(protocol.InvalidArgument, "unknown aggregation %q", agg)
 	}
 	return agg, nil
-}
-
-// MaxBuckets returns how many buckets of width w [start, end) can touch,
-// saturating instead of overflowing.
-func MaxBuckets(start, end, w int64) int64 {
-	if end <= start || w <= 0 {
-		return 0
-	}
-	a, b := Start(start, w), Start(end-1, w)
-	n := (uint64(b) - uint64(a)) / uint64(w)
-	if n >= math.MaxInt64-1 {
-		return math.MaxInt64
-	}
-	return int64(n) + 1
 }
 
 // Bucketer collects readings or cells, fed in ascending bucket order, into
