@@ -20,9 +20,9 @@ import (
 )
 
 // TestBrowserLogin serves the dashboard from telemesh's own router, whose
-// realm admits only WAMP-CRA users with salted secrets: the page must ask
-// for credentials, refuse a wrong secret, connect with the right one, keep
-// it in sessionStorage only, and forget it on logout.
+// realm admits only WAMP-CRA users with salted secrets and ticket users: the
+// page must ask for credentials, refuse a wrong secret, connect with the
+// right one, keep it in sessionStorage only, and forget it on logout.
 func TestBrowserLogin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser end-to-end test")
@@ -52,7 +52,9 @@ func TestBrowserLogin(t *testing.T) {
 		Realms: []router.RealmConfig{{
 			Name:  names.Realm,
 			Roles: router.DefaultRoles(names),
-			Auth: router.AuthConfig{WAMPCRA: &router.WAMPCRAAuth{Users: map[string]router.CRAUser{
+			Auth: router.AuthConfig{Ticket: &router.TicketAuth{Principals: map[string]router.TicketPrincipal{
+				"operator": {Ticket: "op-ticket", Role: "consumer"},
+			}}, WAMPCRA: &router.WAMPCRAAuth{Users: map[string]router.CRAUser{
 				"viewer": {Secret: base64.StdEncoding.EncodeToString(key), Role: "consumer", Salt: salt, Iterations: iterations, KeyLen: keylen},
 				"hub":    {Secret: "hub-secret", Role: "hub"},
 				"sim":    {Secret: "sim-secret", Role: "datanode"},
@@ -96,6 +98,8 @@ func TestBrowserLogin(t *testing.T) {
 		"TELEMESH_PROFILE_DIR="+t.TempDir(),
 		"TELEMESH_USER=viewer",
 		"TELEMESH_PASSWORD="+password,
+		"TELEMESH_TICKET_USER=operator",
+		"TELEMESH_TICKET=op-ticket",
 	)
 	lw := &logWriter{t: t, prefix: "login.mjs: "}
 	cmd.Stdout, cmd.Stderr = lw, lw

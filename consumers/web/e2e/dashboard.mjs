@@ -99,7 +99,23 @@ try {
   await page.selectOption('#range', '1h');
   await page.waitForFunction(() => window.__telemeshCharts().every((c) => !c.loading && c.points > 0), null, { timeout: 10000 });
   pass('range 1h: ' + (await page.evaluate(() => window.__telemeshCharts().map((c) => c.points).join(','))));
+
+  // Custom range: a past window, no live points appended.
+  const pad = (n) => String(n).padStart(2, '0');
+  const local = (t) => { const d = new Date(t * 1000); return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); };
+  const now = Math.floor(Date.now() / 1000);
+  await page.selectOption('#range', 'custom');
+  await page.fill('#from', local(now - 600));
+  await page.fill('#to', local(now - 300));
+  await page.click('#apply');
+  await page.waitForFunction(([a, b]) => window.__telemeshCharts().every((c) => !c.loading && c.points > 0 && c.first >= a - 3 && c.last < b), [now - 600, now - 300], { timeout: 10000 });
+  await page.waitForTimeout(500);
+  const fixed = await page.evaluate(() => window.__telemeshCharts());
+  // Buckets are stamped at their start, aligned to multiples of their width: the first may start just before the range.
+  check(fixed.every((c) => c.last < now - 300), 'custom range stays fixed: ' + JSON.stringify(fixed));
+  pass('custom range: ' + fixed.map((c) => c.points).join(','));
   await page.selectOption('#range', '15m');
+  await page.waitForFunction(() => window.__telemeshCharts().every((c) => !c.loading && c.last > Date.now() / 1000 - 5), null, { timeout: 10000 });
 
   // A node that leaves disappears from the list.
   await page.evaluate(() => { window.__sameDocument = true; });

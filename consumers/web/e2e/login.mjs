@@ -25,10 +25,10 @@ try {
   await page.screenshot({ path: path.join(ART, 'login.png') });
   pass('login form shown: ' + await page.textContent('#login-msg'));
 
-  const login = async (secret) => {
-    await page.fill('#authid', process.env.TELEMESH_USER);
+  const login = async (secret, user = process.env.TELEMESH_USER, method = 'wampcra') => {
+    await page.fill('#authid', user);
     await page.fill('#secret', secret);
-    await page.selectOption('#method', 'wampcra');
+    await page.selectOption('#method', method);
     await page.click('#login-form button[type=submit]');
   };
   await login('wrong');
@@ -54,6 +54,11 @@ try {
   await page.waitForSelector('#login:not([hidden])', { timeout: 15000 });
   check(await page.evaluate(() => sessionStorage.getItem('telemesh.auth')) === null, 'logout forgets credentials');
   pass('logout forgets credentials');
+
+  await login(process.env.TELEMESH_TICKET, process.env.TELEMESH_TICKET_USER, 'ticket');
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
+  await page.waitForSelector('#fields tr[data-field="temperature"]', { timeout: 15000 });
+  pass('ticket: ' + await page.textContent('#conn'));
   check(errors.length === 0, 'page errors: ' + errors.join('; '));
 } finally {
   await browser.close();

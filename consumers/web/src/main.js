@@ -53,7 +53,8 @@ const stats = {
 window.__telemeshStats = stats;
 // What the charts hold, for tests and debugging.
 window.__telemeshCharts = () => [...st.charts.values()].map((ch) => ({
-  field: ch.field, points: ch.t.length, last: ch.t.length ? ch.t[ch.t.length - 1] : null, loading: ch.loading,
+  field: ch.field, points: ch.t.length, loading: ch.loading,
+  first: ch.t.length ? ch.t[0] : null, last: ch.t.length ? ch.t[ch.t.length - 1] : null,
 }));
 
 function names(base) {
@@ -107,7 +108,9 @@ function onClose() {
 
 function showLogin(msg) {
   $('login').hidden = false;
-  $('login-msg').textContent = msg ? 'The router refused the connection: ' + msg : 'The router requires authentication.';
+  $('login-msg').textContent = loadCreds() && msg
+    ? 'The router refused these credentials: ' + msg
+    : 'The router requires you to sign in.';
   const c = loadCreds();
   if (c) {
     $('authid').value = c.authid;
@@ -266,6 +269,7 @@ function renderFields() {
     const name = document.createElement('td');
     name.className = 'name';
     name.textContent = f;
+    name.title = info.description || '';
     const val = document.createElement('td');
     val.className = 'num value';
     const l = st.latest.get(f);
