@@ -64,14 +64,17 @@ func (r *rangeJSON) times() (time.Time, time.Time, error) {
 	return from, to, err
 }
 
-// filter is an ad-hoc filter: key node or field, operators = != =~ !~.
-type filter struct {
+// Filter is a Grafana ad-hoc filter: key node or field, operators =, !=,
+// =~ and !~. Filters on other keys are ignored.
+type Filter struct {
 	Key      string `json:"key"`
 	Operator string `json:"operator"`
 	Value    string `json:"value"`
 }
 
-func compileFilters(fs []filter) (func(Target) bool, error) {
+// CompileFilters returns a predicate keeping the targets every filter
+// admits.
+func CompileFilters(fs []Filter) (func(Target) bool, error) {
 	type pred func(Target) bool
 	var ps []pred
 	for _, f := range fs {
@@ -157,8 +160,8 @@ type queryRequest struct {
 	IntervalMs    float64       `json:"intervalMs"`
 	MaxDataPoints int           `json:"maxDataPoints"`
 	Targets       []queryTarget `json:"targets"`
-	AdhocFilters  []filter      `json:"adhocFilters"`
-	Filters       []filter      `json:"filters"`
+	AdhocFilters  []Filter      `json:"adhocFilters"`
+	Filters       []Filter      `json:"filters"`
 }
 
 // Output formats of a target.
@@ -199,7 +202,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keep, err := compileFilters(append(req.AdhocFilters, req.Filters...))
+	keep, err := CompileFilters(append(req.AdhocFilters, req.Filters...))
 	if err != nil {
 		return nil, err
 	}
@@ -332,9 +335,9 @@ func toTable(se Series) table {
 	return table{Type: "table", Columns: []column{{"Time", "time"}, {se.Target.String(), columnType(se.Info)}}, Rows: rows}
 }
 
-// eventful reports whether a value marks an event: non-zero numbers, true,
+// Eventful reports whether a value marks an event: non-zero numbers, true,
 // non-empty strings.
-func eventful(v any) bool {
+func Eventful(v any) bool {
 	switch x := v.(type) {
 	case nil:
 		return false
@@ -347,7 +350,8 @@ func eventful(v any) bool {
 	return ok && f != 0 && !math.IsNaN(f)
 }
 
-func eventText(v any) string {
+// EventText is the annotation text of an event value.
+func EventText(v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
@@ -360,8 +364,8 @@ func eventText(v any) string {
 func toAnnotationTable(se Series) table {
 	rows := [][]any{}
 	for i, t := range se.Times {
-		if eventful(se.Values[i]) {
-			rows = append(rows, []any{jsonMillis(t), se.Target.String(), eventText(se.Values[i]), se.Target.Node + "," + se.Target.Field})
+		if Eventful(se.Values[i]) {
+			rows = append(rows, []any{jsonMillis(t), se.Target.String(), EventText(se.Values[i]), se.Target.Node + "," + se.Target.Field})
 		}
 	}
 	return table{Type: "table", Columns: []column{{"time", "time"}, {"title", "string"}, {"text", "string"}, {"tags", "string"}}, Rows: rows}
@@ -428,9 +432,9 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	for _, se := range series {
 		for i, t := range se.Times {
-			if eventful(se.Values[i]) {
+			if Eventful(se.Values[i]) {
 				out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(t), Title: se.Target.String(),
-					Text: eventText(se.Values[i]), Tags: []string{se.Target.Node, se.Target.Field}})
+					Text: EventText(se.Values[i]), Tags: []string{se.Target.Node, se.Target.Field}})
 			}
 		}
 	}
@@ -447,20 +451,20 @@ type searchRequest struct {
 	Target string `json:"target"`
 }
 
-// lookup answers a metric-find query: "nodes()" lists nodes, "fields(N)"
+// Lookup answers a metric-find query: "nodes()" lists nodes, "fields(N)"
 // lists the fields of node N, anything else filters node::field names by
 // substring or, with * or ?, by glob.
-func (s *Server) lookup(ctx context.Context, q string) ([]string, error) {
+func (c *Core) Lookup(ctx context.Context, q string) ([]string, error) {
 	q = strings.TrimSpace(q)
 	switch {
 	case q == "nodes()" || q == "nodes":
-		return s.core.NodeNames(ctx)
+		return c.NodeNames(ctx)
 	case strings.HasPrefix(q, "fields(") && strings.HasSuffix(q, ")"):
 		node := strings.TrimSpace(q[len("fields(") : len(q)-1])
 		if err := protocol.CheckNodeName(node); err != nil {
 			return nil, err
 		}
-		fs, err := s.core.Fields(ctx, node)
+		fs, err := c.Fields(ctx, node)
 		if err != nil {
 			return nil, err
 		}
@@ -471,7 +475,7 @@ func (s *Server) lookup(ctx context.Context, q string) ([]string, error) {
 		sort.Strings(out)
 		return out, nil
 	}
-	ts, err := s.core.Targets(ctx)
+	ts, err := c.Targets(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +499,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	return s.lookup(r.Context(), req.Target)
+	return s.core.Lookup(r.Context(), req.Target)
 }
 
 type tagKey struct {
@@ -657,7 +661,7 @@ func (s *Server) variable(w http.ResponseWriter, r *http.Request) (any, error) {
 			}
 		}
 	}
-	names, err := s.lookup(r.Context(), q)
+	names, err := s.core.Lookup(r.Context(), q)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,127 @@
+// Package bridgetest starts a live in-process telemesh stack for the Grafana
+// bridge's tests and benchmarks: a nexus router on loopback, a hub, data
+// nodes on real stores and a consumers client.
+package bridgetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/datanodes"
+	"github.com/telemesh/telemesh/datanodes/driver"
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/hub"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/internal/wampx"
+)
+
+// Node describes a data node to start. Store nil means a fresh memstore.
+type Node struct {
+	Name  string
+	Store store.Store
+}
+
+// Stack is a running router, hub, data nodes and client.
+type Stack struct {
+	URL    string
+	Names  protocol.Names
+	Client *consumers.Client
+	Dial   wampx.Dialer
+
+	nodes  map[string]*datanodes.Node
+	stores map[string]store.Store
+}
+
+// Start starts the stack; it stops when the test ends.
+func Start(t testing.TB, nodes ...Node) *Stack {
+	t.Helper()
+	names := protocol.DefaultNames()
+	_, url := testutil.NexusRouter(t, names.Realm)
+	dial, err := wampx.Config{URL: url, Realm: names.Realm, Timeout: 5 * time.Second}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{URL: url, Names: names, Dial: dial, nodes: map[string]*datanodes.Node{}, stores: map[string]store.Store{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var done []chan error
+	run := func(name string, f func(context.Context) error) {
+		c := make(chan error, 1)
+		done = append(done, c)
+		go func() { c <- f(ctx) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for _, c := range done {
+			if err := <-c; err != nil && ctx.Err() == nil {
+				t.Errorf("stack: %v", err)
+			}
+		}
+	})
+	h, err := hub.New(hub.Config{Names: names, Dial: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("hub", h.Run)
+	for _, n := range nodes {
+		st := n.Store
+		if st == nil {
+			st = memstore.New()
+		}
+		node, err := datanodes.New(datanodes.Config{Name: n.Name, Description: "test node " + n.Name,
+			Live: datanodes.LiveConfig{Interval: datanodes.Duration(20 * time.Millisecond)}}, dial, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.nodes[n.Name], s.stores[n.Name] = node, st
+		run(n.Name, node.Run)
+	}
+	s.Client = consumers.New(dial, names, nil)
+	run("client", s.Client.Run)
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	if err := s.Client.Ready(rctx); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitNodes(t, len(nodes))
+	return s
+}
+
+// WaitNodes waits until the hub lists n nodes.
+func (s *Stack) WaitNodes(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ns, err := s.Client.Nodes(context.Background())
+		if err == nil && len(ns) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub lists %d nodes (%v), want %d", len(ns), err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Sink returns the sink of node: declared fields and emitted readings are
+// stored and published live.
+func (s *Stack) Sink(node string) driver.Sink { return s.nodes[node].Sink() }
+
+// Store returns the store of node, to load history in bulk.
+func (s *Stack) Store(node string) store.Store { return s.stores[node] }
+
+// Load declares fields on node and appends readings straight to its store.
+func (s *Stack) Load(t testing.TB, node string, fields []driver.Field, readings []protocol.Reading) {
+	t.Helper()
+	s.Sink(node).Declare(fields...)
+	ctx := context.Background()
+	if err := s.stores[node].Append(ctx, readings); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stores[node].Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,435 @@
+// Package plugin is the telemesh Grafana backend datasource plugin: panel
+// and alert queries (QueryData), the health check, resources for the query
+// editor and template variables (CallResource), and live readings through
+// Grafana Live (RunStream). It shares the query core of grafanabridge.
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/datasource"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// ID is the plugin id in plugin.json and in provisioning.
+const ID = "telemesh-bridge-datasource"
+
+// Connect opens the Source of one datasource instance; stop releases it.
+type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src grafanabridge.Source, opts grafanabridge.Options, stop func(), err error)
+
+// NewFactory returns the instance factory that datasource.Manage (or the
+// SDK's test harness) runs: one Datasource per configured datasource.
+func NewFactory(connect Connect, logger *slog.Logger) datasource.InstanceFactoryFunc {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
+		src, opts, stop, err := connect(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		return New(src, opts, s.UID, stop, logger.With("datasource", s.UID)), nil
+	}
+}
+
+// Datasource is one configured telemesh datasource.
+type Datasource struct {
+	core *grafanabridge.Core
+	uid  string
+	stop func()
+	log  *slog.Logger
+	res  backend.CallResourceHandler
+}
+
+var (
+	_ backend.QueryDataHandler      = (*Datasource)(nil)
+	_ backend.CheckHealthHandler    = (*Datasource)(nil)
+	_ backend.CallResourceHandler   = (*Datasource)(nil)
+	_ backend.StreamHandler         = (*Datasource)(nil)
+	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
+)
+
+// New returns a datasource reading from src; uid is the datasource UID that
+// live channels carry, stop (may be nil) runs on Dispose.
+func New(src grafanabridge.Source, opts grafanabridge.Options, uid string, stop func(), logger *slog.Logger) *Datasource {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Datasource{core: grafanabridge.NewCore(src, opts, logger), uid: uid, stop: stop, log: logger}
+	d.res = httpadapter.New(d.resources())
+	return d
+}
+
+// Dispose releases the instance's connection when Grafana replaces it.
+func (d *Datasource) Dispose() {
+	if d.stop != nil {
+		d.stop()
+	}
+}
+
+// Query types of the query model.
+const (
+	QueryTypeData        = ""
+	QueryTypeAnnotations = "annotations"
+)
+
+// QueryModel is the JSON of one panel or alert query. It is self-contained
+// (no dashboard variables needed), as alert evaluation requires.
+type QueryModel struct {
+	// Node and Field (or Fields) select the series; Node "*" means every
+	// node with the field. Target "node::field" is an alternative.
+	Node   string   `json:"node"`
+	Field  string   `json:"field"`
+	Fields []string `json:"fields"`
+	Target string   `json:"target"`
+	// Agg is the downsampling aggregation (mean, min, max, last, minmax).
+	Agg string `json:"agg"`
+	// Live adds a Grafana Live channel so the panel keeps updating.
+	Live bool `json:"live"`
+	// QueryType "annotations" turns non-zero values into events.
+	QueryType string `json:"queryType"`
+	// Filters are ad-hoc filters the frontend copies in.
+	Filters []grafanabridge.Filter `json:"filters"`
+}
+
+func (m QueryModel) targets() ([]grafanabridge.Target, error) {
+	var out []grafanabridge.Target
+	if m.Target != "" {
+		for _, s := range strings.Split(m.Target, ",") {
+			t, err := grafanabridge.ParseTarget(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+	}
+	fields := m.Fields
+	if m.Field != "" {
+		fields = append([]string{m.Field}, fields...)
+	}
+	if m.Node == "" && len(fields) > 0 {
+		return nil, protocol.Errorf(protocol.InvalidArgument, "query names fields but no node")
+	}
+	for _, f := range fields {
+		t, err := grafanabridge.ParseTarget(m.Node + grafanabridge.TargetSep + f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, protocol.Errorf(protocol.InvalidArgument, "query selects no field: set node and field")
+	}
+	return out, nil
+}
+
+// QueryData answers every query of the request, in parallel.
+func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
+	resp := backend.NewQueryDataResponse()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, q := range req.Queries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := d.query(ctx, q)
+			mu.Lock()
+			resp.Responses[q.RefID] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+func errResponse(err error) backend.DataResponse {
+	status := backend.StatusBadRequest
+	src := backend.ErrorSourceDownstream
+	switch protocol.KindOf(err) {
+	case protocol.InvalidArgument:
+		src = backend.ErrorSourcePlugin
+	case protocol.UnknownField, protocol.NoSuchNode:
+		status = backend.StatusNotFound
+	case protocol.Unavailable:
+		status = backend.StatusTimeout
+	case protocol.NotAuthorized:
+		status = backend.StatusForbidden
+	case protocol.Internal:
+		status = backend.StatusBadGateway
+	}
+	r := backend.ErrDataResponse(status, err.Error())
+	r.ErrorSource = src
+	return r
+}
+
+func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.DataResponse {
+	var m QueryModel
+	if err := json.Unmarshal(q.JSON, &m); err != nil {
+		return errResponse(protocol.Errorf(protocol.InvalidArgument, "malformed query JSON: %v", err))
+	}
+	if m.QueryType == "" {
+		m.QueryType = q.QueryType
+	}
+	ts, err := m.targets()
+	if err != nil {
+		return errResponse(err)
+	}
+	keep, err := grafanabridge.CompileFilters(m.Filters)
+	if err != nil {
+		return errResponse(protocol.Errorf(protocol.InvalidArgument, "%v", err))
+	}
+	ts, err = d.core.Expand(ctx, ts, nil)
+	if err != nil {
+		return errResponse(err)
+	}
+	var kept []grafanabridge.Target
+	for _, t := range ts {
+		if keep(t) {
+			kept = append(kept, t)
+		}
+	}
+	r := grafanabridge.Request{Targets: kept, From: q.TimeRange.From, To: q.TimeRange.To,
+		MaxPoints: int(q.MaxDataPoints), Interval: q.Interval, Agg: m.Agg}
+	if m.QueryType == QueryTypeAnnotations {
+		r.Interval, r.Agg, r.MaxPoints = time.Second, protocol.AggLast, d.core.Options().MaxPoints
+	}
+	if err := d.core.Validate(&r); err != nil {
+		return errResponse(err)
+	}
+	if len(kept) == 0 {
+		return backend.DataResponse{}
+	}
+	series, err := d.core.Query(ctx, r)
+	if err != nil {
+		return errResponse(err)
+	}
+	var frames data.Frames
+	if m.QueryType == QueryTypeAnnotations {
+		frames = append(frames, AnnotationFrame(series))
+	} else {
+		for _, s := range series {
+			f := SeriesFrame(s)
+			if m.Live {
+				f.Meta.Channel = "ds/" + d.uid + "/" + StreamPath(s.Target.Node, s.Target.Field)
+			}
+			f.Meta.ExecutedQueryString = fmt.Sprintf("%s agg=%s max_points=%d", s.Target, r.Agg, r.MaxPoints)
+			frames = append(frames, f)
+		}
+	}
+	return backend.DataResponse{Frames: frames}
+}
+
+// SeriesFrame turns a series into a timeseries-multi frame: a time field and
+// one value field named after the field, labelled with the node.
+func SeriesFrame(s grafanabridge.Series) *data.Frame {
+	times := make([]time.Time, len(s.Times))
+	for i, t := range s.Times {
+		times[i] = protocol.ToTime(t)
+	}
+	v := valueField(s.Target.Field, s.Info.Type, s.Values)
+	v.Labels = data.Labels{"node": s.Target.Node}
+	cfg := &data.FieldConfig{DisplayNameFromDS: s.Target.String()}
+	if s.Info.Units != nil && *s.Info.Units != "" {
+		cfg.Unit = "suffix: " + *s.Info.Units
+	}
+	v.Config = cfg
+	f := data.NewFrame(s.Target.String(), data.NewField("time", nil, times), v)
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
+	return f
+}
+
+// valueField builds a nullable field of the given protocol type; an empty
+// type is taken from the first non-nil value.
+func valueField(name, typ string, vals []any) *data.Field {
+	if typ == "" {
+		typ = inferType(vals)
+	}
+	switch typ {
+	case protocol.TypeString:
+		out := make([]*string, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				s := grafanabridge.EventText(v)
+				out[i] = &s
+			}
+		}
+		return data.NewField(name, nil, out)
+	case protocol.TypeBool:
+		out := make([]*bool, len(vals))
+		for i, v := range vals {
+			if b, ok := v.(bool); ok {
+				out[i] = &b
+			} else if f, ok := grafanabridge.Float(v); ok {
+				b := f != 0
+				out[i] = &b
+			}
+		}
+		return data.NewField(name, nil, out)
+	}
+	out := make([]*float64, len(vals))
+	for i, v := range vals {
+		if f, ok := grafanabridge.Float(v); ok {
+			out[i] = &f
+		}
+	}
+	return data.NewField(name, nil, out)
+}
+
+func inferType(vals []any) string {
+	for _, v := range vals {
+		switch v.(type) {
+		case nil:
+			continue
+		case string:
+			return protocol.TypeString
+		case bool:
+			return protocol.TypeBool
+		}
+		return protocol.TypeNumber
+	}
+	return protocol.TypeNumber
+}
+
+// AnnotationFrame lists the events of the series (non-zero, true or
+// non-empty values) with the fields Grafana reads annotations from.
+func AnnotationFrame(series []grafanabridge.Series) *data.Frame {
+	var times []time.Time
+	var titles, texts, tags []string
+	for _, s := range series {
+		for i, t := range s.Times {
+			if grafanabridge.Eventful(s.Values[i]) {
+				times = append(times, protocol.ToTime(t))
+				titles = append(titles, s.Target.String())
+				texts = append(texts, grafanabridge.EventText(s.Values[i]))
+				tags = append(tags, s.Target.Node+","+s.Target.Field)
+			}
+		}
+	}
+	if times == nil {
+		times, titles, texts, tags = []time.Time{}, []string{}, []string{}, []string{}
+	}
+	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("title", nil, titles),
+		data.NewField("text", nil, texts), data.NewField("tags", nil, tags))
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable, DataTopic: data.DataTopicAnnotations}
+	return f
+}
+
+// CheckHealth lists the data nodes through the hub.
+func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.core.Options().NodeTimeout)
+	defer cancel()
+	nodes, err := d.core.NodeNames(ctx)
+	if err != nil {
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "telemesh: " + err.Error()}, nil
+	}
+	details, _ := json.Marshal(map[string]any{"nodes": nodes})
+	return &backend.CheckHealthResult{Status: backend.HealthStatusOk,
+		Message: fmt.Sprintf("telemesh: %d data nodes", len(nodes)), JSONDetails: details}, nil
+}
+
+// CallResource serves the resources of the query editor and of template
+// variables: GET nodes, fields?node=N, targets, lookup?query=Q.
+func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
+	return d.res.CallResource(ctx, req, sender)
+}
+
+// FieldDesc describes a field in the fields resource.
+type FieldDesc struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Units       string `json:"units,omitempty"`
+	Description string `json:"description,omitempty"`
+	Timeline    string `json:"timeline"`
+}
+
+func (d *Datasource) resources() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, v any, err error) {
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			code := http.StatusBadGateway
+			switch protocol.KindOf(err) {
+			case protocol.InvalidArgument:
+				code = http.StatusBadRequest
+			case protocol.NoSuchNode, protocol.UnknownField:
+				code = http.StatusNotFound
+			}
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /nodes", func(w http.ResponseWriter, r *http.Request) {
+		ns, err := d.core.NodeNames(r.Context())
+		reply(w, ns, err)
+	})
+	mux.HandleFunc("GET /fields", func(w http.ResponseWriter, r *http.Request) {
+		node := r.URL.Query().Get("node")
+		if err := protocol.CheckNodeName(node); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		fs, err := d.core.Fields(r.Context(), node)
+		out := []FieldDesc{}
+		for name, f := range fs {
+			fd := FieldDesc{Name: name, Type: f.Type, Timeline: f.Timeline}
+			if f.Units != nil {
+				fd.Units = *f.Units
+			}
+			if f.Description != nil {
+				fd.Description = *f.Description
+			}
+			out = append(out, fd)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		reply(w, out, err)
+	})
+	mux.HandleFunc("GET /lookup", func(w http.ResponseWriter, r *http.Request) {
+		names, err := d.core.Lookup(r.Context(), r.URL.Query().Get("query"))
+		reply(w, names, err)
+	})
+	mux.HandleFunc("GET /tag-keys", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, []map[string]string{{"text": "node"}, {"text": "field"}}, nil)
+	})
+	mux.HandleFunc("GET /tag-values", func(w http.ResponseWriter, r *http.Request) {
+		var q string
+		switch r.URL.Query().Get("key") {
+		case "node":
+			q = "nodes()"
+		case "field":
+			q = ""
+		default:
+			reply(w, nil, protocol.Errorf(protocol.InvalidArgument, "unknown tag key %q", r.URL.Query().Get("key")))
+			return
+		}
+		names, err := d.core.Lookup(r.Context(), q)
+		out := []map[string]string{}
+		seen := map[string]bool{}
+		for _, n := range names {
+			if _, f, ok := strings.Cut(n, grafanabridge.TargetSep); ok {
+				n = f
+			}
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, map[string]string{"text": n})
+			}
+		}
+		reply(w, out, err)
+	})
+	return mux
+}

@@ -1,0 +1,163 @@
+package plugin
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
+	"github.com/telemesh/telemesh/internal/protocol"
+)
+
+// StreamPath is the Grafana Live path of a node's live readings, or of one
+// field of them when field is not empty: node/<node>[/<field>].
+func StreamPath(node, field string) string {
+	if field == "" {
+		return "node/" + node
+	}
+	return "node/" + node + "/" + field
+}
+
+// ParseStreamPath splits a live path made by StreamPath.
+func ParseStreamPath(p string) (node, field string, err error) {
+	parts := strings.Split(p, "/")
+	if (len(parts) != 2 && len(parts) != 3) || parts[0] != "node" {
+		return "", "", protocol.Errorf(protocol.InvalidArgument, "live path %q: want node/<node>[/<field>]", p)
+	}
+	if err := protocol.CheckNodeName(parts[1]); err != nil {
+		return "", "", err
+	}
+	if len(parts) == 3 {
+		if err := protocol.CheckFieldName(parts[2]); err != nil {
+			return "", "", err
+		}
+		field = parts[2]
+	}
+	return parts[1], field, nil
+}
+
+// SubscribeStream admits subscriptions to well-formed paths of known nodes.
+func (d *Datasource) SubscribeStream(ctx context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
+	node, _, err := ParseStreamPath(req.Path)
+	if err != nil {
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
+	}
+	nodes, err := d.core.NodeNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := sort.SearchStrings(nodes, node)
+	if i == len(nodes) || nodes[i] != node {
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
+	}
+	return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK}, nil
+}
+
+// PublishStream refuses: live data comes from the nodes only.
+func (d *Datasource) PublishStream(context.Context, *backend.PublishStreamRequest) (*backend.PublishStreamResponse, error) {
+	return &backend.PublishStreamResponse{Status: backend.PublishStreamStatusPermissionDenied}, nil
+}
+
+// RunStream forwards a node's live batches as frames until Grafana cancels
+// ctx (no subscriber left). With a field in the path each frame has the
+// shape of that field's query frame, so panels append to it; without, one
+// frame per timeline carries all its fields.
+func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
+	node, field, err := ParseStreamPath(req.Path)
+	if err != nil {
+		return err
+	}
+	batches := make(chan *protocol.DataResult, 64)
+	stop, err := d.core.Source().Subscribe(ctx, node, func(r *protocol.DataResult) {
+		select {
+		case batches <- r:
+		default:
+			d.log.Warn("live batch dropped: Grafana is not keeping up", "node", node)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var info map[string]protocol.FieldInfo
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-batches:
+			if info == nil || (field != "" && info[field].Timeline == "") {
+				if fs, err := d.core.Fields(ctx, node); err == nil {
+					info = fs
+				}
+			}
+			for _, f := range LiveFrames(node, field, info, r) {
+				if err := sender.SendFrame(f, data.IncludeAll); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// LiveFrames converts a live batch to frames; info (may be nil) gives the
+// fields' types.
+func LiveFrames(node, field string, info map[string]protocol.FieldInfo, r *protocol.DataResult) []*data.Frame {
+	if field != "" {
+		vals, ok := r.Data[field]
+		if !ok {
+			return nil
+		}
+		fi := info[field]
+		tl, ok := r.Timeline[fi.Timeline]
+		if !ok || len(tl.T) != len(vals) {
+			if tl, ok = onlyTimeline(r, len(vals)); !ok {
+				return nil
+			}
+		}
+		f := SeriesFrame(grafanabridge.Series{Target: grafanabridge.Target{Node: node, Field: field}, Info: fi, Times: tl.T, Values: vals})
+		return []*data.Frame{f}
+	}
+	var names []string
+	for tl := range r.Timeline {
+		names = append(names, tl)
+	}
+	sort.Strings(names)
+	var out []*data.Frame
+	for _, name := range names {
+		tl := r.Timeline[name]
+		times := make([]time.Time, len(tl.T))
+		for i, t := range tl.T {
+			times[i] = protocol.ToTime(t)
+		}
+		f := data.NewFrame(node+"/"+name, data.NewField("time", nil, times))
+		var fields []string
+		for fname, vals := range r.Data {
+			if len(vals) == len(tl.T) && (info == nil || info[fname].Timeline == name || info[fname].Timeline == "") {
+				fields = append(fields, fname)
+			}
+		}
+		sort.Strings(fields)
+		for _, fname := range fields {
+			v := valueField(fname, info[fname].Type, r.Data[fname])
+			v.Labels = data.Labels{"node": node}
+			f.Fields = append(f.Fields, v)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func onlyTimeline(r *protocol.DataResult, n int) (protocol.TimelineData, bool) {
+	if len(r.Timeline) != 1 {
+		return protocol.TimelineData{}, false
+	}
+	for _, tl := range r.Timeline {
+		return tl, len(tl.T) == n
+	}
+	return protocol.TimelineData{}, false
+}
+
