@@ -357,6 +357,17 @@ func TestRouterOutage(t *testing.T) {
 	}
 	defer stopSub()
 
+	// Let the node build up some history before the outage.
+	waitFor(t, 20*time.Second, "readings from before the outage", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		res, err := cl.GetData(ctx, "steady", consumers.Query{Fields: []string{"temperature"}, Start: -10, End: 0})
+		if err != nil {
+			return false
+		}
+		ts := res.Timeline["sim"].T
+		return len(ts) > 0 && ts[0] < protocol.FromTime(time.Now())-2.5
+	})
 	down := protocol.FromTime(time.Now())
 	r.stop()
 	time.Sleep(10 * time.Second) // the outage itself
