@@ -265,7 +265,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageSize))
 	keepAlive := max(s.cfg.KeepAlive, 0)
-	peer := transport.NewWebsocketPeer(conn, ser, payload, s.nxlog, keepAlive, s.cfg.OutQueueSize)
+	peer := guard(transport.NewWebsocketPeer(conn, ser, payload, s.nxlog, keepAlive, transportQueue), s.cfg.OutQueueSize)
 	details := wamp.Dict{"type": "websocket", "peer": r.RemoteAddr}
 	if err := s.router.AttachClient(peer, details); err != nil {
 		s.log.Debug("websocket client not attached", "remote", r.RemoteAddr, "err", err)
@@ -282,11 +282,12 @@ func (s *Server) serveRawSocket(l net.Listener) {
 		go func() {
 			remote := conn.RemoteAddr().String()
 			conn.SetDeadline(time.Now().Add(handshakeTimeout))
-			peer, err := transport.AcceptRawSocket(conn, s.nxlog, s.cfg.MaxMessageSize, s.cfg.OutQueueSize)
+			rp, err := transport.AcceptRawSocket(conn, s.nxlog, s.cfg.MaxMessageSize, transportQueue)
 			if err != nil {
 				s.log.Debug("rawsocket handshake failed", "remote", remote, "err", err)
 				return
 			}
+			peer := guard(rp, s.cfg.OutQueueSize)
 			conn.SetDeadline(time.Time{})
 			details := wamp.Dict{"type": "rawsocket", "peer": remote}
 			if err := s.router.AttachClient(peer, details); err != nil {
@@ -314,7 +315,15 @@ func (s *Server) dial(ctx context.Context, realm, authid, authrole string) (*cli
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := client.ConnectLocal(s.router, client.Config{
+	// As client.ConnectLocal, with the router's side guarded.
+	local, routerSide := transport.LinkedPeersQSize(s.cfg.LocalQueueSize)
+	go func() {
+		err := s.router.AttachClient(guard(routerSide, s.cfg.LocalQueueSize), wamp.Dict{"type": "local"})
+		if err != nil {
+			s.log.Debug("local client not attached", "authid", authid, "err", err)
+		}
+	}()
+	c, err := client.NewClient(local, client.Config{
 		Realm:        realm,
 		HelloDetails: wamp.Dict{"authid": authid, "authrole": authrole},
 		AuthHandlers: map[string]client.AuthFunc{localMethod: func(*wamp.Challenge) (string, wamp.Dict) {
