@@ -198,6 +198,13 @@ func bucketWidth(start, end int64, stride float64, maxPoints int64, agg string) 
 	return max(w, 0)
 }
 
+// BucketWidth is the bucket width in nanoseconds that get_data uses for
+// a range [start, end) in nanoseconds, min_stride in seconds, max_points
+// (0: none) and an aggregation; 0 means raw samples.
+func BucketWidth(start, end int64, minStride float64, maxPoints int64, agg string) int64 {
+	return bucketWidth(start, end, minStride, maxPoints, agg)
+}
+
 // budgetWidth is the narrowest width whose aligned buckets meeting
 // [start, end) number at most nb.
 func budgetWidth(start, end, nb int64) int64 {
@@ -290,7 +297,7 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 		if stop >= q.end {
 			return client.InvokeResult{Args: wamp.List{res}}
 		}
-		if err := c.SendProgress(ctx, wamp.List{res}, nil); err != nil {
+		if err := guard(func() error { return c.SendProgress(ctx, wamp.List{res}, nil) }); err != nil {
 			return n.fail(err)
 		}
 		cur = stop

@@ -145,7 +145,10 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Wait()
 	if c := n.sess.Load(); c != nil && c.Connected() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if _, err := c.Call(sctx, n.names.DataNodeSubtract(), nil, wamp.List{n.cfg.Name, c.ID()}, nil, nil); err != nil {
+		if err := guard(func() error {
+			_, err := c.Call(sctx, n.names.DataNodeSubtract(), nil, wamp.List{n.cfg.Name, c.ID()}, nil, nil)
+			return err
+		}); err != nil {
 			n.log.Debug("data_node.subtract failed", "err", err)
 		}
 		cancel()
@@ -266,7 +269,11 @@ func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := c.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw, nil)
+	var res *wamp.Result
+	err := guard(func() (err error) {
+		res, err = c.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw, nil)
+		return err
+	})
 	if err != nil {
 		return false, wampx.FromCall(n.names, err)
 	}

@@ -17,6 +17,11 @@ import (
 // the oldest are dropped from the live stream (never from the store).
 const maxLivePending = 1 << 20
 
+// LiveMaxAge is how old a reading may be and still go out on the live
+// topic: history a driver writes (a backfill, a file's past) is stored but
+// not broadcast to every live subscriber.
+const LiveMaxAge = time.Minute
+
 // sink is the driver.Sink the node hands each driver.
 type sink struct {
 	n    *Node
@@ -82,6 +87,8 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	n := s.n
 	ok := make([]protocol.Reading, 0, len(readings))
 	var bad []error
+	cutoff := time.Now().Add(-LiveMaxAge).UnixNano()
+	live := 0
 	n.mu.Lock()
 	for _, r := range readings {
 		fs := n.fields[r.Field]
@@ -96,13 +103,16 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 		}
 		r.Value = v
 		ok = append(ok, r)
+		if r.Time >= cutoff {
+			n.live = append(n.live, r)
+			live++
+		}
 		if fs.latest == nil || r.Time >= fs.latest.Time {
 			rr := r
 			fs.latest = &rr
 		}
 	}
-	if len(ok) > 0 {
-		n.live = append(n.live, ok...)
+	if live > 0 {
 		if over := len(n.live) - maxLivePending; over > 0 {
 			n.live = append(n.live[:0], n.live[over:]...)
 			n.liveLost.Add(int64(over))
@@ -195,7 +205,7 @@ func (n *Node) publish() {
 	for len(batch) > 0 {
 		k := min(len(batch), n.cfg.Live.MaxBatch)
 		res := n.result(seriesOf(batch[:k]), nil)
-		if err := c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil); err != nil {
+		if err := guard(func() error { return c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil) }); err != nil {
 			n.liveLost.Add(int64(len(batch)))
 			return
 		}
@@ -332,4 +342,15 @@ func merge(ss []store.Series) ([]float64, [][]any) {
 		}
 	}
 	return ts, vals
+}
+
+// guard runs a client send, turning the panic nexus raises when a session
+// closes under a concurrent send into an error.
+func guard(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("session closed: %v", r)
+		}
+	}()
+	return f()
 }
