@@ -245,7 +245,10 @@ func jsonError(file string, b []byte, err error) error {
 	var off int64 = -1
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var tr *trailingError
 	switch {
+	case errors.As(err, &tr):
+		off = tr.off
 	case errors.As(err, &se):
 		off = se.Offset
 	case errors.As(err, &te):
@@ -268,6 +271,11 @@ func jsonError(file string, b []byte, err error) error {
 }
 
 var errUnexpectedEOF = errors.New("unexpected end of JSON input")
+
+// trailingError is data after the top-level JSON value.
+type trailingError struct{ off int64 }
+
+func (e *trailingError) Error() string { return "data after the top-level JSON object" }
 
 // transport is one crossbar transport converted to a listener candidate.
 type transport struct {
@@ -292,8 +300,8 @@ func convert(file string, b []byte, logger *slog.Logger) (router.Config, error) 
 		}
 		return router.Config{}, jsonError(file, b, err)
 	}
-	if dec.More() {
-		return router.Config{}, jsonError(file, b, &json.SyntaxError{Offset: dec.InputOffset()})
+	if _, err := dec.Token(); err != io.EOF {
+		return router.Config{}, jsonError(file, b, &trailingError{dec.InputOffset()})
 	}
 	if _, ok := root.(map[string]any); !ok {
 		return router.Config{}, fmt.Errorf("%s: want a JSON object at the top level, got %s", file, kind(root))
