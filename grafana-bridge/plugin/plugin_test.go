@@ -14,9 +14,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental/datasourcetest"
 
+	"github.com/telemesh/telemesh/datanodes/driver"
 	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
 	"github.com/telemesh/telemesh/grafana-bridge/internal/bridgetest"
-	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
 )

@@ -160,4 +160,3 @@ func onlyTimeline(r *protocol.DataResult, n int) (protocol.TimelineData, bool) {
 	}
 	return protocol.TimelineData{}, false
 }
-
