@@ -56,7 +56,8 @@ type StoreConfig struct {
 	// FlushInterval bounds how long a reading may wait before it is
 	// durable; get_data reports data older than it as finalized.
 	FlushInterval Duration `yaml:"flush_interval"`
-	// Retention maps a storage tier ("raw", "1m", ...) to how long it is kept.
+	// Retention maps a storage tier (raw, minute, hour) to how long it is
+	// kept; unset tiers are kept forever.
 	Retention map[string]Duration `yaml:"retention"`
 }
 
@@ -236,6 +237,11 @@ func (c Config) Validate() error {
 		return errors.New("store.flush_interval must not be negative")
 	}
 	for tier, d := range c.Store.Retention {
+		switch tier {
+		case "raw", "minute", "hour":
+		default:
+			return fmt.Errorf("store.retention: unknown tier %q (want raw, minute or hour)", tier)
+		}
 		if d < 0 {
 			return fmt.Errorf("store.retention.%s must not be negative", tier)
 		}

@@ -5,12 +5,15 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/datanodes/store"
-	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/datanodes/store/sqlite"
 )
 
-// openStore opens a node's store. Until the SQLite store lands readings
-// are kept in memory only.
-func openStore(path string, _ datanodes.Config, log *slog.Logger) (store.Store, error) {
-	log.Warn("durable store not available yet; keeping readings in memory", "path", path)
-	return memstore.New(), nil
+// openStore opens a node's SQLite store at path with the node file's
+// store settings.
+func openStore(path string, cfg datanodes.Config, log *slog.Logger) (store.Store, error) {
+	r := cfg.Store.Retention
+	return sqlite.Open(path, sqlite.Options{
+		FlushInterval: cfg.Store.FlushInterval.D(),
+		Retention:     sqlite.Retention{Raw: r["raw"].D(), Minute: r["minute"].D(), Hour: r["hour"].D()},
+	}, log.With("component", "store"))
 }
