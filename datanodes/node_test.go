@@ -35,7 +35,7 @@ const t0 = 1_700_000_000
 func sec(s float64) int64 { return int64(math.Round(s * 1e9)) }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	names protocol.Names
 	node  *Node
@@ -46,13 +46,13 @@ type env struct {
 
 // newEnv starts a nexus router on loopback, a node named "n1" on a
 // memstore, and a caller session.
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
 	return startNode(t, url, mod)
 }
 
-func startNode(t *testing.T, url string, mod func(*Config)) *env {
+func startNode(t testing.TB, url string, mod func(*Config)) *env {
 	t.Helper()
 	cfg := Config{Name: "n1", Description: "test node", Live: LiveConfig{Interval: Duration(20 * time.Millisecond)}}
 	if mod != nil {
@@ -87,7 +87,7 @@ func startNode(t *testing.T, url string, mod func(*Config)) *env {
 	return e
 }
 
-func dialer(t *testing.T, url string) wampx.Dialer {
+func dialer(t testing.TB, url string) wampx.Dialer {
 	d, err := wampx.Config{URL: url, Realm: protocol.DefaultRealm, Timeout: 2 * time.Second}.Dialer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func dialer(t *testing.T, url string) wampx.Dialer {
 	return d
 }
 
-func session(t *testing.T, url string) *client.Client {
+func session(t testing.TB, url string) *client.Client {
 	t.Helper()
 	c, err := dialer(t, url)(context.Background())
 	if err != nil {
@@ -105,7 +105,7 @@ func session(t *testing.T, url string) *client.Client {
 	return c
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -148,7 +148,7 @@ func (e *env) getData(args wamp.List, kw wamp.Dict) (map[string]any, error) {
 	return jsonRoundTrip(e.t, res.Arguments[0]), nil
 }
 
-func jsonRoundTrip(t *testing.T, v any) map[string]any {
+func jsonRoundTrip(t testing.TB, v any) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
