@@ -195,9 +195,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		span      float64
 		maxPoints int
 	}{
-		{"get_data 1 day raw", day, 0},
-		{fmt.Sprintf("get_data 1 day to %d points", cfg.MaxPoints), day, cfg.MaxPoints},
-		{fmt.Sprintf("get_data %g days to %d points", cfg.Days, cfg.MaxPoints), cfg.Days * 86400, cfg.MaxPoints},
+		{fmt.Sprintf("get_data %s raw", span(day)), day, 0},
+		{fmt.Sprintf("get_data %s to %d points", span(day), cfg.MaxPoints), day, cfg.MaxPoints},
+		{fmt.Sprintf("get_data %s to %d points", span(cfg.Days*86400), cfg.MaxPoints), cfg.Days * 86400, cfg.MaxPoints},
 	}
 	for _, q := range queries {
 		e2e, points, slices, err := timeGetData(ctx, caller, cfg.Names, endS-q.span, endS, q.maxPoints)
@@ -235,6 +235,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	cancel()
 	return res, nil
+}
+
+// span names a duration in seconds in days.
+func span(s float64) string {
+	if s == 86400 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%.3g days", s/86400)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,36 @@
+package bench
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/memstore"
+)
+
+func TestRunSmall(t *testing.T) {
+	res, err := Run(context.Background(), Config{
+		OpenStore: func() (store.Store, error) { return memstore.New(), nil },
+		Days:      0.05, Fields: 3, MaxPoints: 100, LiveReadings: 3000, HubNodes: 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]Result{}
+	for _, r := range res {
+		names[r.Name] = r
+		if r.Value <= 0 {
+			t.Errorf("%s: %v", r.Name, r.Value)
+		}
+	}
+	if len(res) != 7 {
+		t.Fatalf("%d results: %+v", len(res), res)
+	}
+	if l := names["live readings delivered"]; l.Note != "zero loss" {
+		t.Errorf("live: %+v", l)
+	}
+	if r := names["get_data 0.05 days raw"]; !strings.Contains(r.Note, "4320 points") {
+		t.Errorf("raw day: %+v", r)
+	}
+}
