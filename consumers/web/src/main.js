@@ -191,6 +191,7 @@ async function selectNode(name, same) {
     clearCharts();
     st.open = null;
     st.latest.clear();
+    st.dirty.clear();
     st.fields = {};
     st.timelines = {};
   }
@@ -484,6 +485,7 @@ let fpsSince = performance.now();
 let lastRedraw = 0;
 
 function frame(now) {
+  requestAnimationFrame(frame); // first, so that one bad frame cannot stop the loop
   stats.frames++;
   fpsFrames++;
   if (now - fpsSince >= 1000) {
@@ -507,6 +509,7 @@ function frame(now) {
     const tbody = $('fields').tBodies[0];
     for (const f of st.dirty) {
       const l = st.latest.get(f);
+      if (!l) continue;
       const tr = tbody.querySelector('tr[data-field="' + CSS.escape(f) + '"]');
       if (tr) {
         const td = tr.querySelector('.value');
@@ -518,7 +521,6 @@ function frame(now) {
     }
     st.dirty.clear();
   }
-  requestAnimationFrame(frame);
 }
 
 // ---- toolbar ----------------------------------------------------------
