@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// TELEMESH_WEB_OUT builds elsewhere, for the test that checks dist/ is current.
+const out = process.env.TELEMESH_WEB_OUT || path.join(here, 'dist');
 const stub = (name) => path.join(here, 'src', 'stub', name);
 
 await esbuild.build({
@@ -17,7 +19,7 @@ await esbuild.build({
   format: 'iife',
   platform: 'browser',
   target: ['es2020'],
-  outdir: path.join(here, 'dist'),
+  outdir: out,
   legalComments: 'none',
   logLevel: 'warning',
   define: { global: 'globalThis' },
@@ -29,4 +31,4 @@ await esbuild.build({
     fs: stub('empty.js'),
   },
 });
-copyFileSync(path.join(here, 'src', 'index.html'), path.join(here, 'dist', 'index.html'));
+copyFileSync(path.join(here, 'src', 'index.html'), path.join(out, 'index.html'));
