@@ -311,8 +311,7 @@ func convert(file string, b []byte, logger *slog.Logger) (router.Config, error) 
 		return router.Config{}, fmt.Errorf("%s: version: want 2 (crossbar config version 2); upgrade older files with `crossbar upgrade`", file)
 	}
 	top.ignore("$schema")
-	if top.has("controller") {
-		top.get("controller")
+	if ctl := top.sub("controller"); len(ctl.m) > 0 {
 		c.warn("controller", "not supported, ignored (telemesh has no node controller)")
 	}
 	var cfg router.Config
@@ -491,7 +490,12 @@ func (c *conv) transport(t *obj) *transport {
 			po := c.object(paths.key(k), paths.m[k])
 			paths.ignore(k)
 			pt := po.str("type")
-			if pt != "websocket" {
+			switch pt {
+			case "websocket":
+			case "caller", "publisher", "webhook":
+				c.warn(po.path+".type="+pt, "not supported, ignored (crossbar's HTTP bridge; use a WAMP client such as the telemesh CLI or autobahn)")
+				continue
+			default:
 				c.warn(po.path+".type="+pt, "not supported, ignored (telemesh serves its own web pages)")
 				continue
 			}
