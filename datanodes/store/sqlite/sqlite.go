@@ -154,16 +154,7 @@ const tierSchema = `
 CREATE TABLE IF NOT EXISTS %s (
 	series_id INTEGER NOT NULL,
 	bucket    INTEGER NOT NULL,
-	count     INTEGER NOT NULL,
-	nums      INTEGER NOT NULL,
-	sum       REAL,
-	min       REAL,
-	min_ts    INTEGER,
-	max       REAL,
-	max_ts    INTEGER,
-	first_ts  INTEGER NOT NULL,
-	last,
-	last_ts   INTEGER NOT NULL,
+	cell      BLOB NOT NULL,
 	PRIMARY KEY (series_id, bucket)
 ) WITHOUT ROWID;
 `
@@ -500,11 +491,17 @@ func (s *Store) updateTiers(ctx context.Context, tx *sql.Tx, cells map[cellKey]*
 				return err
 			}
 		} else {
-			old, err := readCell(tx.QueryRowContext(ctx, "SELECT "+cellColumns+" FROM "+t.table+" WHERE series_id = ? AND bucket = ?", k.series, k.bucket))
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			var blob []byte
+			err := tx.QueryRowContext(ctx, "SELECT cell FROM "+t.table+" WHERE series_id = ? AND bucket = ?", k.series, k.bucket).Scan(&blob)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
 				return fmt.Errorf("read %s: %w", t.table, err)
+			default:
+				if cell, err = decodeCell(k.bucket, blob); err != nil {
+					return fmt.Errorf("read %s: %w", t.table, err)
+				}
 			}
-			cell = old
 			cell.Merge(*c)
 		}
 		if err := writeCell(ctx, tx, t.table, k.series, k.bucket, cell); err != nil {
@@ -514,44 +511,8 @@ func (s *Store) updateTiers(ctx context.Context, tx *sql.Tx, cells map[cellKey]*
 	return nil
 }
 
-const cellColumns = "count, nums, sum, min, min_ts, max, max_ts, first_ts, last, last_ts"
-
-type scanner interface{ Scan(dest ...any) error }
-
-func readCell(row scanner) (downsample.Cell, error) {
-	var c downsample.Cell
-	var nums int64
-	var sum, mn, mx sql.NullFloat64
-	var mnT, mxT sql.NullInt64
-	var last any
-	if err := row.Scan(&c.Count, &nums, &sum, &mn, &mnT, &mx, &mxT, &c.First, &last, &c.LastT); err != nil {
-		return c, err
-	}
-	c.Nums = nums
-	c.NonNum = c.Count > nums
-	if nums > 0 {
-		// NULL stands for NaN, which SQLite does not store.
-		c.Sum, c.Min, c.Max = nanIfNull(sum), nanIfNull(mn), nanIfNull(mx)
-		c.MinT, c.MaxT = mnT.Int64, mxT.Int64
-	}
-	c.Last = fromSQL(last)
-	return c, nil
-}
-
-func nanIfNull(f sql.NullFloat64) float64 {
-	if !f.Valid {
-		return math.NaN()
-	}
-	return f.Float64
-}
-
 func writeCell(ctx context.Context, tx *sql.Tx, table string, series, bucket int64, c downsample.Cell) error {
-	var sum, mn, mx, mnT, mxT any
-	if c.Nums > 0 {
-		sum, mn, mx, mnT, mxT = c.Sum, c.Min, c.Max, c.MinT, c.MaxT
-	}
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO "+table+" (series_id, bucket, "+cellColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		series, bucket, c.Count, c.Nums, sum, mn, mnT, mx, mxT, c.First, toSQL(c.Last), c.LastT)
+	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO "+table+" (series_id, bucket, cell) VALUES (?, ?, ?)", series, bucket, encodeCell(bucket, c))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", table, err)
 	}
@@ -830,17 +791,20 @@ func (s *Store) bucketed(ctx context.Context, series int64, q store.Query, b *do
 
 func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, b *downsample.Bucketer) error {
 	s.tierScans.Add(1)
-	rows, err := s.db.QueryContext(ctx, "SELECT bucket, "+cellColumns+" FROM "+t.table+" WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket", series, from, to)
+	rows, err := s.db.QueryContext(ctx, "SELECT bucket, cell FROM "+t.table+" WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket", series, from, to)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", t.table, err)
 	}
 	defer rows.Close()
+	var bucket int64
+	var blob sql.RawBytes
 	for rows.Next() {
-		var bucket int64
-		var c downsample.Cell
-		c, err := readCell(prefixScanner{rows, &bucket})
-		if err != nil {
+		if err := rows.Scan(&bucket, &blob); err != nil {
 			return fmt.Errorf("scan %s: %w", t.table, err)
+		}
+		c, err := decodeCell(bucket, blob)
+		if err != nil {
+			return fmt.Errorf("scan %s at %d: %w", t.table, bucket, err)
 		}
 		b.AddCell(bucket, c)
 	}
@@ -848,16 +812,6 @@ func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, b 
 		return fmt.Errorf("scan %s: %w", t.table, err)
 	}
 	return ctx.Err()
-}
-
-// prefixScanner scans a leading column into first before the others.
-type prefixScanner struct {
-	rows  *sql.Rows
-	first *int64
-}
-
-func (p prefixScanner) Scan(dest ...any) error {
-	return p.rows.Scan(append([]any{p.first}, dest...)...)
 }
 
 // Prune applies the retention of each tier relative to now. Rollup rows
@@ -941,15 +895,28 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 // refreshFirst recomputes each series' first reading time from what the
 // tiers still hold.
 func refreshFirst(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	q := "SELECT min(t) FROM (SELECT (SELECT min(ts) FROM readings WHERE series_id = ?1) AS t"
-	for _, t := range tiers {
-		q += fmt.Sprintf(" UNION ALL SELECT (SELECT first_ts FROM %s WHERE series_id = ?1 ORDER BY bucket LIMIT 1)", t.table)
-	}
-	q += ")"
 	for _, id := range ids {
 		var first sql.NullInt64
-		if err := tx.QueryRowContext(ctx, q, id).Scan(&first); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT min(ts) FROM readings WHERE series_id = ?", id).Scan(&first); err != nil {
 			return fmt.Errorf("refresh series span: %w", err)
+		}
+		for _, t := range tiers {
+			var bucket int64
+			var blob []byte
+			err := tx.QueryRowContext(ctx, "SELECT bucket, cell FROM "+t.table+" WHERE series_id = ? ORDER BY bucket LIMIT 1", id).Scan(&bucket, &blob)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("refresh series span: %w", err)
+			}
+			c, err := decodeCell(bucket, blob)
+			if err != nil {
+				return fmt.Errorf("refresh series span: %w", err)
+			}
+			if !first.Valid || c.First < first.Int64 {
+				first = sql.NullInt64{Int64: c.First, Valid: true}
+			}
 		}
 		var err error
 		if first.Valid {
