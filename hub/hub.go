@@ -397,13 +397,21 @@ func (h *Hub) listNodes(context.Context, *wamp.Invocation) client.InvokeResult {
 // is gone are dropped, and every session serving B.consumer.N.get_data is
 // recorded as node N (a placeholder until it announces itself).
 func (h *Hub) reconcile(ctx context.Context, c *client.Client) error {
+	// Entries made after the session list was taken may belong to newer
+	// sessions; only those known before it are checked against it.
+	h.mu.Lock()
+	before := make(map[string]uint64, len(h.nodes))
+	for name, n := range h.nodes {
+		before[name] = n.info.Session
+	}
+	h.mu.Unlock()
 	live, err := h.liveSessions(ctx, c)
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
 	for name, n := range h.nodes {
-		if !live[n.info.Session] {
+		if sid, ok := before[name]; ok && sid == n.info.Session && !live[sid] {
 			h.removeLocked(name, "session gone while the hub was away")
 		}
 	}
@@ -420,8 +428,8 @@ func (h *Hub) reconcile(ctx context.Context, c *client.Client) error {
 		if n, ok := h.nodes[name]; ok && n.info.Session == sid {
 			continue
 		}
-		if n, ok := h.nodes[name]; ok && live[n.info.Session] {
-			continue // announced meanwhile from a live session
+		if n, ok := h.nodes[name]; ok && (live[n.info.Session] || before[name] != n.info.Session) {
+			continue // announced meanwhile
 		}
 		h.nodes[name] = &node{placeholder: true, info: protocol.NodeInfo{
 			Name: name, Session: sid, Joined: now, LastSeen: now,

@@ -20,12 +20,12 @@ import (
 
 // env is a nexus router on loopback with helpers to dial it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	names protocol.Names
 }
 
-func newEnv(t *testing.T, n protocol.Names) *env {
+func newEnv(t testing.TB, n protocol.Names) *env {
 	_, url := testutil.NexusRouter(t, n.Realm)
 	return &env{t: t, url: url, names: n}
 }
@@ -162,7 +162,7 @@ func (w *watch) has(ev string) bool {
 	return false
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
