@@ -22,7 +22,7 @@ import (
 
 var names = protocol.DefaultNames()
 
-func dialer(t *testing.T, url string) wampx.Dialer {
+func dialer(t testing.TB, url string) wampx.Dialer {
 	d, err := wampx.Config{URL: url, Realm: names.Realm}.Dialer(nil)
 	if err != nil {
 		t.Fatal(err)
