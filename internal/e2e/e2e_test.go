@@ -473,3 +473,48 @@ func TestSisockConsumer(t *testing.T) {
 	}
 	t.Logf("python consumer read %v", got.Points)
 }
+
+// TestCommands runs the consumer commands of the binary against a live
+// deployment.
+func TestCommands(t *testing.T) {
+	s := newStack(t, "telemesh")
+	s.router()
+	s.hub()
+	s.node("lab", 200*time.Millisecond)
+	cl := s.client()
+	waitNodes(t, cl, "lab")
+	waitFor(t, 20*time.Second, "readings", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		res, err := cl.GetData(ctx, "lab", consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
+		return err == nil && len(res.Data["temperature"]) >= 3
+	})
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := testutil.RunErr(30*time.Second, bin, append([]string{"--log-level", "error"}, args...)...)
+		if err != nil {
+			t.Fatalf("telemesh %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	if out := run("nodes", "--url", s.url); !strings.Contains(out, "lab") || !strings.Contains(out, "e2e node lab") {
+		t.Errorf("nodes:\n%s", out)
+	}
+	if out := run("fields", "--url", s.url, "lab"); !strings.Contains(out, "temperature") || !strings.Contains(out, "degC") {
+		t.Errorf("fields:\n%s", out)
+	}
+	out := run("get", "--url", s.url, "--since", "1m", "--format", "csv", "lab", "temperature", "humidity")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if lines[0] != "time,temperature,humidity" || len(lines) < 4 {
+		t.Errorf("get:\n%s", out)
+	}
+	out = run("get", "--url", s.url, "--since", "1m", "--max-points", "2", "--agg", "minmax", "--format", "json", "lab", "temperature")
+	var res protocol.DataResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Data["temperature"]) == 0 || len(res.Data["temperature"]) > 4 {
+		t.Errorf("get json (%v):\n%s", err, out)
+	}
+	out, err := testutil.RunErr(30*time.Second, bin, "get", "--url", s.url, "nosuch", "temperature")
+	if err == nil || !strings.Contains(out, `no data node named "nosuch"`) || !strings.Contains(out, "telemesh nodes") {
+		t.Errorf("get from an unknown node: %v\n%s", err, out)
+	}
+}
