@@ -115,6 +115,9 @@ func (h *Hub) setup(ctx context.Context, c *client.Client) error {
 			err = c.Register(p.uri, p.fn, nil)
 		}
 		if err != nil {
+			if strings.Contains(err.Error(), string(wamp.ErrNotAuthorized)) {
+				return fmt.Errorf("registering %s: %w (the hub needs a role that may register it, such as hub: give --authid and a secret)", p.uri, err)
+			}
 			return fmt.Errorf("registering %s: %w", p.uri, err)
 		}
 	}
