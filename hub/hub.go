@@ -108,7 +108,7 @@ func (h *Hub) setup(ctx context.Context, c *client.Client) error {
 	}
 	for _, p := range procs {
 		err := c.Register(p.uri, p.fn, p.opts)
-		if err != nil && p.opts != nil {
+		if err != nil && p.opts != nil && !strings.Contains(err.Error(), string(wamp.ErrNotAuthorized)) {
 			// Some routers refuse caller disclosure; then the hub falls
 			// back to the session id the node reports itself.
 			h.log.Warn("router refuses caller disclosure; trusting self-reported session ids", "procedure", p.uri, "err", err)
