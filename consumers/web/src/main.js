@@ -28,6 +28,7 @@ const st = {
   range: { kind: '15m', start: 0, end: 0 },
   gen: 0, // bumped when the session or node changes, to drop stale replies
   refetchFields: null,
+  unknown: new Set(), // live fields get_fields did not list
   sub: null, // subscription to the selected node's data topic
 };
 
@@ -192,6 +193,7 @@ async function selectNode(name, same) {
     st.open = null;
     st.latest.clear();
     st.dirty.clear();
+    st.unknown.clear();
     st.fields = {};
     st.timelines = {};
   }
@@ -301,7 +303,10 @@ function onData(batch) {
   stats.events++;
   let unknown = false;
   for (const f of Object.keys(batch.data)) {
-    if (!st.fields[f]) unknown = true;
+    if (!st.fields[f] && !st.unknown.has(f)) {
+      st.unknown.add(f); // ask for the field list once per unknown field
+      unknown = true;
+    }
     const tl = timelineOf(f, batch);
     const vals = batch.data[f];
     if (!tl || !tl.t || !vals || !vals.length) continue;
