@@ -32,4 +32,4 @@ VOLUME ["/var/lib/telemesh"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["telemesh", "healthcheck", "--http", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["telemesh"]
-CMD ["up", "--listen", "0.0.0.0"]
+CMD ["up", "--ws-listen", "0.0.0.0:8080", "--rs-listen", "0.0.0.0:8081", "--bridge-listen", "0.0.0.0:5000"]

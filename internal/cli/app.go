@@ -22,7 +22,8 @@ func register(c *ucli.Command) { commands = append(commands, c) }
 // Run runs the telemesh command line with args (args[0] is the program
 // name), writing normal output to stdout and logs to stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return newApp(stdout, stderr).RunContext(ctx, args)
+	app := newApp(stdout, stderr)
+	return app.RunContext(ctx, interspersed(app, args))
 }
 
 func newApp(stdout, stderr io.Writer) *ucli.App {

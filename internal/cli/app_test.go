@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,23 @@ func TestBackup(t *testing.T) {
 	}
 	if _, err := run(t, "backup", filepath.Join(dir, "none.db"), filepath.Join(dir, "x.db")); err == nil {
 		t.Error("backed up a missing database")
+	}
+}
+
+func TestInterspersedFlags(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	for _, tc := range []struct{ in, want string }{
+		{"telemesh get sim temp co2 --since 1h", "telemesh get --since 1h sim temp co2"},
+		{"telemesh --log-level debug get sim temp --format=csv", "telemesh --log-level debug get --format=csv sim temp"},
+		{"telemesh get sim temp --from -3600 --to 0", "telemesh get --from -3600 --to 0 sim temp"},
+		{"telemesh get sim -- --odd-field", "telemesh get sim -- --odd-field"},
+		{"telemesh tls init --dir d --cn x", "telemesh tls init --dir d --cn x"},
+		{"telemesh echo-flags x --tag a --tag b", "telemesh echo-flags --tag a --tag b x"},
+		{"telemesh version", "telemesh version"},
+	} {
+		got := strings.Join(interspersed(app, strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -27,7 +27,7 @@ func CheckArgs(args []string) error {
 	walk(app.Commands)
 	var missing string
 	app.CommandNotFound = func(_ *ucli.Context, name string) { missing = name }
-	if err := app.RunContext(context.Background(), append([]string{"telemesh"}, args...)); err != nil {
+	if err := app.RunContext(context.Background(), interspersed(app, append([]string{"telemesh"}, args...))); err != nil {
 		return err
 	}
 	if missing != "" {

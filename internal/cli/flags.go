@@ -9,17 +9,23 @@ import (
 // clientFlags are the flags of every command that connects to a router as
 // a client. They are defined once so that every command spells them alike.
 func clientFlags() []ucli.Flag {
-	return []ucli.Flag{
+	return append(namingFlags(), []ucli.Flag{
 		&ucli.StringFlag{Name: "url", Value: "ws://127.0.0.1:8080/ws", Usage: "router URL: ws://, wss://, tcp://, tcps:// or unix://"},
-		&ucli.StringFlag{Name: "profile", Value: "telemesh", Usage: "naming profile: telemesh or sisock (realm test_realm, base URI org.simonsobservatory)"},
-		&ucli.StringFlag{Name: "realm", Usage: "realm to join (default: the profile's)"},
-		&ucli.StringFlag{Name: "base-uri", Usage: "base URI of the protocol (default: the profile's)"},
 		&ucli.StringFlag{Name: "authid", Usage: "authentication id; empty for anonymous"},
 		&ucli.StringFlag{Name: "authmethod", Usage: "anonymous, ticket, wampcra or cryptosign (default wampcra with an authid)"},
 		&ucli.StringFlag{Name: "secret", Usage: "ticket, WAMP-CRA secret or hex cryptosign seed; prefer --secret-file or the environment"},
 		&ucli.StringFlag{Name: "secret-file", Usage: "file holding the secret"},
 		&ucli.StringFlag{Name: "ca-file", Usage: "PEM file of the CA to trust for wss:// and tcps://"},
 		&ucli.StringFlag{Name: "serializer", Value: "msgpack", Usage: "json, msgpack or cbor"},
+	}...)
+}
+
+// namingFlags select the realm and base URI: a profile, or each by name.
+func namingFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "profile", Value: "telemesh", Usage: "naming profile: telemesh or sisock (realm test_realm, base URI org.simonsobservatory)"},
+		&ucli.StringFlag{Name: "realm", Usage: "realm (default: the profile's)"},
+		&ucli.StringFlag{Name: "base-uri", Usage: "base URI of the protocol (default: the profile's)"},
 	}
 }
 
