@@ -9,6 +9,7 @@ import { RANGES, fmtValue, fmtTime, toCSV, toNumber, localInput } from './data.j
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_CHARTS = 4;
+const POLL_MS = 10000;
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#be185d', '#4d7c0f'];
 
 const st = {
@@ -29,6 +30,8 @@ const st = {
   gen: 0, // bumped when the session or node changes, to drop stale replies
   refetchFields: null,
   unknown: new Set(), // live fields get_fields did not list
+  lastEvent: 0, // performance.now() of the last live batch
+  lastPoll: 0,
   sub: null, // subscription to the selected node's data topic
 };
 
@@ -178,6 +181,7 @@ function renderNodes() {
 function renderNodeHead() {
   const n = st.nodes.get(st.node);
   $('node-name').textContent = st.node || 'Select a node';
+  document.title = st.node ? st.node + ' · telemesh' : 'telemesh';
   $('node-desc').textContent = n ? n.description || '' : '';
   const badge = $('node-state');
   badge.hidden = !st.nodeGone;
@@ -301,6 +305,7 @@ function timelineOf(f, batch) {
 function onData(batch) {
   if (!batch || !batch.data || !batch.timeline) return;
   stats.events++;
+  st.lastEvent = performance.now();
   let unknown = false;
   for (const f of Object.keys(batch.data)) {
     if (!st.fields[f] && !st.unknown.has(f)) {
@@ -503,6 +508,11 @@ function frame(now) {
   // Live windows slide even without data: redraw idle charts twice a second.
   const slide = liveRange() && now - lastRedraw > 500;
   if (slide) lastRedraw = now;
+  // Nodes without a live topic (sisock's) are polled instead.
+  if (liveRange() && st.session && st.charts.size && now - st.lastEvent > POLL_MS && now - st.lastPoll > POLL_MS) {
+    st.lastPoll = now;
+    backfill([...st.charts.keys()]);
+  }
   for (const ch of st.charts.values()) {
     if (ch.loading) continue;
     if (ch.pt.length || ch.dirty || slide) {
