@@ -761,36 +761,62 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 	return out, nil
 }
 
-// bucketed feeds the readings of one series in [q.Start, q.End) to b: from
-// the coarsest rollup tier whose width divides q.Bucket for the whole tier
-// buckets inside the range, and from the readings for the partial ones at
-// either end.
+// minTierCells is how many tier buckets a query bucket whose width is not
+// a multiple of the tier's must span at least for the tier to be used:
+// each such query bucket still scans the readings of the tier bucket its
+// boundary splits.
+const minTierCells = 4
+
+// span is a half-open time interval [from, to).
+type span struct{ from, to int64 }
+
+// bucketed feeds the readings of one series in [q.Start, q.End) to b, in
+// time order. With a rollup tier fine enough for q.Bucket it feeds the
+// tier's rows for the tier buckets that lie wholly inside the range and
+// inside one query bucket, and the readings of the rest: the partial tier
+// buckets at either end of the range and, when q.Bucket is not a multiple
+// of the tier width, the tier buckets that query bucket boundaries split.
 func (s *Store) bucketed(ctx context.Context, series int64, q store.Query, b *downsample.Bucketer) error {
 	add := func(t int64, v any) { b.Add(t, v) }
-	if !s.noRollups {
-		for _, t := range tiers {
-			if q.Bucket%t.width != 0 {
-				continue
-			}
-			from := downsample.Start(q.Start-1, t.width) + t.width // first tier bucket at or after Start
-			to := downsample.Start(q.End, t.width)
-			if from >= to {
-				break
-			}
-			if err := scanRaw(ctx, s.db, series, q.Start, from, add); err != nil {
-				return err
-			}
-			if err := s.scanTier(ctx, t, series, from, to, b); err != nil {
-				return err
-			}
-			return scanRaw(ctx, s.db, series, to, q.End, add)
+	if s.noRollups {
+		return scanRaw(ctx, s.db, series, q.Start, q.End, add)
+	}
+	for _, t := range tiers {
+		aligned := q.Bucket%t.width == 0
+		if !aligned && q.Bucket < minTierCells*t.width {
+			continue
 		}
+		from := downsample.Start(q.Start-1, t.width) + t.width // first tier bucket at or after Start
+		to := downsample.Start(q.End, t.width)
+		if from >= to {
+			continue
+		}
+		raw := []span{{q.Start, from}}
+		if !aligned {
+			for k := downsample.Start(from, q.Bucket) + q.Bucket; k < to; k += q.Bucket {
+				if c := downsample.Start(k, t.width); c != k {
+					raw = append(raw, span{c, c + t.width})
+				}
+			}
+		}
+		raw = append(raw, span{to, q.End})
+		return s.scanTier(ctx, t, series, from, to, raw, b)
 	}
 	return scanRaw(ctx, s.db, series, q.Start, q.End, add)
 }
 
-func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, b *downsample.Bucketer) error {
+// scanTier feeds b the rows of tier t in [from, to) and the readings of
+// the sorted, disjoint spans raw, skipping tier rows that raw covers.
+func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, raw []span, b *downsample.Bucketer) error {
 	s.tierScans.Add(1)
+	// Read the tier rows first: holding their cursor while scanning
+	// readings would take two connections per query and could exhaust
+	// the pool. They are few: at least minTierCells per point.
+	type row struct {
+		bucket int64
+		cell   downsample.Cell
+	}
+	var cells []row
 	rows, err := s.db.QueryContext(ctx, "SELECT bucket, cell FROM "+t.table+" WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket", series, from, to)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", t.table, err)
@@ -806,12 +832,34 @@ func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, b 
 		if err != nil {
 			return fmt.Errorf("scan %s at %d: %w", t.table, bucket, err)
 		}
-		b.AddCell(bucket, c)
+		cells = append(cells, row{bucket, c})
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("scan %s: %w", t.table, err)
 	}
-	return ctx.Err()
+	rows.Close()
+
+	add := func(t int64, v any) { b.Add(t, v) }
+	next := 0
+	// rawUpTo scans the raw spans starting before t.
+	rawUpTo := func(t int64) error {
+		for ; next < len(raw) && raw[next].from < t; next++ {
+			if err := scanRaw(ctx, s.db, series, raw[next].from, raw[next].to, add); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, r := range cells {
+		if err := rawUpTo(r.bucket + 1); err != nil {
+			return err
+		}
+		if next > 0 && r.bucket < raw[next-1].to {
+			continue // the readings of this bucket were fed instead
+		}
+		b.AddCell(r.bucket, r.cell)
+	}
+	return rawUpTo(math.MaxInt64)
 }
 
 // Prune applies the retention of each tier relative to now. Rollup rows

@@ -74,7 +74,9 @@ func TestRollupsMatchMemstore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, w := range []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
+	widths := []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour,
+		2592 * time.Second, 5*time.Hour + 7*time.Second, 4*time.Minute + time.Millisecond}
+	for _, w := range widths {
 		for _, agg := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
 			q := store.Query{Fields: []string{"a", "s"}, Start: storetest.S(-3600), End: storetest.S(2*86400 - 1234.5), Bucket: int64(w), Agg: agg}
 			want, err := m.Query(ctx, q)
@@ -88,7 +90,7 @@ func TestRollupsMatchMemstore(t *testing.T) {
 			storetest.Equal(t, want, got)
 		}
 	}
-	if n := s.tierScans.Load(); n != 5*5*2 {
+	if n := s.tierScans.Load(); n != int64(len(widths)*5*2) {
 		t.Errorf("%d rollup scans, want one per query and field", n)
 	}
 }

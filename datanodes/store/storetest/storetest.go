@@ -695,7 +695,8 @@ func testLongRange(t *testing.T, s store.Store) {
 		}
 	}
 	windows := [][2]int64{{S(0), S(4 * 3600)}, {S(-100), S(5 * 3600)}, {S(59.5), S(3*3600 + 61.25)}, {S(3599), S(7201)}, {S(4000), S(7000)}, {S(5100), S(5900)}}
-	widths := []time.Duration{time.Second, 7 * time.Second, time.Minute, 2 * time.Minute, 90 * time.Second, time.Hour, 2 * time.Hour, 24 * time.Hour}
+	widths := []time.Duration{time.Second, 7 * time.Second, time.Minute, 2 * time.Minute, 90 * time.Second,
+		7*time.Minute + 13*time.Second, time.Hour, 2 * time.Hour, 4*time.Hour + 7*time.Second, 24 * time.Hour}
 	for _, win := range windows {
 		for _, w := range widths {
 			for _, agg := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
