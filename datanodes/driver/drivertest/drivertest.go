@@ -126,6 +126,19 @@ func (r *Recorder) Of(field string) []protocol.Reading {
 	return out
 }
 
+// Count returns the number of readings of one field.
+func (r *Recorder) Count(field string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := 0
+	for _, rd := range r.readings {
+		if rd.Field == field {
+			c++
+		}
+	}
+	return c
+}
+
 // Errors returns a copy of the reported errors.
 func (r *Recorder) Errors() []error {
 	r.mu.Lock()
@@ -147,15 +160,14 @@ func (r *Recorder) Reset() {
 	r.readings, r.errs = nil, nil
 }
 
-// WaitFor waits until cond, evaluated under the recorder's lock after each
-// change, holds or ctx ends.
+// WaitFor waits until cond holds or ctx ends. cond is evaluated after
+// each change, without the recorder's lock, so it may call any method.
 func (r *Recorder) WaitFor(ctx context.Context, cond func(r *Recorder) bool) error {
 	for {
 		r.mu.Lock()
-		ok := cond(r)
 		ch := r.wake()
 		r.mu.Unlock()
-		if ok {
+		if cond(r) {
 			return nil
 		}
 		select {
@@ -166,16 +178,19 @@ func (r *Recorder) WaitFor(ctx context.Context, cond func(r *Recorder) bool) err
 	}
 }
 
-// NumReadings returns the number of readings; for use inside WaitFor
-// conditions, where the lock is already held.
-func (r *Recorder) NumReadings() int { return len(r.readings) }
+// NumErrors returns the number of errors so far.
+func (r *Recorder) NumErrors() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs)
+}
 
-// NumErrors returns the number of errors; for use inside WaitFor conditions.
-func (r *Recorder) NumErrors() int { return len(r.errs) }
-
-// NumFields returns the number of declared fields; for use inside WaitFor
-// conditions.
-func (r *Recorder) NumFields() int { return len(r.fields) }
+// NumFields returns the number of declared fields.
+func (r *Recorder) NumFields() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.fields)
+}
 
 func (r *Recorder) wait(t testing.TB, timeout time.Duration, what string, cond func(r *Recorder) bool) {
 	t.Helper()
@@ -203,36 +218,28 @@ func (r *Recorder) Wait(t testing.TB, n int) []protocol.Reading {
 // WaitTimeout is Wait with its own deadline.
 func (r *Recorder) WaitTimeout(t testing.TB, n int, timeout time.Duration) []protocol.Reading {
 	t.Helper()
-	r.wait(t, timeout, fmt.Sprintf("%d readings", n), func(r *Recorder) bool { return len(r.readings) >= n })
+	r.wait(t, timeout, fmt.Sprintf("%d readings", n), func(r *Recorder) bool { return r.Len() >= n })
 	return r.Readings()
 }
 
 // WaitFields waits for at least n declared fields and returns them.
 func (r *Recorder) WaitFields(t testing.TB, n int) map[string]driver.Field {
 	t.Helper()
-	r.wait(t, DefaultTimeout, fmt.Sprintf("%d fields", n), func(r *Recorder) bool { return len(r.fields) >= n })
+	r.wait(t, DefaultTimeout, fmt.Sprintf("%d fields", n), func(r *Recorder) bool { return r.NumFields() >= n })
 	return r.Fields()
 }
 
 // WaitErrors waits for at least n errors and returns them.
 func (r *Recorder) WaitErrors(t testing.TB, n int) []error {
 	t.Helper()
-	r.wait(t, DefaultTimeout, fmt.Sprintf("%d errors", n), func(r *Recorder) bool { return len(r.errs) >= n })
+	r.wait(t, DefaultTimeout, fmt.Sprintf("%d errors", n), func(r *Recorder) bool { return r.NumErrors() >= n })
 	return r.Errors()
 }
 
 // WaitField waits for at least n readings of one field and returns them.
 func (r *Recorder) WaitField(t testing.TB, field string, n int) []protocol.Reading {
 	t.Helper()
-	r.wait(t, DefaultTimeout, fmt.Sprintf("%d readings of %s", n, field), func(r *Recorder) bool {
-		c := 0
-		for _, rd := range r.readings {
-			if rd.Field == field {
-				c++
-			}
-		}
-		return c >= n
-	})
+	r.wait(t, DefaultTimeout, fmt.Sprintf("%d readings of %s", n, field), func(r *Recorder) bool { return r.Count(field) >= n })
 	return r.Of(field)
 }
 

@@ -45,7 +45,7 @@ func TestWaitForDeadline(t *testing.T) {
 	r := NewRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.WaitFor(ctx, func(r *Recorder) bool { return r.NumReadings() > 0 }); err == nil {
+	if err := r.WaitFor(ctx, func(r *Recorder) bool { return r.Len() > 0 }); err == nil {
 		t.Fatal("WaitFor returned nil on a cancelled context")
 	}
 }

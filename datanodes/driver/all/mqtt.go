@@ -1,0 +1,3 @@
+package all
+
+import _ "github.com/telemesh/telemesh/datanodes/driver/mqtt" // MQTT brokers (simoc-sam)
