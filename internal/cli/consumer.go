@@ -153,7 +153,7 @@ func parseTime(flag, s string) (float64, error) {
 	return 0, fmt.Errorf("--%s %q: want RFC 3339 (2006-01-02T15:04:05Z) or seconds since the epoch", flag, s)
 }
 
-// rows turns a get_data result into wide rows: one per distinct time, one
+// dataRows turns a get_data result into wide rows: one per distinct time, one
 // column per field, empty where a field has no value at that time. fields
 // gives the columns; timelineOf says which timeline a field follows when
 // known.

@@ -16,8 +16,10 @@ func init() {
 		Usage:     "read historical data of some fields of a data node",
 		ArgsUsage: "NODE FIELD...",
 		Description: `Reads [from, to) (default: the last hour). Times are RFC 3339 or seconds
-since the epoch. With --max-points or --min-stride the node downsamples into
-buckets aggregated with --agg (mean by default; minmax keeps spikes).`,
+since the epoch; as in sisock, zero or negative seconds count from now
+(--from -600 is ten minutes ago). With --max-points or --min-stride the node
+downsamples into buckets aggregated with --agg (mean by default; minmax keeps
+spikes).`,
 		Flags: consumerFlags(60*time.Second,
 			&ucli.DurationFlag{Name: "since", Value: time.Hour, Usage: "read the last DURATION (ignored with --from)"},
 			&ucli.StringFlag{Name: "from", Usage: "start time, RFC 3339 or epoch seconds"},
@@ -53,7 +55,7 @@ func get(c *ucli.Context) error {
 	} else {
 		q.Start = q.End - c.Duration("since").Seconds()
 	}
-	if q.Start >= q.End && q.End > 0 {
+	if q.Start >= q.End && q.Start > 0 && q.End > 0 {
 		return fmt.Errorf("empty interval: --from %s is not before --to %s", formatTime(q.Start), formatTime(q.End))
 	}
 	if q.MaxPoints < 0 || q.MinStride < 0 {
