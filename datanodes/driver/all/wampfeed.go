@@ -1,0 +1,3 @@
+package all
+
+import _ "github.com/telemesh/telemesh/datanodes/driver/wampfeed" // OCS agent feeds

@@ -1,0 +1,138 @@
+package wampfeed
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
+)
+
+func TestSample(t *testing.T) {
+	d := drivertest.CheckSample(t, "wampfeed").(*Driver)
+	if d.Topic() != "observatory..feeds." {
+		t.Fatalf("topic = %q", d.Topic())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, block := range []string{
+		"router: {url: 'ws://x/ws'}",
+		"router: {realm: r}",
+		"router: {url: 'ws://x/ws', realm: r}\nroot: 'a..b'",
+		"router: {url: 'ws://x/ws', realm: r, serializer: xml}",
+		"router: {url: 'ws://x/ws', realm: r}\nagents: 1",
+	} {
+		if _, err := drivertest.Decode("wampfeed", block); err == nil {
+			t.Errorf("%q decoded without error", block)
+		}
+	}
+}
+
+// ocsMessage builds an OCS feed event's arguments as ocs_feed.py sends them.
+func ocsMessage(agent, feed string, t0 float64, n int) wamp.List {
+	ts := make([]any, n)
+	a, b := make([]any, n), make([]any, n)
+	for i := range ts {
+		ts[i] = t0 + float64(i)
+		a[i] = 1.5 + float64(i)
+		b[i] = int64(100 + i)
+	}
+	msg := wamp.Dict{"temps": wamp.Dict{
+		"block_name": "temps",
+		"timestamps": ts,
+		"data":       wamp.Dict{"Channel 01 R": a, "Channel 02 T": b},
+	}}
+	feedData := wamp.Dict{"agent_address": "observatory." + agent, "agg_params": wamp.Dict{}, "feed_name": feed,
+		"address": "observatory." + agent + ".feeds." + feed, "record": true, "session_id": 1, "agent_class": "Lakeshore372Agent"}
+	return wamp.List{msg, feedData}
+}
+
+func TestHandle(t *testing.T) {
+	d := New()
+	r := drivertest.NewRecorder()
+	if err := d.handle(r, "observatory.LSA22YE.feeds.temperatures", ocsMessage("LSA22YE", "temperatures", 1700000000, 3)); err != nil {
+		t.Fatal(err)
+	}
+	rs := r.Of("observatory.LSA22YE.channel_01_r")
+	if len(rs) != 3 || rs[2].Value != 3.5 || rs[2].Time != 1700000002e9 {
+		t.Fatalf("readings = %+v", rs)
+	}
+	f := r.Fields()["observatory.LSA22YE.channel_02_t"]
+	if f.Timeline != "observatory.LSA22YE.temps" || f.Type != protocol.TypeNumber {
+		t.Fatalf("field = %+v", f)
+	}
+	// Malformed events are reported, the good blocks still count.
+	bad := wamp.List{wamp.Dict{
+		"a": wamp.Dict{"timestamps": []any{1.0}, "data": wamp.Dict{"x": []any{1.0, 2.0}}},
+		"b": "nope",
+		"c": wamp.Dict{"timestamps": []any{1.0}, "data": wamp.Dict{"ok": []any{7.0}}},
+	}}
+	err := d.handle(r, "observatory.X.feeds.f", bad)
+	if err == nil || !strings.Contains(err.Error(), "want 1 values") || !strings.Contains(err.Error(), "not a map") {
+		t.Fatalf("err = %v", err)
+	}
+	if rs := r.Of("observatory.X.ok"); len(rs) != 1 {
+		t.Fatalf("good block lost: %+v", rs)
+	}
+	if err := d.handle(r, "", wamp.List{"x"}); err == nil {
+		t.Fatal("string message accepted")
+	}
+}
+
+func dialPublisher(t *testing.T, url, realm string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.ConnectNet(ctx, url, client.Config{Realm: realm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestNexusRouter(t *testing.T) {
+	_, url := testutil.NexusRouter(t, "test_realm")
+	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\nagents: [LSA22YE, thermo1]\n", url)).(*Driver)
+	r := drivertest.NewRecorder()
+	drivertest.Start(t, d, r)
+	pub := dialPublisher(t, url, "test_realm")
+	// The subscription is made asynchronously: publish until it is live.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for r.Count("observatory.LSA22YE.channel_01_r") == 0 {
+		if err := pub.Publish("observatory.LSA22YE.feeds.temperatures", nil, ocsMessage("LSA22YE", "temperatures", 1700000000, 2), nil); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		r.WaitFor(wctx, func(r *drivertest.Recorder) bool { return r.Len() > 0 })
+		wcancel()
+		if ctx.Err() != nil {
+			t.Fatal("no readings from the feed")
+		}
+	}
+	// A second agent on the same subscription; an agent not listed is skipped.
+	pub.Publish("observatory.other.feeds.x", nil, ocsMessage("other", "x", 1700000000, 1), nil)
+	pub.Publish("observatory.thermo1.feeds.temps", nil, ocsMessage("thermo1", "temps", 1700000100, 4), nil)
+	r.WaitField(t, "observatory.thermo1.channel_02_t", 4)
+	for _, n := range r.FieldNames() {
+		if strings.Contains(n, "other") {
+			t.Fatalf("agent not listed was read: %v", r.FieldNames())
+		}
+	}
+}
+
+func TestRouterDown(t *testing.T) {
+	d := drivertest.MustDecode(t, "wampfeed", "router: {url: 'ws://127.0.0.1:1/ws', realm: r, timeout: 1s}\n").(*Driver)
+	r := drivertest.NewRecorder()
+	drivertest.Start(t, d, r)
+	r.WaitErrors(t, 2)
+}
