@@ -361,20 +361,7 @@ type cellKey struct {
 
 // write commits a batch of readings with the rollup rows they touch.
 func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
-	// Sort by field and time; of readings at the same time the last
-	// appended wins.
-	slices.SortStableFunc(batch, func(a, b protocol.Reading) int {
-		return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Time, b.Time))
-	})
-	dedup := batch[:0]
-	for i, r := range batch {
-		if i+1 < len(batch) && batch[i+1].Field == r.Field && batch[i+1].Time == r.Time {
-			continue
-		}
-		dedup = append(dedup, r)
-	}
-	batch = dedup
-
+	batch = sortBatch(batch)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -454,6 +441,37 @@ func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// sortBatch returns the readings grouped by field and sorted by time; of
+// readings of a field at the same time the last appended wins. Readings
+// usually arrive in time order, so grouping costs O(n).
+func sortBatch(batch []protocol.Reading) []protocol.Reading {
+	groups := map[string][]protocol.Reading{}
+	var names []string
+	for _, r := range batch {
+		g, ok := groups[r.Field]
+		if !ok {
+			names = append(names, r.Field)
+		}
+		groups[r.Field] = append(g, r)
+	}
+	slices.Sort(names)
+	// A new slice: on a failed commit the caller requeues batch as it was.
+	out := make([]protocol.Reading, 0, len(batch))
+	for _, name := range names {
+		g := groups[name]
+		if !slices.IsSortedFunc(g, func(a, b protocol.Reading) int { return cmp.Compare(a.Time, b.Time) }) {
+			slices.SortStableFunc(g, func(a, b protocol.Reading) int { return cmp.Compare(a.Time, b.Time) })
+		}
+		for i, r := range g {
+			if i+1 < len(g) && g[i+1].Time == r.Time {
+				continue
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // seriesID returns the id of a field, creating its series row in tx.
