@@ -45,3 +45,16 @@ clean:
 ## web: rebuild the dashboard bundle committed under consumers/web/dist.
 web:
 	cd consumers/web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+## release: cgo binaries for Linux amd64 and Raspberry Pi (arm64, armv7) in dist/, with SHA256SUMS.
+RELEASE_TARGETS := amd64:amd64::gcc arm64:arm64::aarch64-linux-gnu-gcc armv7:arm:7:arm-linux-gnueabihf-gcc
+release:
+	@mkdir -p dist
+	@set -e; for t in $(RELEASE_TARGETS); do \
+	  name=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; rest=$${rest#*:}; arm=$${rest%%:*}; cc=$${rest#*:}; \
+	  echo "building dist/telemesh-linux-$$name (CC=$$cc)"; \
+	  CGO_ENABLED=1 GOOS=linux GOARCH=$$arch GOARM=$$arm CC=$$cc \
+	    $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/telemesh-linux-$$name ./cmd/telemesh; \
+	done
+	cd dist && sha256sum telemesh-linux-* > SHA256SUMS
+	file dist/telemesh-linux-*
