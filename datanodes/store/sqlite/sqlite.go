@@ -66,7 +66,9 @@ type Options struct {
 // Retention is how long readings and rollup rows are kept, per tier;
 // 0 keeps them forever. A coarser tier keeps its rows at least as long as
 // a finer one (shorter values are raised), so that every range a query
-// can use a tier for is complete in it.
+// can use a tier for is complete in it. Once readings are pruned, raw
+// queries and the partial tier buckets at the ends of a bucketed query's
+// range find nothing there; whole tier buckets still answer.
 type Retention struct {
 	Raw    time.Duration `yaml:"raw"`
 	Minute time.Duration `yaml:"minute"`

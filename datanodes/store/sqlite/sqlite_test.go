@@ -313,3 +313,38 @@ func killChild(path string) {
 		fmt.Printf("flushed %d\n", n+1000)
 	}
 }
+
+// TestFailedFlushKeepsReadings makes commits fail and checks that the
+// readings stay queued, in order, for the next flush.
+func TestFailedFlushKeepsReadings(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{FlushInterval: time.Hour})
+	defer s.Close()
+	if _, err := s.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	rs := []protocol.Reading{
+		{Field: "b", Time: 2, Value: 1.0}, {Field: "a", Time: 1, Value: 1.0},
+		{Field: "a", Time: 1, Value: 2.0}, {Field: "b", Time: 1, Value: 3.0},
+	}
+	if err := s.Append(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Flush = %v, want the trigger's error", err)
+	}
+	if err := s.Append(ctx, []protocol.Reading{{Field: "b", Time: 2, Value: 4.0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec("DROP TRIGGER refuse"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Query(ctx, store.Query{Fields: []string{"a", "b"}, Start: 0, End: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Equal(t, []store.Series{
+		{Field: "a", Times: []int64{1}, Values: []any{2.0}},
+		{Field: "b", Times: []int64{1, 2}, Values: []any{3.0, 4.0}},
+	}, got)
+}
