@@ -101,10 +101,12 @@ func (h *Hub) setup(ctx context.Context, c *client.Client) error {
 		fn   client.InvocationHandler
 		opts wamp.Dict
 	}{
-		{h.names.DataNodeAdd(), h.add, wamp.Dict{wamp.OptDiscloseCaller: true}},
-		{h.names.DataNodeSubtract(), h.subtract, wamp.Dict{wamp.OptDiscloseCaller: true}},
+		// data_node.add comes last: once a node's add succeeds, every other
+		// procedure of the hub is served.
 		{h.names.GetDataNode(), h.getDataNode, nil},
 		{h.names.ListNodes(), h.listNodes, nil},
+		{h.names.DataNodeSubtract(), h.subtract, wamp.Dict{wamp.OptDiscloseCaller: true}},
+		{h.names.DataNodeAdd(), h.add, wamp.Dict{wamp.OptDiscloseCaller: true}},
 	}
 	for _, p := range procs {
 		err := c.Register(p.uri, p.fn, p.opts)
