@@ -59,13 +59,13 @@ func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Clie
 	return fn(ctx, cl)
 }
 
-// positional returns the command's arguments, refusing flags placed after
-// them (which the flag parser would take as arguments).
+// positional returns the command's arguments, refusing anything that
+// looks like a flag the parser did not take (an unknown or misspelt one).
 func positional(c *ucli.Context) ([]string, error) {
 	args := c.Args().Slice()
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return nil, fmt.Errorf("%s: flags go before the arguments: telemesh %s [flags] %s", a, c.Command.Name, c.Command.ArgsUsage)
+			return nil, fmt.Errorf("%s: unknown flag (telemesh %s --help lists them)", a, c.Command.Name)
 		}
 	}
 	return args, nil
