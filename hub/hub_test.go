@@ -62,11 +62,11 @@ func (e *env) startHub() (stop func()) {
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	e.t.Cleanup(stop)
-	// The hub is up once its list procedure answers.
+	// The hub is up once data_node.add, registered last, answers.
 	c := e.dial()
 	eventually(e.t, "hub to register", func() bool {
-		_, err := c.Call(context.Background(), e.names.ListNodes(), nil, nil, nil, nil)
-		return err == nil
+		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, nil, nil, nil)
+		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
 	})
 	c.Close()
 	return stop
