@@ -518,3 +518,89 @@ func TestCommands(t *testing.T) {
 		t.Errorf("get from an unknown node: %v\n%s", err, out)
 	}
 }
+
+// rolesConfig is a router file with the default roles, deny by default:
+// the hub and the node authenticate with tickets, consumers are anonymous.
+const rolesConfig = `listeners:
+  websocket: {address: "%s", path: /ws}
+realms:
+  - name: telemesh
+    roles:
+      - name: hub
+        permissions:
+          - {uri: telemesh.data_node., match: prefix, allow: {register: true}, disclose: {caller: true}}
+          - {uri: telemesh.consumer.get_data_node, match: exact, allow: {register: true}}
+          - {uri: telemesh.consumer.list_nodes, match: exact, allow: {register: true}}
+          - {uri: telemesh.consumer.data_node_, match: prefix, allow: {publish: true}}
+          - {uri: telemesh.hub., match: prefix, allow: {publish: true}}
+          - {uri: wamp., match: prefix, allow: {call: true, subscribe: true}}
+      - name: datanode
+        permissions:
+          - {uri: "telemesh.consumer.{authid}.", match: prefix, allow: {register: true, publish: true}}
+          - {uri: telemesh.data_node.add, match: exact, allow: {call: true}, disclose: {caller: true}}
+          - {uri: telemesh.data_node.subtract, match: exact, allow: {call: true}, disclose: {caller: true}}
+          - {uri: telemesh.hub.ready, match: exact, allow: {subscribe: true}}
+      - name: consumer
+        permissions:
+          - {uri: telemesh.consumer., match: prefix, allow: {call: true, subscribe: true}}
+    auth:
+      anonymous: {role: consumer, loopback_only: true}
+      ticket:
+        principals:
+          hub: {ticket: hub-ticket, role: hub}
+          lab: {ticket: lab-ticket, role: datanode}
+`
+
+// TestDefaultRoles runs the hub and a node under the default roles: the
+// hub's meta API use and caller disclosure work with only the permissions
+// protocol.md gives it, and a restarted hub still finds the node.
+func TestDefaultRoles(t *testing.T) {
+	s := newStack(t, "telemesh")
+	cfg := filepath.Join(s.dir, "router.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(rolesConfig, s.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "router", "router", "--config", cfg)
+	waitFor(t, 20*time.Second, "router to listen", func() bool {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	hubArgs := []string{"hub", "--url", s.url, "--authid", "hub", "--authmethod", "ticket", "--secret", "hub-ticket"}
+	h := start(t, "hub", hubArgs...)
+	node := filepath.Join(s.dir, "lab.yaml")
+	if err := os.WriteFile(node, []byte(fmt.Sprintf("name: lab\ndata_dir: %s\ndrivers:\n  - type: sim\n", filepath.Join(s.dir, "lab"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "node lab", "node", "--config", node, "--url", s.url, "--authid", "lab", "--authmethod", "ticket", "--secret", "lab-ticket")
+	cl := s.client()
+	before := waitNodes(t, cl, "lab")
+	if before["lab"].Session == 0 {
+		t.Errorf("listed %+v", before["lab"])
+	}
+
+	// An anonymous consumer may not announce nodes.
+	d, err := wampx.Config{URL: s.url, Realm: s.names.Realm}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Call(context.Background(), s.names.DataNodeAdd(), nil, []any{"fake", "", 1}, nil, nil)
+	if !protocol.IsKind(wampx.FromCall(s.names, err), protocol.NotAuthorized) {
+		t.Errorf("anonymous data_node.add: %v; want not authorized", err)
+	}
+
+	h.stop()
+	waitFor(t, 10*time.Second, "the hub to be gone", func() bool { return nodes(cl) == nil })
+	start(t, "hub", hubArgs...)
+	after := waitNodes(t, cl, "lab")
+	if after["lab"].Session != before["lab"].Session {
+		t.Errorf("session %d after the hub restart, %d before", after["lab"].Session, before["lab"].Session)
+	}
+}
