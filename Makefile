@@ -46,18 +46,19 @@ clean:
 web:
 	cd consumers/web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
-## plugin: the Grafana backend datasource plugin in dist/ (plugin.json, module.js,
+## plugin: the Grafana backend datasource plugin in $(PLUGIN_DIST) (plugin.json, module.js,
 ## gpx_telemesh for linux amd64 and arm64, static: the plugin needs no cgo).
 PLUGIN_ARCHS ?= amd64 arm64
+PLUGIN_DIST  ?= dist
 plugin:
-	rm -rf dist && mkdir -p dist
-	cp -R grafana-bridge/plugin/dist-src/. dist/
-	sed -i -e 's/%VERSION%/$(patsubst v%,%,$(VERSION))/' -e "s/%TODAY%/$$(date -u +%Y-%m-%d)/" dist/plugin.json
+	rm -rf $(PLUGIN_DIST) && mkdir -p $(PLUGIN_DIST)
+	cp -R grafana-bridge/plugin/dist-src/. $(PLUGIN_DIST)/
+	sed -i -e 's/%VERSION%/$(patsubst v%,%,$(VERSION))/' -e "s/%TODAY%/$$(date -u +%Y-%m-%d)/" $(PLUGIN_DIST)/plugin.json
 	for arch in $(PLUGIN_ARCHS); do \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags arrow_json_stdlib -ldflags '-s -w' \
-	    -o dist/gpx_telemesh_linux_$$arch ./cmd/gpx_telemesh || exit 1; \
+	    -o $(PLUGIN_DIST)/gpx_telemesh_linux_$$arch ./cmd/gpx_telemesh || exit 1; \
 	done
-	chmod 0755 dist/gpx_telemesh_linux_*
+	chmod 0755 $(PLUGIN_DIST)/gpx_telemesh_linux_*
 
 ## release: cgo binaries for Linux amd64 and Raspberry Pi (arm64, armv7) in dist/, with SHA256SUMS.
 RELEASE_TARGETS := amd64:amd64::gcc arm64:arm64::aarch64-linux-gnu-gcc armv7:arm:7:arm-linux-gnueabihf-gcc

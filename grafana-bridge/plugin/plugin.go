@@ -26,7 +26,7 @@ import (
 )
 
 // ID is the plugin id in plugin.json and in provisioning.
-const ID = "telemesh-bridge-datasource"
+const ID = "telemesh-wamp-datasource"
 
 // Connect opens the Source of one datasource instance; stop releases it.
 type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src grafanabridge.Source, opts grafanabridge.Options, stop func(), err error)
