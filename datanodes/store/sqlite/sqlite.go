@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,8 +197,10 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A file: URI, so the path's own '?' and '#' must be escaped.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_txlock=immediate",
-		path, o.BusyTimeout.Milliseconds())
+		esc, o.BusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -383,15 +386,15 @@ func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
 
 	cells := map[cellKey]*downsample.Cell{}
 	dirty := map[cellKey]bool{}
-	type span struct{ first, last int64 }
-	spans := map[int64]*span{}
+	type extent struct{ first, last int64 }
+	spans := map[int64]*extent{}
 	var id int64
 	for i, r := range batch {
 		if i == 0 || r.Field != batch[i-1].Field {
 			if id, err = s.seriesID(ctx, tx, r.Field, r.Value, newIDs); err != nil {
 				return err
 			}
-			spans[id] = &span{r.Time, r.Time}
+			spans[id] = &extent{r.Time, r.Time}
 		}
 		spans[id].last = r.Time
 		v := toSQL(r.Value)

@@ -35,6 +35,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestOddPath(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a?b#c%d.db")
+	s := open(t, p, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("database not at its path: %v", err)
+	}
+}
+
 func TestConformanceWithoutRollups(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{})
