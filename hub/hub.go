@@ -286,6 +286,9 @@ func (h *Hub) doAdd(ctx context.Context, inv *wamp.Invocation) (bool, error) {
 	}
 	fresh := !ok || n.info.Session != sid
 	if fresh {
+		if ok {
+			h.removeLocked(name, "its session is gone and a new one claims the name")
+		}
 		n = &node{info: protocol.NodeInfo{Name: name, Joined: now}}
 		h.nodes[name] = n
 	}
