@@ -426,3 +426,32 @@ func TestSisockNode(t *testing.T) {
 	stdin.Close() // the node exits; the hub must notice
 	eventually(t, "data_node_subtracted", func() bool { return w.has("-sensors") })
 }
+
+// TestStaleHolderReplaced: a name held by a session the router no longer
+// knows (its leave event was lost) goes to the next session that claims it.
+func TestStaleHolderReplaced(t *testing.T) {
+	e := newEnv(t, protocol.DefaultNames())
+	h, err := New(Config{Names: e.names, Dial: e.dialer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	w := e.watch()
+	c := e.dial()
+	eventually(t, "hub to register", func() bool {
+		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, nil, nil, nil)
+		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
+	})
+	h.mu.Lock()
+	h.nodes["gamma"] = &node{info: protocol.NodeInfo{Name: "gamma", Description: "old", Session: 424242}}
+	h.mu.Unlock()
+	if ok, err := e.add(c, "gamma", "new", 0, nil); !ok || err != nil {
+		t.Fatalf("add over a stale holder = %v, %v; want true", ok, err)
+	}
+	eventually(t, "subtracted then added", func() bool { return w.has("-gamma") && w.has("+gamma") })
+	if n, _ := e.find(c, "gamma"); n.Session != uint64(c.ID()) || n.Description != "new" {
+		t.Errorf("listed %+v", n)
+	}
+}
