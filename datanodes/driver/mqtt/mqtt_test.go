@@ -14,6 +14,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
 	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
 )
 
 func TestSample(t *testing.T) {
@@ -137,21 +138,21 @@ func publishUntil(t *testing.T, r *drivertest.Recorder, c paho.Client, topic, fi
 }
 
 func TestBrokerRestart(t *testing.T) {
-	b := startBroker(t)
-	d := drivertest.MustDecode(t, "mqtt", fmt.Sprintf("preset: simoc_sam\nbroker: %s\ntopics: ['sam/#']\n", b.url())).(*Driver)
+	b := testutil.StartMosquitto(t)
+	d := drivertest.MustDecode(t, "mqtt", fmt.Sprintf("preset: simoc_sam\nbroker: %s\ntopics: ['sam/#']\n", b.URL())).(*Driver)
 	r := drivertest.NewRecorder()
 	drivertest.Start(t, d, r)
-	pub := publisher(t, b.url())
+	pub := publisher(t, b.URL())
 	msg := map[string]any{"co2": 500.0, "timestamp": time.Now().Format("2006-01-02 15:04:05.000000"), "n": 1}
 	publishUntil(t, r, pub, "sam/pi1/scd30", "pi1.scd30.co2", 1, msg)
 
-	b.stop()
+	b.Stop()
 	errs := r.WaitErrors(t, 1)
 	if !strings.Contains(errs[0].Error(), "connection lost") {
 		t.Fatalf("error = %v", errs[0])
 	}
-	b.start()
-	pub = publisher(t, b.url())
+	b.Start()
+	pub = publisher(t, b.URL())
 	msg["co2"] = 510.0
 	publishUntil(t, r, pub, "sam/pi1/scd30", "pi1.scd30.co2", 2, msg)
 	rs := r.Of("pi1.scd30.co2")
@@ -181,14 +182,14 @@ func (c *counter) Error(error)                 { c.errs.Add(1) }
 // many in flight and waits until the driver has every reading: msgs/s and
 // lost (must be 0).
 func BenchmarkSustainedQoS1(b *testing.B) {
-	br := startBroker(b)
-	d := drivertest.MustDecode(b, "mqtt", fmt.Sprintf("preset: simoc_sam\nbroker: %s\ntopics: ['sam/#']\nqos: 1\n", br.url())).(*Driver)
+	br := testutil.StartMosquitto(b)
+	d := drivertest.MustDecode(b, "mqtt", fmt.Sprintf("preset: simoc_sam\nbroker: %s\ntopics: ['sam/#']\nqos: 1\n", br.URL())).(*Driver)
 	var c counter
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, &c) }()
 	defer func() { cancel(); <-done }()
-	pub := publisher(b, br.url())
+	pub := publisher(b, br.URL())
 	// Warm up until the subscription is live.
 	for c.n.Load() == 0 {
 		publish(b, pub, "sam/pi/mock", map[string]any{"co2": 1.0})
