@@ -195,17 +195,21 @@ func dataRows(r *protocol.DataResult, fields []string, timelineOf map[string]str
 	sort.Float64s(times)
 	rows := make([][]string, 0, len(times))
 	for _, t := range times {
-		row := make([]string, len(fields)+1)
-		row[0] = formatTime(t)
+		// minmax gives a bucket two values at one time: the k-th value of
+		// a field at time t goes into the k-th row for t, in time order.
+		var group [][]string
+		seen := make([]int, len(fields))
 		for _, c := range byTime[t] {
-			if row[c.col+1] != "" {
-				// minmax gives two values at one time; keep both.
-				row[c.col+1] += " " + formatValue(c.v)
-			} else {
-				row[c.col+1] = formatValue(c.v)
+			k := seen[c.col]
+			seen[c.col]++
+			for len(group) <= k {
+				row := make([]string, len(fields)+1)
+				row[0] = formatTime(t)
+				group = append(group, row)
 			}
+			group[k][c.col+1] = formatValue(c.v)
 		}
-		rows = append(rows, row)
+		rows = append(rows, group...)
 	}
 	return rows
 }
