@@ -265,7 +265,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageSize))
 	keepAlive := max(s.cfg.KeepAlive, 0)
-	peer := guard(transport.NewWebsocketPeer(conn, ser, payload, s.nxlog, keepAlive, transportQueue), s.cfg.OutQueueSize)
+	peer := guard(transport.NewWebsocketPeer(conn, ser, payload, s.nxlog, keepAlive, transportQueue), s.cfg.OutQueueSize, s.metrics.dropped.Inc)
 	details := wamp.Dict{"type": "websocket", "peer": r.RemoteAddr}
 	if err := s.router.AttachClient(peer, details); err != nil {
 		s.log.Debug("websocket client not attached", "remote", r.RemoteAddr, "err", err)
@@ -287,7 +287,7 @@ func (s *Server) serveRawSocket(l net.Listener) {
 				s.log.Debug("rawsocket handshake failed", "remote", remote, "err", err)
 				return
 			}
-			peer := guard(rp, s.cfg.OutQueueSize)
+			peer := guard(rp, s.cfg.OutQueueSize, s.metrics.dropped.Inc)
 			conn.SetDeadline(time.Time{})
 			details := wamp.Dict{"type": "rawsocket", "peer": remote}
 			if err := s.router.AttachClient(peer, details); err != nil {
@@ -316,9 +316,9 @@ func (s *Server) dial(ctx context.Context, realm, authid, authrole string) (*cli
 		return nil, err
 	}
 	// As client.ConnectLocal, with the router's side guarded.
-	local, routerSide := transport.LinkedPeersQSize(s.cfg.LocalQueueSize)
+	local, routerSide := transport.LinkedPeersQSize(inboxQueue)
 	go func() {
-		err := s.router.AttachClient(guard(routerSide, s.cfg.LocalQueueSize), wamp.Dict{"type": "local"})
+		err := s.router.AttachClient(guard(routerSide, s.cfg.LocalQueueSize, s.metrics.dropped.Inc), wamp.Dict{"type": "local"})
 		if err != nil {
 			s.log.Debug("local client not attached", "authid", authid, "err", err)
 		}
