@@ -62,4 +62,3 @@ func TestRouterCommandRuns(t *testing.T) {
 		t.Errorf("sisock realm not logged:\n%s", errb.String())
 	}
 }
-
