@@ -136,3 +136,37 @@ func TestRouterDown(t *testing.T) {
 	drivertest.Start(t, d, r)
 	r.WaitErrors(t, 2)
 }
+
+// TestPythonPublisher has a python3-autobahn client publish the way OCS
+// agents do.
+func TestPythonPublisher(t *testing.T) {
+	py := testutil.NeedPython(t)
+	_, url := testutil.NexusRouter(t, "test_realm")
+	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\n", url)).(*Driver)
+	r := drivertest.NewRecorder()
+	drivertest.Start(t, d, r)
+	// Wait until the subscription exists so the publisher's events count.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub := dialPublisher(t, url, "test_realm")
+	for r.Count("observatory.probe.channel_01_r") == 0 {
+		pub.Publish("observatory.probe.feeds.f", nil, ocsMessage("probe", "f", 1700000000, 1), nil)
+		wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		r.WaitFor(wctx, func(r *drivertest.Recorder) bool { return r.Len() > 0 })
+		wcancel()
+		if ctx.Err() != nil {
+			t.Fatal("subscription never became live")
+		}
+	}
+	out, err := testutil.RunErr(30*time.Second, py, "testdata/ocs_publisher.py", url, "test_realm", "LS372", "5")
+	if err != nil {
+		t.Fatalf("publisher: %v\n%s", err, out)
+	}
+	rs := r.WaitField(t, "observatory.LS372.channel_01_r", 5)
+	if rs[4].Value != 104.0 {
+		t.Fatalf("readings = %+v", rs)
+	}
+	if f := r.Fields()["observatory.LS372.heater_on"]; f.Type != protocol.TypeBool {
+		t.Fatalf("heater field = %+v", f)
+	}
+}
