@@ -12,6 +12,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
 
 	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/wampx"
@@ -283,5 +284,38 @@ func TestLoopback(t *testing.T) {
 	}
 	if _, err := a.Authenticate(1, wamp.Dict{"transport": wamp.Dict{"peer": "127.0.0.1:4000"}}, nil); err != nil {
 		t.Errorf("anonymous from loopback: %v", err)
+	}
+}
+
+// TestKeepAliveDropsHungPeer checks that a WebSocket peer that stops
+// answering pings is disconnected.
+func TestKeepAliveDropsHungPeer(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.KeepAlive = 100 * time.Millisecond
+	s := startServer(t, cfg)
+	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial(s.WebSocketURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`[1,"telemesh",{"roles":{"subscriber":{}}}]`)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetPingHandler(func(string) error { return nil }) // hung: never pongs
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := conn.ReadMessage()
+	if err != nil || !strings.HasPrefix(string(msg), "[2,") {
+		t.Fatalf("no WELCOME: %s %v", msg, err)
+	}
+	start := time.Now()
+	for {
+		if _, _, err = conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("still connected %v after the last pong", time.Since(start))
 	}
 }
