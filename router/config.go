@@ -383,6 +383,9 @@ func (c Config) Validate() error {
 			if ro.Name == "" {
 				add("%s: role without a name", where)
 			}
+			if ro.Name == trustedRole {
+				add("%s: role name %q is reserved for the router's own sessions", where, ro.Name)
+			}
 			if roles[ro.Name] {
 				add("%s: duplicate role %q", where, ro.Name)
 			}
