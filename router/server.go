@@ -299,7 +299,8 @@ func (s *Server) serveRawSocket(l net.Listener) {
 
 // LocalDialer returns a Dialer of in-process sessions on the first realm,
 // with authid and authrole (a role of that realm). In-process sessions are
-// authorized like network ones.
+// authorized like network ones; the reserved role "trusted", which the
+// router uses for its own sessions, is allowed everything.
 func (s *Server) LocalDialer(authid, authrole string) wampx.Dialer {
 	return s.LocalRealmDialer(s.cfg.Realms[0].Name, authid, authrole)
 }
