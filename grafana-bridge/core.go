@@ -215,6 +215,10 @@ func (c *Core) refresh(ctx context.Context, node string) (nodeMeta, error) {
 	return m, nil
 }
 
+// latest is the latest time a query may reach: float seconds keep
+// microseconds and nanoseconds fit an int64 well beyond it.
+var latest = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // Validate checks the parts of r that do not need the nodes and fills in
 // defaults.
 func (c *Core) Validate(r *Request) error {
@@ -223,6 +227,9 @@ func (c *Core) Validate(r *Request) error {
 	}
 	if r.From.Unix() <= 0 {
 		return protocol.Errorf(protocol.InvalidArgument, "range start %s is before 1970", r.From.Format(time.RFC3339Nano))
+	}
+	if r.To.After(latest) {
+		return protocol.Errorf(protocol.InvalidArgument, "range end %s is after %s", r.To.Format(time.RFC3339Nano), latest.Format(time.RFC3339))
 	}
 	if !r.To.After(r.From) {
 		return protocol.Errorf(protocol.InvalidArgument, "range end %s is not after its start %s", r.To.Format(time.RFC3339Nano), r.From.Format(time.RFC3339Nano))

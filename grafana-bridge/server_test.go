@@ -124,6 +124,7 @@ func TestGolden(t *testing.T) {
 		{"error_range_huge", "/query"},
 		{"error_range_garbage", "/query"},
 		{"error_bad_agg", "/query"},
+		{"error_range_future", "/query"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
