@@ -2,6 +2,7 @@ package grafanabridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -109,8 +110,9 @@ type Core struct {
 	opts Options
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	meta map[string]nodeMeta
+	mu     sync.Mutex
+	meta   map[string]nodeMeta
+	legacy map[string]bool // nodes that reject max_points and agg (sisock's)
 }
 
 // NewCore returns a core reading from src.
@@ -118,7 +120,7 @@ func NewCore(src Source, o Options, logger *slog.Logger) *Core {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Core{src: src, opts: o.withDefaults(), log: logger, meta: map[string]nodeMeta{}}
+	return &Core{src: src, opts: o.withDefaults(), log: logger, meta: map[string]nodeMeta{}, legacy: map[string]bool{}}
 }
 
 // Options returns the effective options.
@@ -383,7 +385,7 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 		MaxPoints: r.MaxPoints,
 		Agg:       r.Agg,
 	}
-	res, err := c.src.GetData(ctx, node, q)
+	res, err := c.getData(ctx, node, q)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
 			return nil, protocol.Errorf(protocol.Unavailable, "node %s did not answer within %s", node, c.opts.NodeTimeout)
@@ -449,6 +451,34 @@ func BucketWidth(span time.Duration, maxPoints int, interval time.Duration) floa
 		}
 	}
 	return math.Ceil(raw/86400) * 86400
+}
+
+// getData calls get_data. A sisock-era node's get_data takes only
+// (field, start, end, min_stride) and fails on the max_points and agg
+// keywords with an error outside the protocol's kinds: the call is then
+// repeated without them, the node remembered, and the bridge downsamples.
+func (c *Core) getData(ctx context.Context, node string, q Query) (*protocol.DataResult, error) {
+	c.mu.Lock()
+	legacy := c.legacy[node]
+	c.mu.Unlock()
+	bare := Query{Fields: q.Fields, Start: q.Start, End: q.End, MinStride: q.MinStride}
+	if legacy {
+		return c.src.GetData(ctx, node, bare)
+	}
+	res, err := c.src.GetData(ctx, node, q)
+	var pe *protocol.Error
+	if err == nil || errors.As(err, &pe) || ctx.Err() != nil {
+		return res, err
+	}
+	res, err2 := c.src.GetData(ctx, node, bare)
+	if err2 != nil {
+		return nil, err
+	}
+	c.log.Info("node rejects max_points and agg: downsampling in the bridge", "node", node, "err", err)
+	c.mu.Lock()
+	c.legacy[node] = true
+	c.mu.Unlock()
+	return res, nil
 }
 
 func findTimeline(res *protocol.DataResult, n int) (protocol.TimelineData, bool) {
