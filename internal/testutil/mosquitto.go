@@ -28,7 +28,12 @@ type Mosquitto struct {
 // mosquitto is not installed.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
-	m := &Mosquitto{t: t, bin: Need(t, "mosquitto"), Port: FreePort(t)}
+	// Debian installs mosquitto in /usr/sbin, which a non-root PATH lacks.
+	bin := "/usr/sbin/mosquitto"
+	if _, err := os.Stat(bin); err != nil {
+		bin = Need(t, "mosquitto")
+	}
+	m := &Mosquitto{t: t, bin: bin, Port: FreePort(t)}
 	m.conf = filepath.Join(t.TempDir(), "mosquitto.conf")
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_type error\n", m.Port)
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
