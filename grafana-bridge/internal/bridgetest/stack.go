@@ -30,7 +30,8 @@ type Stack struct {
 	URL    string
 	Names  protocol.Names
 	Client *consumers.Client
-	Dial   wampx.Dialer
+	// Dial is the client's dialer.
+	Dial wampx.Dialer
 
 	nodes  map[string]*datanodes.Node
 	stores map[string]store.Store
@@ -41,10 +42,16 @@ func Start(t testing.TB, nodes ...Node) *Stack {
 	t.Helper()
 	names := protocol.DefaultNames()
 	_, url := testutil.NexusRouter(t, names.Realm)
-	dial, err := wampx.Config{URL: url, Realm: names.Realm, Timeout: 5 * time.Second}.Dialer(nil)
-	if err != nil {
-		t.Fatal(err)
+	// One dialer per session: nexus writes into the client config's
+	// HelloDetails while joining, so sessions must not share one.
+	newDial := func() wampx.Dialer {
+		d, err := wampx.Config{URL: url, Realm: names.Realm, Timeout: 5 * time.Second}.Dialer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	}
+	dial := newDial()
 	s := &Stack{URL: url, Names: names, Dial: dial, nodes: map[string]*datanodes.Node{}, stores: map[string]store.Store{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error
@@ -61,7 +68,7 @@ func Start(t testing.TB, nodes ...Node) *Stack {
 			}
 		}
 	})
-	h, err := hub.New(hub.Config{Names: names, Dial: dial})
+	h, err := hub.New(hub.Config{Names: names, Dial: newDial()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +79,7 @@ func Start(t testing.TB, nodes ...Node) *Stack {
 			st = memstore.New()
 		}
 		node, err := datanodes.New(datanodes.Config{Name: n.Name, Description: "test node " + n.Name,
-			Live: datanodes.LiveConfig{Interval: datanodes.Duration(20 * time.Millisecond)}}, dial, st, nil)
+			Live: datanodes.LiveConfig{Interval: datanodes.Duration(20 * time.Millisecond)}}, newDial(), st, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
