@@ -53,18 +53,24 @@ function iso(t) {
 }
 
 function writeCSV(result, timelineOf, fields, epoch) {
+  // rows maps "t/k" to the k-th row at time t: minmax gives two points per
+  // bucket, both stamped at its start.
   const rows = new Map();
   fields.forEach((field, i) => {
     const times = (result.timeline[timelineOf[field]] || {}).t || [];
     const values = result.data[field] || [];
-    times.forEach((t, k) => {
-      if (!rows.has(t)) rows.set(t, new Array(fields.length).fill(''));
-      rows.get(t)[i] = values[k];
+    const seen = new Map();
+    times.forEach((t, j) => {
+      const k = (seen.get(t) ?? -1) + 1;
+      seen.set(t, k);
+      const key = `${t}/${k}`;
+      if (!rows.has(key)) rows.set(key, { t, k, values: new Array(fields.length).fill('') });
+      rows.get(key).values[i] = values[j];
     });
   });
   const lines = [['time', ...fields].join(',')];
-  for (const t of [...rows.keys()].sort((a, b) => a - b)) {
-    lines.push([epoch ? t : iso(t), ...rows.get(t)].join(','));
+  for (const r of [...rows.values()].sort((a, b) => a.t - b.t || a.k - b.k)) {
+    lines.push([epoch ? r.t : iso(r.t), ...r.values].join(','));
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

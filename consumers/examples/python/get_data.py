@@ -72,12 +72,16 @@ def write_csv(result, timelines, fields, epoch):
     rows = {}
     for i, field in enumerate(fields):
         times = result["timeline"].get(timelines.get(field), {}).get("t", [])
+        # minmax gives two points per bucket, both stamped at its start:
+        # the k-th value at a time stamp goes to the k-th row of that time.
+        seen = {}
         for t, v in zip(times, result["data"].get(field, [])):
-            rows.setdefault(t, [""] * len(fields))[i] = v
+            k = seen[t] = seen.get(t, -1) + 1
+            rows.setdefault((t, k), [""] * len(fields))[i] = v
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(["time"] + fields)
-    for t in sorted(rows):
-        out.writerow([t if epoch else iso(t)] + rows[t])
+    for t, k in sorted(rows):
+        out.writerow([t if epoch else iso(t)] + rows[(t, k)])
 
 
 def summary(result, fields):

@@ -1,0 +1,408 @@
+// Package examples_test runs the Python and JavaScript example scripts
+// against a whole telemesh stack started in-process, so that the scripts
+// users copy keep working.
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/internal/cli"
+	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/router"
+)
+
+// Credentials of the stack's WAMP-CRA users: a reader (consumer role) for
+// RawSocket, where the router admits no anonymous sessions, and the
+// sisock-style node (datanode role, authid = node name).
+const (
+	readerID     = "reader"
+	readerSecret = "reader-secret"
+	nodeID       = "sine"
+	nodeSecret   = "sine-secret"
+	scriptTime   = 60 * time.Second
+)
+
+// stack is a running `telemesh up`.
+type stack struct {
+	ws, tcp string // ws:// and tcp:// URLs
+	names   protocol.Names
+	profile string
+}
+
+// startStack runs `telemesh up` with the simulated node and an hour of
+// backfill on free ports, and returns once that hour is served.
+func startStack(t *testing.T, profile string) *stack {
+	t.Helper()
+	n, err := protocol.Profile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := router.DefaultConfig()
+	cfg.Listeners.WebSocket.Address = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	cfg.Listeners.RawSocket.Address = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	cfg.Realms[0].Name = n.Realm
+	cfg.Realms[0].Roles = router.DefaultRoles(n)
+	cfg.Realms[0].Auth.WAMPCRA = &router.WAMPCRAAuth{Users: map[string]router.CRAUser{
+		readerID: {Secret: readerSecret, Role: protocol.RoleConsumer},
+		nodeID:   {Secret: nodeSecret, Role: protocol.RoleDataNode},
+	}}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routerFile := filepath.Join(dir, "router.yaml")
+	if err := os.WriteFile(routerFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- cli.Run(ctx, []string{"telemesh", "up", "--profile", profile,
+			"--data-dir", filepath.Join(dir, "data"), "--sim-backfill", "1h",
+			"--router-config", routerFile, "--bridge-listen", ""}, io.Discard, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("up returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("up did not stop")
+		}
+	})
+	s := &stack{
+		ws:      "ws://" + cfg.Listeners.WebSocket.Address + "/ws",
+		tcp:     "tcp://" + cfg.Listeners.RawSocket.Address,
+		names:   n,
+		profile: profile,
+	}
+	// The backfill is written in the background: wait until the hour is
+	// served, not only until the node is listed.
+	poll(t, 30*time.Second, func() (bool, string) {
+		out, err := s.telemesh(ctx, "get", "sim", "co2", "--since", "1h", "--max-points", "10", "--format", "csv")
+		return err == nil && strings.Count(strings.TrimSpace(out), "\n") >= 9, fmt.Sprintf("%v\n%s\nlogs:\n%s", err, out, logs.String())
+	})
+	return s
+}
+
+// telemesh runs a client subcommand of the CLI against the stack.
+func (s *stack) telemesh(ctx context.Context, args ...string) (string, error) {
+	var out syncBuffer
+	full := append([]string{"telemesh", "--log-level", "error"}, args...)
+	full = append(full, "--url", s.ws, "--profile", s.profile)
+	err := cli.Run(ctx, full, &out, &out)
+	return out.String(), err
+}
+
+// poll calls cond every 100ms until it holds, failing the test with its
+// last message at the deadline.
+func poll(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// script runs an example and returns its combined output; wantErr says
+// whether it must exit non-zero.
+func script(t *testing.T, wantErr bool, name string, args ...string) string {
+	t.Helper()
+	out, err := testutil.RunErr(scriptTime, name, args...)
+	switch {
+	case wantErr && err == nil:
+		t.Fatalf("%s %v succeeded, want an error:\n%s", name, args, out)
+	case !wantErr && err != nil:
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}
+
+// checkNodes asserts on list_nodes output: the sim node with its units.
+func checkNodes(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []string{"sim  simulated sensors", "co2", "ppm", "temperature", "degC", "humidity", "every 1 s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("node list lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// checkCSV asserts on get_data CSV output: the header, at most maxRows rows
+// of plausible simulated values and, when timed, ISO times within the
+// requested hour.
+func checkCSV(t *testing.T, out string, fields []string, maxRows int, timed bool) {
+	t.Helper()
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("not CSV: %v\n%s", err, out)
+	}
+	if got, want := strings.Join(recs[0], ","), "time,"+strings.Join(fields, ","); got != want {
+		t.Fatalf("header %q, want %q\n%s", got, want, out)
+	}
+	rows := recs[1:]
+	if len(rows) == 0 || len(rows) > maxRows {
+		t.Fatalf("%d rows, want 1..%d:\n%s", len(rows), maxRows, out)
+	}
+	plausible := map[string][2]float64{"co2": {300, 5000}, "temperature": {-20, 60}, "humidity": {0, 100}}
+	// A bucket is stamped at its start, which may lie before the range's.
+	now, slack := time.Now(), 5*time.Minute
+	for _, r := range rows {
+		if timed {
+			ts, err := time.Parse(time.RFC3339, r[0])
+			if err != nil || ts.Before(now.Add(-time.Hour-slack)) || ts.After(now) {
+				t.Errorf("time %q not within the last hour (%v)", r[0], err)
+			}
+		}
+		for i, f := range fields {
+			v, err := strconv.ParseFloat(r[i+1], 64)
+			if err != nil || v < plausible[f][0] || v > plausible[f][1] {
+				t.Errorf("%s = %q, want a number in %v", f, r[i+1], plausible[f])
+			}
+		}
+	}
+}
+
+// checkLive asserts that count live batches with the field were printed.
+func checkLive(t *testing.T, out, field string, count int) {
+	t.Helper()
+	if !strings.Contains(out, fmt.Sprintf("batch %d\n", count)) || !strings.Contains(out, " "+field+" ") {
+		t.Errorf("want %d live batches of %s:\n%s", count, field, out)
+	}
+}
+
+func TestPython(t *testing.T) {
+	py := testutil.NeedPython(t)
+	s := startStack(t, "telemesh")
+	dir := filepath.Join("python")
+	run := func(wantErr bool, file string, args ...string) string {
+		return script(t, wantErr, py, append([]string{filepath.Join(dir, file)}, args...)...)
+	}
+	ws := func(ser string) []string { return []string{"--url", s.ws, "--serializer", ser} }
+	rs := []string{"--url", s.tcp, "--serializer", "cbor", "--authid", readerID, "--secret", readerSecret}
+
+	t.Run("list_nodes", func(t *testing.T) {
+		checkNodes(t, run(false, "list_nodes.py", ws("json")...))
+		checkNodes(t, run(false, "list_nodes.py", ws("msgpack")...))
+		checkNodes(t, run(false, "list_nodes.py", rs...))
+	})
+	t.Run("get_data", func(t *testing.T) {
+		out := run(false, "get_data.py", append([]string{"sim", "co2", "temperature", "--since", "3600", "--max-points", "20", "--csv"}, ws("msgpack")...)...)
+		checkCSV(t, out, []string{"co2", "temperature"}, 20, true)
+		// minmax keeps two points per bucket.
+		out = run(false, "get_data.py", append([]string{"sim", "humidity", "--since", "1h", "--max-points", "15", "--agg", "minmax", "--csv"}, rs...)...)
+		checkCSV(t, out, []string{"humidity"}, 30, false)
+		out = run(false, "get_data.py", append([]string{"sim", "co2", "--since", "600"}, ws("json")...)...)
+		if !strings.Contains(out, "co2: ") || !strings.Contains(out, " points  min ") {
+			t.Errorf("summary:\n%s", out)
+		}
+	})
+	t.Run("unknown_field", func(t *testing.T) {
+		for _, args := range [][]string{ws("json"), rs} {
+			out := run(true, "get_data.py", append([]string{"sim", "no_such_field", "--csv"}, args...)...)
+			if !strings.Contains(out, "telemesh.error.unknown_field") {
+				t.Errorf("want the unknown_field URI:\n%s", out)
+			}
+		}
+	})
+	t.Run("live", func(t *testing.T) {
+		checkLive(t, run(false, "live.py", append([]string{"sim", "co2", "--count", "2"}, ws("json")...)...), "co2", 2)
+		checkLive(t, run(false, "live.py", append([]string{"sim", "temperature", "--count", "1"}, rs...)...), "temperature", 1)
+	})
+	t.Run("refused", func(t *testing.T) {
+		out := run(true, "list_nodes.py", "--url", s.ws, "--authid", readerID, "--secret", "wrong")
+		if !strings.Contains(out, "wamp.error.authentication_failed") {
+			t.Errorf("want authentication_failed:\n%s", out)
+		}
+	})
+}
+
+func TestJS(t *testing.T) {
+	node := testutil.Need(t, "node")
+	dir := "js"
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "autobahn")); err != nil {
+		if testutil.InCI() {
+			t.Fatalf("%s/node_modules is missing: run make deps", dir)
+		}
+		t.Skip("npm packages not installed: run make deps")
+	}
+	s := startStack(t, "telemesh")
+	// Node 20 has WebSocket only behind a flag; RawSocket needs none.
+	run := func(wantErr bool, file string, args ...string) string {
+		full := []string{filepath.Join(dir, file)}
+		if containsWS(args) {
+			full = append([]string{"--experimental-websocket"}, full...)
+		}
+		return script(t, wantErr, node, append(full, args...)...)
+	}
+	rs := []string{"--authid", readerID, "--secret", readerSecret, "--url", s.tcp}
+	ws := func(ser string) []string { return []string{"--serializer", ser, "--url", s.ws} }
+
+	t.Run("list-nodes", func(t *testing.T) {
+		checkNodes(t, run(false, "list-nodes.js", ws("json")...))
+		checkNodes(t, run(false, "list-nodes.js", ws("msgpack")...))
+		checkNodes(t, run(false, "list-nodes.js", rs...))
+	})
+	t.Run("get-data", func(t *testing.T) {
+		out := run(false, "get-data.js", append([]string{"sim", "co2", "temperature", "--since", "3600", "--max-points", "20", "--csv"}, ws("cbor")...)...)
+		checkCSV(t, out, []string{"co2", "temperature"}, 20, true)
+		out = run(false, "get-data.js", append([]string{"sim", "humidity", "--since", "1h", "--max-points", "15", "--agg", "minmax", "--csv"}, rs...)...)
+		checkCSV(t, out, []string{"humidity"}, 30, false)
+	})
+	t.Run("unknown-field", func(t *testing.T) {
+		for _, args := range [][]string{ws("json"), rs} {
+			out := run(true, "get-data.js", append([]string{"sim", "no_such_field", "--csv"}, args...)...)
+			if !strings.Contains(out, "telemesh.error.unknown_field") {
+				t.Errorf("want the unknown_field URI:\n%s", out)
+			}
+		}
+	})
+	t.Run("live", func(t *testing.T) {
+		checkLive(t, run(false, "live.js", append([]string{"sim", "co2", "--count", "2"}, ws("msgpack")...)...), "co2", 2)
+		checkLive(t, run(false, "live.js", append([]string{"sim", "humidity", "--count", "1"}, rs...)...), "humidity", 1)
+	})
+	t.Run("websocket-hint", func(t *testing.T) {
+		if exec.Command(node, "-e", "process.exit(typeof WebSocket === 'undefined' ? 0 : 1)").Run() != nil {
+			t.Skip("this Node.js has WebSocket without a flag")
+		}
+		out := script(t, true, node, filepath.Join(dir, "list-nodes.js"), "--url", s.ws)
+		if !strings.Contains(out, "--experimental-websocket") {
+			t.Errorf("want the --experimental-websocket hint:\n%s", out)
+		}
+	})
+}
+
+func containsWS(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSisockDataNode runs the sisock-style Python node against a stack
+// with the sisock profile and reads its sine wave through the CLI and the
+// Go consumer library.
+func TestSisockDataNode(t *testing.T) {
+	py := testutil.NeedPython(t)
+	s := startStack(t, "sisock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var nodeOut syncBuffer
+	cmd := exec.CommandContext(ctx, py, filepath.Join("python", "sisock_datanode.py"),
+		"--profile", "sisock", "--url", s.tcp, "--serializer", "cbor", "--authid", nodeID, "--name", nodeID, "--amplitude", "2")
+	cmd.Env = append(os.Environ(), "TELEMESH_SECRET="+nodeSecret)
+	cmd.Stdout, cmd.Stderr = &nodeOut, &nodeOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		<-exited
+	}()
+
+	poll(t, 30*time.Second, func() (bool, string) {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("node exited: %v\n%s", err, nodeOut.String())
+		default:
+		}
+		out, err := s.telemesh(ctx, "nodes")
+		return err == nil && strings.Contains(out, "sine wave (sisock-style example node)"), fmt.Sprintf("%v\n%s\nnode:\n%s", err, out, nodeOut.String())
+	})
+
+	out, err := s.telemesh(ctx, "get", "sine", "sine", "--since", "30s", "--format", "csv")
+	if err != nil || !strings.HasPrefix(out, "time,sine\n") || strings.Count(out, "\n") < 10 {
+		t.Errorf("telemesh get sine: %v\n%s", err, out)
+	}
+
+	dial, err := wampx.Config{URL: s.ws, Realm: s.names.Realm, Serializer: "json"}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := consumers.New(dial, s.names, nil)
+	go cl.Run(ctx)
+	if err := cl.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.GetData(ctx, nodeID, consumers.Query{Fields: []string{"sine"}, Start: -60, End: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	times, values := res.Timeline["sine_tl"].T, res.Data["sine"]
+	if len(times) < 50 || len(times) != len(values) {
+		t.Fatalf("%d times, %d values for a minute of 1 Hz data", len(times), len(values))
+	}
+	for i, ts := range times {
+		want := 2 * math.Sin(2*math.Pi*ts/60)
+		if v, ok := values[i].(float64); !ok || math.Abs(v-want) > 1e-9 {
+			t.Fatalf("sine at %v = %v, want %v", ts, values[i], want)
+		}
+	}
+
+	// Its errors use telemesh's URIs too.
+	_, err = cl.GetData(ctx, nodeID, consumers.Query{Fields: []string{"cosine"}, Start: -60, End: 0})
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr.Kind != protocol.UnknownField {
+		t.Errorf("unknown field: %v", err)
+	}
+
+	// And it is live: the Python consumer sees its batches.
+	live := script(t, false, py, filepath.Join("python", "live.py"), "sine", "--count", "2", "--profile", "sisock", "--url", s.ws)
+	checkLive(t, live, "sine", 2)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer running alongside the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
