@@ -276,3 +276,38 @@ func TestSystemdUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeNodeConfig keeps the node file shown in the README valid.
+func TestReadmeNodeConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```yaml\n# node.yaml")
+	if i < 0 {
+		t.Fatal("README has no node.yaml example")
+	}
+	block := s[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	// The example names files on a Pi; point them at temp files.
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block = strings.ReplaceAll(block, "/etc/telemesh/reactor1.secret", secret)
+	path := filepath.Join(dir, "node.yaml")
+	if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := datanodes.LoadConfig(path)
+	if err != nil {
+		t.Fatalf("README node.yaml: %v", err)
+	}
+	for _, d := range cfg.Drivers {
+		if _, err := d.Build(); err != nil {
+			t.Errorf("README node.yaml driver %s: %v", d.Type, err)
+		}
+	}
+}
