@@ -28,6 +28,7 @@ import (
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/internal/wampx"
 	"github.com/telemesh/telemesh/router"
+	"github.com/telemesh/telemesh/tls/pki"
 )
 
 // Credentials of the stack's WAMP-CRA users: a reader (consumer role) for
@@ -43,14 +44,16 @@ const (
 
 // stack is a running `telemesh up`.
 type stack struct {
-	ws, tcp string // ws:// and tcp:// URLs
+	ws, tcp string // ws:// and tcp:// URLs (wss:// and tcps:// with TLS)
+	caFile  string // the CA to trust, with TLS
 	names   protocol.Names
 	profile string
 }
 
 // startStack runs `telemesh up` with the simulated node and an hour of
-// backfill on free ports, and returns once that hour is served.
-func startStack(t *testing.T, profile string) *stack {
+// backfill on free ports, and returns once that hour is served. With
+// withTLS, both listeners use a certificate from a fresh local CA.
+func startStack(t *testing.T, profile string, withTLS bool) *stack {
 	t.Helper()
 	n, err := protocol.Profile(profile)
 	if err != nil {
@@ -66,6 +69,16 @@ func startStack(t *testing.T, profile string) *stack {
 		readerID: {Secret: readerSecret, Role: protocol.RoleConsumer},
 		nodeID:   {Secret: nodeSecret, Role: protocol.RoleDataNode},
 	}}
+	var ca string
+	if withTLS {
+		p, err := pki.Init(filepath.Join(dir, "certs"), pki.Options{CN: "localhost", SANs: []string{"127.0.0.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca = p.CACert
+		tc := router.TLSConfig{Cert: p.Cert, Key: p.Key}
+		cfg.Listeners.WebSocket.TLS, cfg.Listeners.RawSocket.TLS = tc, tc
+	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +110,12 @@ func startStack(t *testing.T, profile string) *stack {
 	s := &stack{
 		ws:      "ws://" + cfg.Listeners.WebSocket.Address + "/ws",
 		tcp:     "tcp://" + cfg.Listeners.RawSocket.Address,
+		caFile:  ca,
 		names:   n,
 		profile: profile,
+	}
+	if withTLS {
+		s.ws, s.tcp = "wss"+strings.TrimPrefix(s.ws, "ws"), "tcps"+strings.TrimPrefix(s.tcp, "tcp")
 	}
 	// The backfill is written in the background: wait until the hour is
 	// served, not only until the node is listed.
@@ -114,6 +131,9 @@ func (s *stack) telemesh(ctx context.Context, args ...string) (string, error) {
 	var out syncBuffer
 	full := append([]string{"telemesh", "--log-level", "error"}, args...)
 	full = append(full, "--url", s.ws, "--profile", s.profile)
+	if s.caFile != "" {
+		full = append(full, "--ca-file", s.caFile)
+	}
 	err := cli.Run(ctx, full, &out, &out)
 	return out.String(), err
 }
@@ -204,7 +224,7 @@ func checkLive(t *testing.T, out, field string, count int) {
 
 func TestPython(t *testing.T) {
 	py := testutil.NeedPython(t)
-	s := startStack(t, "telemesh")
+	s := startStack(t, "telemesh", false)
 	dir := filepath.Join("python")
 	run := func(wantErr bool, file string, args ...string) string {
 		return script(t, wantErr, py, append([]string{filepath.Join(dir, file)}, args...)...)
@@ -257,7 +277,7 @@ func TestJS(t *testing.T) {
 		}
 		t.Skip("npm packages not installed: run make deps")
 	}
-	s := startStack(t, "telemesh")
+	s := startStack(t, "telemesh", false)
 	// Node 20 has WebSocket only behind a flag; RawSocket needs none.
 	run := func(wantErr bool, file string, args ...string) string {
 		full := []string{filepath.Join(dir, file)}
@@ -303,6 +323,28 @@ func TestJS(t *testing.T) {
 	})
 }
 
+// TestTLS connects the examples over wss:// and tcps:// trusting the CA
+// of `telemesh tls init`, as the README describes.
+func TestTLS(t *testing.T) {
+	py := testutil.NeedPython(t)
+	s := startStack(t, "telemesh", true)
+	py1 := func(wantErr bool, args ...string) string {
+		return script(t, wantErr, py, append([]string{filepath.Join("python", "list_nodes.py")}, args...)...)
+	}
+	checkNodes(t, py1(false, "--url", s.ws, "--ca-file", s.caFile))
+	checkNodes(t, py1(false, "--url", s.tcp, "--ca-file", s.caFile, "--serializer", "cbor", "--authid", readerID, "--secret", readerSecret))
+	if out := py1(true, "--url", s.ws); !strings.Contains(out, "CERTIFICATE_VERIFY_FAILED") {
+		t.Errorf("without the CA, want a certificate error:\n%s", out)
+	}
+
+	node := testutil.Need(t, "node")
+	if _, err := os.Stat(filepath.Join("js", "node_modules", "autobahn")); err != nil {
+		t.Skip("npm packages not installed: run make deps")
+	}
+	out := script(t, false, node, "--experimental-websocket", filepath.Join("js", "list-nodes.js"), "--url", s.ws, "--ca-file", s.caFile)
+	checkNodes(t, out)
+}
+
 func containsWS(args []string) bool {
 	for _, a := range args {
 		if strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://") {
@@ -317,7 +359,7 @@ func containsWS(args []string) bool {
 // Go consumer library.
 func TestSisockDataNode(t *testing.T) {
 	py := testutil.NeedPython(t)
-	s := startStack(t, "sisock")
+	s := startStack(t, "sisock", false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -135,6 +135,11 @@ def component(args, main):
         if not comp.finished and details.reason != "wamp.close.normal":
             comp.problem = f"{details.reason}: {details.message or ''}"
 
+    @comp.on_connectfailure
+    def connect_failed(c, err):
+        # No route, refused port, untrusted certificate, ...
+        comp.problem = str(err) or type(err).__name__
+
     return comp
 
 
