@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
-	"github.com/telemesh/telemesh/grafana-bridge/internal/bridgetest"
 )
 
 // BenchmarkQuery measures POST /query latency for 10 fields (5 on each of
@@ -23,16 +22,16 @@ func BenchmarkQuery(b *testing.B) {
 		days = 7
 	}
 	dir := b.TempDir()
-	var nodes []bridgetest.Node
+	var nodes []stackNode
 	for _, name := range []string{"n1", "n2"} {
 		st, err := sqlite.Open(filepath.Join(dir, name+".db"), sqlite.Options{FlushRows: 100000}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() })
-		nodes = append(nodes, bridgetest.Node{Name: name, Store: st})
+		nodes = append(nodes, stackNode{Name: name, Store: st})
 	}
-	s := bridgetest.Start(b, nodes...)
+	s := startStack(b, nodes...)
 	fields := []string{"f0", "f1", "f2", "f3", "f4"}
 	end := time.Now().Truncate(time.Hour).Unix()
 	start := end - int64(days)*86400

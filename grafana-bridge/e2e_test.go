@@ -13,7 +13,6 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
-	"github.com/telemesh/telemesh/grafana-bridge/internal/bridgetest"
 	"github.com/telemesh/telemesh/internal/protocol"
 )
 
@@ -38,7 +37,7 @@ func rfc(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339Nano)
 
 // loadSeries declares fields on node (one timeline, 1 Hz) and stores
 // seconds [start, start+n) of each; value(i, field index) gives the values.
-func loadSeries(t testing.TB, s *bridgetest.Stack, node string, fields []string, start int64, n int, value func(i, f int) float64) {
+func loadSeries(t testing.TB, s *stack, node string, fields []string, start int64, n int, value func(i, f int) float64) {
 	t.Helper()
 	var fs []driver.Field
 	for _, f := range fields {
@@ -67,7 +66,7 @@ func loadSeries(t testing.TB, s *bridgetest.Stack, node string, fields []string,
 	}
 }
 
-func bridgeURL(t testing.TB, s *bridgetest.Stack) string {
+func bridgeURL(t testing.TB, s *stack) string {
 	srv, err := grafanabridge.NewServer(grafanabridge.Config{}, s.Client, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +80,7 @@ func bridgeURL(t testing.TB, s *bridgetest.Stack) string {
 // over HTTP: search, a query across both nodes, a field declared after the
 // bridge cached the metadata, and 4xx errors.
 func TestEndToEnd(t *testing.T) {
-	s := bridgetest.Start(t, bridgetest.Node{Name: "sim"}, bridgetest.Node{Name: "lab"})
+	s := startStack(t, stackNode{Name: "sim"}, stackNode{Name: "lab"})
 	const start = 1_700_000_000
 	loadSeries(t, s, "sim", []string{"temperature", "humidity", "co2"}, start, 600, func(i, f int) float64 { return float64(100*f + i%10) })
 	loadSeries(t, s, "lab", []string{"pressure"}, start, 600, func(i, f int) float64 { return 1000 })
@@ -144,7 +143,7 @@ func TestSevenDayPanel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads 604800 readings")
 	}
-	s := bridgetest.Start(t, bridgetest.Node{Name: "sim"})
+	s := startStack(t, stackNode{Name: "sim"})
 	const days = 7
 	end := time.Now().Truncate(time.Second).Unix()
 	start := end - days*86400

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemesh/telemesh/grafana-bridge/internal/bridgetest"
 	"github.com/telemesh/telemesh/internal/testutil"
 )
 
@@ -20,7 +19,7 @@ import (
 // spike with minmax.
 func TestSisockNode(t *testing.T) {
 	py := testutil.NeedPython(t)
-	s := bridgetest.Start(t)
+	s := startStack(t)
 	const start, span = 1_700_000_000, 7200
 	spike := start + 3333
 	cmd := exec.Command(py, filepath.Join("testdata", "sisock_node.py"), s.URL, s.Names.Realm, s.Names.Base, "pynode", fmt.Sprint(spike))

@@ -1,7 +1,9 @@
-// Package bridgetest starts a live in-process telemesh stack for the Grafana
-// bridge's tests and benchmarks: a nexus router on loopback, a hub, data
-// nodes on real stores and a consumers client.
-package bridgetest
+package grafanabridge_test
+
+// The live in-process telemesh stack of the bridge's tests and benchmarks:
+// a nexus router on loopback, a hub, data nodes on real stores and a
+// consumers client. It lives in test files because the bridge itself must
+// reach nodes only through the wire protocol.
 
 import (
 	"context"
@@ -19,14 +21,14 @@ import (
 	"github.com/telemesh/telemesh/internal/wampx"
 )
 
-// Node describes a data node to start. Store nil means a fresh memstore.
-type Node struct {
+// stackNode describes a data node to start. Store nil means a fresh memstore.
+type stackNode struct {
 	Name  string
 	Store store.Store
 }
 
-// Stack is a running router, hub, data nodes and client.
-type Stack struct {
+// stack is a running router, hub, data nodes and client.
+type stack struct {
 	URL    string
 	Names  protocol.Names
 	Client *consumers.Client
@@ -37,8 +39,8 @@ type Stack struct {
 	stores map[string]store.Store
 }
 
-// Start starts the stack; it stops when the test ends.
-func Start(t testing.TB, nodes ...Node) *Stack {
+// startStack starts the stack; it stops when the test ends.
+func startStack(t testing.TB, nodes ...stackNode) *stack {
 	t.Helper()
 	names := protocol.DefaultNames()
 	_, url := testutil.NexusRouter(t, names.Realm)
@@ -52,7 +54,7 @@ func Start(t testing.TB, nodes ...Node) *Stack {
 		return d
 	}
 	dial := newDial()
-	s := &Stack{URL: url, Names: names, Dial: dial, nodes: map[string]*datanodes.Node{}, stores: map[string]store.Store{}}
+	s := &stack{URL: url, Names: names, Dial: dial, nodes: map[string]*datanodes.Node{}, stores: map[string]store.Store{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error
 	run := func(name string, f func(context.Context) error) {
@@ -98,7 +100,7 @@ func Start(t testing.TB, nodes ...Node) *Stack {
 }
 
 // WaitNodes waits until the hub lists n nodes.
-func (s *Stack) WaitNodes(t testing.TB, n int) {
+func (s *stack) WaitNodes(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -115,13 +117,13 @@ func (s *Stack) WaitNodes(t testing.TB, n int) {
 
 // Sink returns the sink of node: declared fields and emitted readings are
 // stored and published live.
-func (s *Stack) Sink(node string) driver.Sink { return s.nodes[node].Sink() }
+func (s *stack) Sink(node string) driver.Sink { return s.nodes[node].Sink() }
 
 // Store returns the store of node, to load history in bulk.
-func (s *Stack) Store(node string) store.Store { return s.stores[node] }
+func (s *stack) Store(node string) store.Store { return s.stores[node] }
 
 // Load declares fields on node and appends readings straight to its store.
-func (s *Stack) Load(t testing.TB, node string, fields []driver.Field, readings []protocol.Reading) {
+func (s *stack) Load(t testing.TB, node string, fields []driver.Field, readings []protocol.Reading) {
 	t.Helper()
 	s.Sink(node).Declare(fields...)
 	ctx := context.Background()

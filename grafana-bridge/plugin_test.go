@@ -1,4 +1,4 @@
-package plugin
+package grafanabridge_test
 
 import (
 	"context"
@@ -16,18 +16,17 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
-	"github.com/telemesh/telemesh/grafana-bridge/internal/bridgetest"
+	"github.com/telemesh/telemesh/grafana-bridge/plugin"
 	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
 )
 
-// t0 is the start of the test data: 2023-11-14T22:13:20Z.
-const t0 = 1_700_000_000
+const t0 = 1_700_000_000 // 2023-11-14T22:13:20Z
 
 // simStack starts a live stack with node "sim" holding one hour of 1 Hz
 // temperature, humidity and co2, and a door field with two events.
-func simStack(t *testing.T) *bridgetest.Stack {
-	s := bridgetest.Start(t, bridgetest.Node{Name: "sim"})
+func simStack(t *testing.T) *stack {
+	s := startStack(t, stackNode{Name: "sim"})
 	fields := []driver.Field{
 		{Name: "temperature", Units: "degC", Timeline: "env", Interval: time.Second},
 		{Name: "humidity", Units: "%", Timeline: "env", Interval: time.Second},
@@ -60,7 +59,7 @@ func hour() backend.TimeRange {
 // a live router, hub and data node.
 func TestPluginOverGRPC(t *testing.T) {
 	s := simStack(t)
-	factory := NewFactory(func(context.Context, backend.DataSourceInstanceSettings) (grafanabridge.Source, grafanabridge.Options, func(), error) {
+	factory := plugin.NewFactory(func(context.Context, backend.DataSourceInstanceSettings) (grafanabridge.Source, grafanabridge.Options, func(), error) {
 		return s.Client, grafanabridge.Options{}, nil, nil
 	}, nil)
 	tp, err := datasourcetest.Manage(factory, datasourcetest.ManageOpts{Address: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))})
@@ -68,7 +67,7 @@ func TestPluginOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tp.Shutdown()
-	pc := backend.PluginContext{PluginID: ID, DataSourceInstanceSettings: settings()}
+	pc := backend.PluginContext{PluginID: plugin.ID, DataSourceInstanceSettings: settings()}
 	ctx := context.Background()
 
 	resp, err := tp.Client.QueryData(ctx, &backend.QueryDataRequest{PluginContext: pc, Queries: []backend.DataQuery{
@@ -176,7 +175,7 @@ func (p *packets) Send(sp *backend.StreamPacket) error {
 // emits on the live node arrive as frames of the field's shape.
 func TestRunStream(t *testing.T) {
 	s := simStack(t)
-	ds := New(s.Client, grafanabridge.Options{}, "telemesh", nil, nil)
+	ds := plugin.New(s.Client, grafanabridge.Options{}, "telemesh", nil, nil)
 	ctx := context.Background()
 	for _, c := range []struct {
 		path string
@@ -224,23 +223,5 @@ func TestRunStream(t *testing.T) {
 	}
 	if err := ds.RunStream(ctx, &backend.RunStreamRequest{Path: "../x"}, backend.NewStreamSender(p)); err == nil {
 		t.Error("RunStream accepted a bad path")
-	}
-}
-
-func TestParseSettings(t *testing.T) {
-	cfg, n, opts, err := ParseSettings(backend.DataSourceInstanceSettings{Name: "x",
-		JSONData:                []byte(`{"url":"wss://r:8443/ws","profile":"sisock","authid":"grafana","nodeTimeout":2.5,"defaultAgg":"minmax"}`),
-		DecryptedSecureJSONData: map[string]string{"secret": "pw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.URL != "wss://r:8443/ws" || cfg.Realm != "test_realm" || n.Base != "org.simonsobservatory" || cfg.Secret != "pw" ||
-		opts.NodeTimeout != 2500*time.Millisecond || opts.DefaultAgg != "minmax" {
-		t.Errorf("%+v %+v %+v", cfg, n, opts)
-	}
-	for _, bad := range []string{`{"urll":"x"}`, `{"profile":"nope"}`, `{"defaultAgg":"median"}`, `{"nodeTimeout":-1}`, `[`} {
-		if _, _, _, err := ParseSettings(backend.DataSourceInstanceSettings{JSONData: []byte(bad)}); err == nil {
-			t.Errorf("%s: no error", bad)
-		}
 	}
 }
