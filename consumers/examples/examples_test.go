@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -343,6 +344,89 @@ func TestTLS(t *testing.T) {
 	}
 	out := script(t, false, node, "--experimental-websocket", filepath.Join("js", "list-nodes.js"), "--url", s.ws, "--ca-file", s.caFile)
 	checkNodes(t, out)
+}
+
+// TestReadmeSnippets runs the Python and JavaScript snippets of the
+// repository's README against a stack until they print a query result and
+// a live batch.
+func TestReadmeSnippets(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(b)
+	if i := strings.Index(section, "## Connecting from Python and JavaScript"); i >= 0 {
+		section = section[i:]
+	} else {
+		t.Fatal("README has no section on connecting from Python and JavaScript")
+	}
+	snippet := func(lang string) string {
+		_, rest, ok := strings.Cut(section, "```"+lang+"\n")
+		code, _, ok2 := strings.Cut(rest, "```")
+		if !ok || !ok2 {
+			t.Fatalf("no %s snippet in the README section", lang)
+		}
+		return code
+	}
+	py, js := snippet("python"), snippet("js")
+
+	s := startStack(t, "telemesh", false)
+	dir := t.TempDir()
+	write := func(name, code string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(code, "ws://127.0.0.1:8080/ws", s.ws)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	t.Run("python", func(t *testing.T) {
+		python := testutil.NeedPython(t)
+		runUntil(t, nil, regexp.MustCompile(`\['sim'\] \['co2', 'humidity', 'temperature'\] [1-9]\d*\n\{'`), python, write("snippet.py", py))
+	})
+	t.Run("js", func(t *testing.T) {
+		node := testutil.Need(t, "node")
+		modules, err := filepath.Abs(filepath.Join("js", "node_modules"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(modules, "autobahn")); err != nil {
+			if testutil.InCI() {
+				t.Fatal("js/node_modules is missing: run make deps")
+			}
+			t.Skip("npm packages not installed: run make deps")
+		}
+		runUntil(t, []string{"NODE_PATH=" + modules}, regexp.MustCompile(`\[ '\w+', '\w+', '\w+' \] [1-9]\d*\n\{ `),
+			node, "--experimental-websocket", write("snippet.js", js))
+	})
+}
+
+// runUntil runs a program that does not exit by itself until its output
+// matches want, then stops it.
+func runUntil(t *testing.T, env []string, want *regexp.Regexp, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTime)
+	defer cancel()
+	var out syncBuffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !want.MatchString(out.String()) {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s exited (%v) before printing %v:\n%s", name, err, want, out.String())
+		case <-tick.C:
+		}
+	}
+	cancel()
+	<-exited
 }
 
 func containsWS(args []string) bool {
