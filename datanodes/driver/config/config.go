@@ -1,5 +1,5 @@
-// Package config holds small helpers the drivers share: field-name
-// sanitising, retry backoff and context-aware sleeping.
+// Package config holds small pieces the drivers share: field metadata,
+// field-name sanitising, retry backoff and context-aware sleeping.
 //
 // Durations in driver YAML blocks need no helper: yaml.v3 decodes strings
 // such as "10s" into time.Duration fields.
@@ -81,3 +81,10 @@ func (b *Backoff) Next() time.Duration {
 
 // Reset starts the delays over after a success.
 func (b *Backoff) Reset() { b.cur = 0 }
+
+// FieldMeta is a field's units and description as drivers take them from
+// their YAML blocks.
+type FieldMeta struct {
+	Units       string `yaml:"units"`
+	Description string `yaml:"description"`
+}

@@ -35,22 +35,16 @@ func init() {
 	})
 }
 
-// Meta gives a field's units and description.
-type Meta struct {
-	Units       string `yaml:"units"`
-	Description string `yaml:"description"`
-}
-
 // Driver runs a command periodically. Its exported fields are its YAML block.
 type Driver struct {
-	Type     string          `yaml:"type"`
-	Command  []string        `yaml:"command"`
-	Interval time.Duration   `yaml:"interval"`
-	Timeout  time.Duration   `yaml:"timeout"`
-	Format   string          `yaml:"format"`
-	Prefix   string          `yaml:"prefix"`
-	Timeline string          `yaml:"timeline"`
-	Fields   map[string]Meta `yaml:"fields"`
+	Type     string                      `yaml:"type"`
+	Command  []string                    `yaml:"command"`
+	Interval time.Duration               `yaml:"interval"`
+	Timeout  time.Duration               `yaml:"timeout"`
+	Format   string                      `yaml:"format"`
+	Prefix   string                      `yaml:"prefix"`
+	Timeline string                      `yaml:"timeline"`
+	Fields   map[string]config.FieldMeta `yaml:"fields"`
 
 	types map[string]string
 }

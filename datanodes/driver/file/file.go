@@ -67,12 +67,6 @@ type Column struct {
 	Type string `yaml:"type"`
 }
 
-// Meta overrides units and description by field name.
-type Meta struct {
-	Units       string `yaml:"units"`
-	Description string `yaml:"description"`
-}
-
 // Driver reads and follows text time-series files. Its exported fields
 // are its YAML block.
 type Driver struct {
@@ -87,12 +81,12 @@ type Driver struct {
 	Comment string `yaml:"comment"`
 	// HeaderMeta names what each leading comment line of a file holds:
 	// description, timeline or units (sisock's APEX archive files).
-	HeaderMeta  []string        `yaml:"header_meta"`
-	Time        TimeConfig      `yaml:"time"`
-	NamePattern string          `yaml:"name_pattern"`
-	YearPattern string          `yaml:"year_pattern"`
-	Columns     []Column        `yaml:"columns"`
-	Fields      map[string]Meta `yaml:"fields"`
+	HeaderMeta  []string                    `yaml:"header_meta"`
+	Time        TimeConfig                  `yaml:"time"`
+	NamePattern string                      `yaml:"name_pattern"`
+	YearPattern string                      `yaml:"year_pattern"`
+	Columns     []Column                    `yaml:"columns"`
+	Fields      map[string]config.FieldMeta `yaml:"fields"`
 	// Timeline may use {name}; empty means one timeline per field.
 	Timeline string        `yaml:"timeline"`
 	Interval time.Duration `yaml:"interval"`
@@ -136,14 +130,14 @@ var presets = map[string]func(d *Driver){
 		if len(d.Columns) == 0 {
 			d.Columns = []Column{{Column: 1, Field: "{name}"}}
 		}
-		defMeta(d, map[string]Meta{
-			"humidity":      {"%", "relative humidity at APEX"},
-			"pressure":      {"mBar", "atmospheric pressure at APEX"},
-			"radiometer":    {"mm", "PWV from the APEX radiometer"},
-			"dewpoint":      {"C", "dew point at APEX"},
-			"temperature":   {"C", "temperature at APEX"},
-			"windspeed":     {"km/h", "wind speed at APEX"},
-			"winddirection": {"deg", "wind direction at APEX"},
+		defMeta(d, map[string]config.FieldMeta{
+			"humidity":      {Units: "%", Description: "relative humidity at APEX"},
+			"pressure":      {Units: "mBar", Description: "atmospheric pressure at APEX"},
+			"radiometer":    {Units: "mm", Description: "PWV from the APEX radiometer"},
+			"dewpoint":      {Units: "C", Description: "dew point at APEX"},
+			"temperature":   {Units: "C", Description: "temperature at APEX"},
+			"windspeed":     {Units: "km/h", Description: "wind speed at APEX"},
+			"winddirection": {Units: "deg", Description: "wind direction at APEX"},
 		})
 	},
 	// sisock's example archive: <field>.dat with three header comments.
@@ -182,9 +176,9 @@ func def(s *string, v string) {
 	}
 }
 
-func defMeta(d *Driver, m map[string]Meta) {
+func defMeta(d *Driver, m map[string]config.FieldMeta) {
 	if d.Fields == nil {
-		d.Fields = map[string]Meta{}
+		d.Fields = map[string]config.FieldMeta{}
 	}
 	for k, v := range m {
 		if _, ok := d.Fields[k]; !ok {

@@ -49,33 +49,27 @@ type Payload struct {
 	Keys       []string `yaml:"keys"`
 }
 
-// Meta gives a field's units and description.
-type Meta struct {
-	Units       string `yaml:"units"`
-	Description string `yaml:"description"`
-}
-
 // Driver subscribes to MQTT topics. Its exported fields are its YAML block.
 type Driver struct {
-	Type         string          `yaml:"type"`
-	Preset       string          `yaml:"preset"`
-	Broker       string          `yaml:"broker"`
-	ClientID     string          `yaml:"client_id"`
-	Username     string          `yaml:"username"`
-	Password     string          `yaml:"password"`
-	PasswordFile string          `yaml:"password_file"`
-	CAFile       string          `yaml:"ca_file"`
-	CertFile     string          `yaml:"cert_file"`
-	KeyFile      string          `yaml:"key_file"`
-	QoS          int             `yaml:"qos"`
-	CleanSession *bool           `yaml:"clean_session"`
-	Topics       []string        `yaml:"topics"`
-	Payload      Payload         `yaml:"payload"`
-	Field        string          `yaml:"field"`
-	Timeline     string          `yaml:"timeline"`
-	Interval     time.Duration   `yaml:"interval"`
-	MetaKey      string          `yaml:"meta_key"`
-	Metadata     map[string]Meta `yaml:"metadata"`
+	Type         string                      `yaml:"type"`
+	Preset       string                      `yaml:"preset"`
+	Broker       string                      `yaml:"broker"`
+	ClientID     string                      `yaml:"client_id"`
+	Username     string                      `yaml:"username"`
+	Password     string                      `yaml:"password"`
+	PasswordFile string                      `yaml:"password_file"`
+	CAFile       string                      `yaml:"ca_file"`
+	CertFile     string                      `yaml:"cert_file"`
+	KeyFile      string                      `yaml:"key_file"`
+	QoS          int                         `yaml:"qos"`
+	CleanSession *bool                       `yaml:"clean_session"`
+	Topics       []string                    `yaml:"topics"`
+	Payload      Payload                     `yaml:"payload"`
+	Field        string                      `yaml:"field"`
+	Timeline     string                      `yaml:"timeline"`
+	Interval     time.Duration               `yaml:"interval"`
+	MetaKey      string                      `yaml:"meta_key"`
+	Metadata     map[string]config.FieldMeta `yaml:"metadata"`
 
 	loc *time.Location
 
@@ -90,17 +84,17 @@ func New() *Driver {
 
 // simocMeta is simoc-sam's sensors.toml as units and descriptions, keyed
 // by sensor.field.
-var simocMeta = map[string]Meta{
-	"scd30.co2": {"ppm", "CO2 concentration (SCD-30)"}, "scd30.temperature": {"°C", "temperature (SCD-30)"}, "scd30.humidity": {"%", "relative humidity (SCD-30)"},
-	"scd41.co2": {"ppm", "CO2 concentration (SCD-41)"}, "scd41.temperature": {"°C", "temperature (SCD-41)"}, "scd41.humidity": {"%", "relative humidity (SCD-41)"},
-	"sgp30.eco2": {"ppm", "equivalent CO2 (SGP30)"}, "sgp30.tvoc": {"ppb", "total volatile organic compounds (SGP30)"},
-	"sgp30.h2": {"", "raw H2 signal (SGP30)"}, "sgp30.ethanol": {"", "raw ethanol signal (SGP30)"},
-	"bme688.temperature": {"°C", "temperature (BME688)"}, "bme688.humidity": {"%", "relative humidity (BME688)"},
-	"bme688.pressure": {"hPa", "pressure (BME688)"}, "bme688.altitude": {"m", "altitude (BME688)"}, "bme688.gas_resistance": {"Ohm", "gas resistance (BME688)"},
-	"bmp388.temperature": {"°C", "temperature (BMP388)"}, "bmp388.pressure": {"hPa", "pressure (BMP388)"}, "bmp388.altitude": {"m", "altitude (BMP388)"},
-	"tsl2591.light": {"lux", "light (TSL2591)"}, "veml7700.light": {"lux", "light (VEML7700)"},
-	"mock.co2": {"ppm", "CO2 concentration (mock sensor)"}, "mock.temperature": {"°C", "temperature (mock sensor)"},
-	"mock.humidity": {"%", "relative humidity (mock sensor)"}, "mock.pressure": {"hPa", "pressure (mock sensor)"}, "mock.altitude": {"m", "altitude (mock sensor)"},
+var simocMeta = map[string]config.FieldMeta{
+	"scd30.co2": {Units: "ppm", Description: "CO2 concentration (SCD-30)"}, "scd30.temperature": {Units: "°C", Description: "temperature (SCD-30)"}, "scd30.humidity": {Units: "%", Description: "relative humidity (SCD-30)"},
+	"scd41.co2": {Units: "ppm", Description: "CO2 concentration (SCD-41)"}, "scd41.temperature": {Units: "°C", Description: "temperature (SCD-41)"}, "scd41.humidity": {Units: "%", Description: "relative humidity (SCD-41)"},
+	"sgp30.eco2": {Units: "ppm", Description: "equivalent CO2 (SGP30)"}, "sgp30.tvoc": {Units: "ppb", Description: "total volatile organic compounds (SGP30)"},
+	"sgp30.h2": {Units: "", Description: "raw H2 signal (SGP30)"}, "sgp30.ethanol": {Units: "", Description: "raw ethanol signal (SGP30)"},
+	"bme688.temperature": {Units: "°C", Description: "temperature (BME688)"}, "bme688.humidity": {Units: "%", Description: "relative humidity (BME688)"},
+	"bme688.pressure": {Units: "hPa", Description: "pressure (BME688)"}, "bme688.altitude": {Units: "m", Description: "altitude (BME688)"}, "bme688.gas_resistance": {Units: "Ohm", Description: "gas resistance (BME688)"},
+	"bmp388.temperature": {Units: "°C", Description: "temperature (BMP388)"}, "bmp388.pressure": {Units: "hPa", Description: "pressure (BMP388)"}, "bmp388.altitude": {Units: "m", Description: "altitude (BMP388)"},
+	"tsl2591.light": {Units: "lux", Description: "light (TSL2591)"}, "veml7700.light": {Units: "lux", Description: "light (VEML7700)"},
+	"mock.co2": {Units: "ppm", Description: "CO2 concentration (mock sensor)"}, "mock.temperature": {Units: "°C", Description: "temperature (mock sensor)"},
+	"mock.humidity": {Units: "%", Description: "relative humidity (mock sensor)"}, "mock.pressure": {Units: "hPa", Description: "pressure (mock sensor)"}, "mock.altitude": {Units: "m", Description: "altitude (mock sensor)"},
 }
 
 // Init applies the preset and validates the configuration.
@@ -136,7 +130,7 @@ func (d *Driver) Init() error {
 		if d.Interval == 0 {
 			d.Interval = 10 * time.Second
 		}
-		m := map[string]Meta{}
+		m := map[string]config.FieldMeta{}
 		for k, v := range simocMeta {
 			m[k] = v
 		}
