@@ -55,17 +55,26 @@ func startStack(t testing.TB, nodes ...stackNode) *stack {
 	}
 	dial := newDial()
 	s := &stack{URL: url, Names: names, Dial: dial, nodes: map[string]*datanodes.Node{}, stores: map[string]store.Store{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
-	run := func(name string, f func(context.Context) error) {
-		c := make(chan error, 1)
-		done = append(done, c)
-		go func() { c <- f(ctx) }()
+	// The hub stops last, so that it is still there when nodes leave.
+	hubCtx, hubCancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(hubCtx)
+	type proc struct {
+		ctx  context.Context
+		done chan error
+	}
+	var procs []proc
+	run := func(c context.Context, f func(context.Context) error) {
+		p := proc{c, make(chan error, 1)}
+		procs = append(procs, p)
+		go func() { p.done <- f(c) }()
 	}
 	t.Cleanup(func() {
 		cancel()
-		for _, c := range done {
-			if err := <-c; err != nil && ctx.Err() == nil {
+		for i := len(procs) - 1; i >= 0; i-- {
+			if i == 0 {
+				hubCancel()
+			}
+			if err := <-procs[i].done; err != nil && procs[i].ctx.Err() == nil {
 				t.Errorf("stack: %v", err)
 			}
 		}
@@ -74,7 +83,7 @@ func startStack(t testing.TB, nodes ...stackNode) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run("hub", h.Run)
+	run(hubCtx, h.Run)
 	for _, n := range nodes {
 		st := n.Store
 		if st == nil {
@@ -86,10 +95,10 @@ func startStack(t testing.TB, nodes ...stackNode) *stack {
 			t.Fatal(err)
 		}
 		s.nodes[n.Name], s.stores[n.Name] = node, st
-		run(n.Name, node.Run)
+		run(ctx, node.Run)
 	}
 	s.Client = consumers.New(dial, names, nil)
-	run("client", s.Client.Run)
+	run(ctx, s.Client.Run)
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
 	if err := s.Client.Ready(rctx); err != nil {
