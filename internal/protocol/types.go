@@ -114,3 +114,15 @@ type Reading struct {
 	Time  int64
 	Value any
 }
+
+// TypeOf returns the field type of a normalized value: bool, string, or
+// number for anything else.
+func TypeOf(v any) string {
+	switch v.(type) {
+	case bool:
+		return TypeBool
+	case string:
+		return TypeString
+	}
+	return TypeNumber
+}

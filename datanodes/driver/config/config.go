@@ -1,5 +1,6 @@
 // Package config holds small pieces the drivers share: field metadata,
-// field-name sanitising, retry backoff and context-aware sleeping.
+// value parsing, field-name sanitising, retry backoff and context-aware
+// sleeping.
 //
 // Durations in driver YAML blocks need no helper: yaml.v3 decodes strings
 // such as "10s" into time.Duration fields.
@@ -7,6 +8,7 @@ package config
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -87,4 +89,19 @@ func (b *Backoff) Reset() { b.cur = 0 }
 type FieldMeta struct {
 	Units       string `yaml:"units"`
 	Description string `yaml:"description"`
+}
+
+// Scalar reads a text value as a float64 when it parses as a number, as a
+// bool when it is "true" or "false", and as the string itself otherwise.
+func Scalar(s string) any {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f
+	}
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return s
 }

@@ -14,7 +14,6 @@ import (
 	"maps"
 	osexec "os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -137,7 +136,7 @@ func (d *Driver) Once(ctx context.Context, sink driver.Sink) {
 		if !protocol.ValidFieldName(name) {
 			name = d.Prefix + config.Sanitize(k)
 		}
-		typ := typeOf(v)
+		typ := protocol.TypeOf(v)
 		if old, ok := d.types[name]; ok && old != typ {
 			sink.Error(fmt.Errorf("exec %s: field %s changed type from %s to %s; skipped", d.Command[0], name, old, typ))
 			continue
@@ -184,7 +183,7 @@ func (d *Driver) parse(out []byte) (map[string]any, []error) {
 			errs = append(errs, fmt.Errorf("line %d: want field=value, got %q", i+1, line))
 			continue
 		}
-		vals[k] = scalar(v)
+		vals[k] = config.Scalar(v)
 	}
 	return vals, errs
 }
@@ -210,29 +209,6 @@ func flatten(prefix string, obj map[string]any, out map[string]any, errs *[]erro
 			*errs = append(*errs, fmt.Errorf("%s: unsupported JSON value %T", key, v))
 		}
 	}
-}
-
-func scalar(s string) any {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return f
-	}
-	switch s {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return s
-}
-
-func typeOf(v any) string {
-	switch v.(type) {
-	case bool:
-		return protocol.TypeBool
-	case string:
-		return protocol.TypeString
-	}
-	return protocol.TypeNumber
 }
 
 func lastLine(s string) string {

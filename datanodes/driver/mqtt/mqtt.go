@@ -273,7 +273,7 @@ func (d *Driver) Handle(sink driver.Sink, topic string, payload []byte, now time
 	t := now.UnixNano()
 	switch d.Payload.Format {
 	case "value":
-		values[""] = scalar(strings.TrimSpace(string(payload)))
+		values[""] = config.Scalar(strings.TrimSpace(string(payload)))
 	default:
 		var obj map[string]any
 		dec := json.NewDecoder(bytes.NewReader(payload))
@@ -428,19 +428,6 @@ func flatten(prefix string, obj map[string]any, out map[string]any) {
 		}
 		out[prefix+k] = v
 	}
-}
-
-func scalar(s string) any {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return f
-	}
-	switch s {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return s
 }
 
 func typeOf(v any) string {

@@ -286,14 +286,3 @@ func CheckQuery(bucket int64, agg string, limit int) (string, error) {
 	}
 	return CheckAgg(agg)
 }
-
-// TypeOf returns the protocol type of a normalized value.
-func TypeOf(v any) string {
-	switch v.(type) {
-	case bool:
-		return protocol.TypeBool
-	case string:
-		return protocol.TypeString
-	}
-	return protocol.TypeNumber
-}

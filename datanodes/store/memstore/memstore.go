@@ -136,7 +136,7 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 		if sr != nil && len(sr.times) > 0 {
 			f.First, f.Last = sr.times[0], sr.times[len(sr.times)-1]
 			if f.Type == "" {
-				f.Type = downsample.TypeOf(sr.values[0])
+				f.Type = protocol.TypeOf(sr.values[0])
 			}
 		}
 		if !all && !store.SpanOverlaps(f.First, f.Last, start, end) {

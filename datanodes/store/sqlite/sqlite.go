@@ -487,7 +487,7 @@ func (s *Store) seriesID(ctx context.Context, tx *sql.Tx, name string, v any, cr
 	if ok {
 		return id, nil
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, downsample.TypeOf(v)); err != nil {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, protocol.TypeOf(v)); err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	if err := tx.QueryRowContext(ctx, "SELECT id FROM series WHERE name = ?", name).Scan(&id); err != nil {
