@@ -1,5 +1,7 @@
 package store
 
+import "github.com/telemesh/telemesh/internal/protocol"
+
 // SpanOverlaps reports whether a field whose readings run from first to
 // last (inclusive, nanoseconds) overlaps [start, end). Stores use it for
 // Fields' time filter, which looks at each field's first and last reading
@@ -10,4 +12,15 @@ func SpanOverlaps(first, last, start, end int64) bool {
 		return false
 	}
 	return first < end && last >= start
+}
+
+// CheckFields checks every field name, as PutFields does before touching
+// the store.
+func CheckFields(fields []FieldMeta) error {
+	for _, f := range fields {
+		if err := protocol.CheckFieldName(f.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -255,6 +255,23 @@ func Normalize(v any) (any, error) {
 	return nil, protocol.Errorf(protocol.InvalidArgument, "unsupported reading value %v of type %T", v, v)
 }
 
+// Readings checks each reading's field name and returns copies of the
+// readings with their values normalized, as Append does before storing.
+func Readings(readings []protocol.Reading) ([]protocol.Reading, error) {
+	out := make([]protocol.Reading, len(readings))
+	for i, r := range readings {
+		if err := protocol.CheckFieldName(r.Field); err != nil {
+			return nil, err
+		}
+		v, err := Normalize(r.Value)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = protocol.Reading{Field: r.Field, Time: r.Time, Value: v}
+	}
+	return out, nil
+}
+
 // TooMuchData returns the error a store gives when a query would return
 // points points, more than limit.
 func TooMuchData(points, limit int) error {

@@ -69,29 +69,22 @@ func (s *Store) check(ctx context.Context) error {
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, readings []protocol.Reading) error {
-	vals := make([]any, len(readings))
-	for i, r := range readings {
-		if err := protocol.CheckFieldName(r.Field); err != nil {
-			return err
-		}
-		v, err := downsample.Normalize(r.Value)
-		if err != nil {
-			return err
-		}
-		vals[i] = v
+	rs, err := downsample.Readings(readings)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	for i, r := range readings {
+	for _, r := range rs {
 		sr := s.series[r.Field]
 		if sr == nil {
 			sr = &series{}
 			s.series[r.Field] = sr
 		}
-		sr.put(r.Time, vals[i])
+		sr.put(r.Time, r.Value)
 	}
 	return nil
 }
@@ -105,10 +98,8 @@ func (s *Store) Flush(ctx context.Context) error {
 
 // PutFields implements store.Store.
 func (s *Store) PutFields(ctx context.Context, fields []store.FieldMeta) error {
-	for _, f := range fields {
-		if err := protocol.CheckFieldName(f.Name); err != nil {
-			return err
-		}
+	if err := store.CheckFields(fields); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

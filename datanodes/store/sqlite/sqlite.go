@@ -294,16 +294,9 @@ func (s *Store) checkOpen() error {
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, readings []protocol.Reading) error {
-	rs := make([]protocol.Reading, len(readings))
-	for i, r := range readings {
-		if err := protocol.CheckFieldName(r.Field); err != nil {
-			return err
-		}
-		v, err := downsample.Normalize(r.Value)
-		if err != nil {
-			return err
-		}
-		rs[i] = protocol.Reading{Field: r.Field, Time: r.Time, Value: v}
+	rs, err := downsample.Readings(readings)
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -608,10 +601,8 @@ func fromSQL(v any) any {
 
 // PutFields implements store.Store.
 func (s *Store) PutFields(ctx context.Context, fields []store.FieldMeta) error {
-	for _, f := range fields {
-		if err := protocol.CheckFieldName(f.Name); err != nil {
-			return err
-		}
+	if err := store.CheckFields(fields); err != nil {
+		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
