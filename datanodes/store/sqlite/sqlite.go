@@ -431,13 +431,7 @@ func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if len(newIDs) > 0 {
-		s.mu.Lock()
-		for name, id := range newIDs {
-			s.ids[name] = id
-		}
-		s.mu.Unlock()
-	}
+	s.remember(newIDs)
 	return nil
 }
 
@@ -606,6 +600,37 @@ func (s *Store) PutFields(ctx context.Context, fields []store.FieldMeta) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	created := map[string]int64{}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, f := range fields {
+			var id int64
+			err := tx.QueryRowContext(ctx, `INSERT INTO series (name, description, units, type, timeline, interval) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (name) DO UPDATE SET description = excluded.description, units = excluded.units,
+					type = excluded.type, timeline = excluded.timeline, interval = excluded.interval
+				RETURNING id`, f.Name, f.Description, f.Units, f.Type, f.Timeline, f.Interval).Scan(&id)
+			if err != nil {
+				return fmt.Errorf("put field %s: %w", f.Name, err)
+			}
+			created[f.Name] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.remember(created)
+	return nil
+}
+
+func (s *Store) open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkOpen()
+}
+
+// inTx runs fn in a transaction and commits it unless fn fails. The
+// caller holds writeMu.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.open(); err != nil {
 		return err
 	}
@@ -614,33 +639,22 @@ func (s *Store) PutFields(ctx context.Context, fields []store.FieldMeta) error {
 		return err
 	}
 	defer tx.Rollback()
-	created := map[string]int64{}
-	for _, f := range fields {
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO series (name, description, units, type, timeline, interval) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET description = excluded.description, units = excluded.units,
-				type = excluded.type, timeline = excluded.timeline, interval = excluded.interval
-			RETURNING id`, f.Name, f.Description, f.Units, f.Type, f.Timeline, f.Interval).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("put field %s: %w", f.Name, err)
-		}
-		created[f.Name] = id
-	}
-	if err := tx.Commit(); err != nil {
+	if err := fn(tx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	for name, id := range created {
-		s.ids[name] = id
-	}
-	s.mu.Unlock()
-	return nil
+	return tx.Commit()
 }
 
-func (s *Store) open() error {
+// remember caches the ids of series a committed transaction created.
+func (s *Store) remember(ids map[string]int64) {
+	if len(ids) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.checkOpen()
+	for name, id := range ids {
+		s.ids[name] = id
+	}
 }
 
 // sync makes appended readings visible to queries.
@@ -885,69 +899,64 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.open(); err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var ids []int64
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM series")
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	var deleted int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var ids []int64
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM series")
+		if err != nil {
 			return err
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	type target struct {
-		table, col string
-		keep       time.Duration
-		width      int64
-	}
-	targets := []target{{"readings", "ts", r.Raw, 1}}
-	for _, t := range tiers {
-		keep := r.Hour
-		if t.width == int64(time.Minute) {
-			keep = r.Minute
-		}
-		targets = append(targets, target{t.table, "bucket", keep, t.width})
-	}
-	deleted := int64(0)
-	for _, tg := range targets {
-		if tg.keep == 0 {
-			continue
-		}
-		// Delete rows whose whole bucket ends before the cutoff.
-		cutoff := downsample.Start(now.Add(-tg.keep).UnixNano(), tg.width) - tg.width + 1
-		if tg.width == 1 {
-			cutoff = now.Add(-tg.keep).UnixNano()
-		}
-		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, "DELETE FROM "+tg.table+" WHERE series_id = ? AND "+tg.col+" < ?", id, cutoff)
-			if err != nil {
-				return fmt.Errorf("prune %s: %w", tg.table, err)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
 			}
-			n, _ := res.RowsAffected()
-			deleted += n
+			ids = append(ids, id)
 		}
-	}
-	if deleted > 0 {
-		if err := refreshFirst(ctx, tx, ids); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		type target struct {
+			table, col string
+			keep       time.Duration
+			width      int64
+		}
+		targets := []target{{"readings", "ts", r.Raw, 1}}
+		for _, t := range tiers {
+			keep := r.Hour
+			if t.width == int64(time.Minute) {
+				keep = r.Minute
+			}
+			targets = append(targets, target{t.table, "bucket", keep, t.width})
+		}
+		for _, tg := range targets {
+			if tg.keep == 0 {
+				continue
+			}
+			// Delete rows whose whole bucket ends before the cutoff.
+			cutoff := downsample.Start(now.Add(-tg.keep).UnixNano(), tg.width) - tg.width + 1
+			if tg.width == 1 {
+				cutoff = now.Add(-tg.keep).UnixNano()
+			}
+			for _, id := range ids {
+				res, err := tx.ExecContext(ctx, "DELETE FROM "+tg.table+" WHERE series_id = ? AND "+tg.col+" < ?", id, cutoff)
+				if err != nil {
+					return fmt.Errorf("prune %s: %w", tg.table, err)
+				}
+				n, _ := res.RowsAffected()
+				deleted += n
+			}
+		}
+		if deleted > 0 {
+			if err := refreshFirst(ctx, tx, ids); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Debug("pruned store", "rows", deleted)
