@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -221,6 +222,10 @@ func (c Config) Dialer(logger *slog.Logger) (Dialer, error) {
 	return func(ctx context.Context) (*client.Client, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.ResponseTimeout)
 		defer cancel()
+		// nexus writes into HelloDetails while joining, so every session
+		// gets its own copy; a shared map would race between sessions.
+		cfg := cfg
+		cfg.HelloDetails = maps.Clone(cfg.HelloDetails)
 		cl, err := client.ConnectNet(ctx, url, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to %s realm %s: %w", url, cfg.Realm, err)

@@ -124,3 +124,29 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("Dialer without URL: no error")
 	}
 }
+
+// TestDialerConcurrent dials many sessions at once from one Dialer; under
+// -race it proves the sessions share no mutable configuration.
+func TestDialerConcurrent(t *testing.T) {
+	n := protocol.DefaultNames()
+	_, url := testutil.NexusRouter(t, n.Realm)
+	dial, err := Config{URL: url, Realm: n.Realm, AuthID: "x", AuthMethod: "anonymous"}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			c, err := dial(context.Background())
+			if err == nil {
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
