@@ -196,7 +196,8 @@ func (h *Hub) publishLocked(topic string, n protocol.NodeInfo) {
 		return
 	}
 	payload := wamp.Dict{"name": n.Name, "description": n.Description}
-	if err := h.sess.Publish(topic, nil, wamp.List{payload}, nil); err != nil {
+	sess := h.sess
+	if err := wampx.Guard(func() error { return sess.Publish(topic, nil, wamp.List{payload}, nil) }); err != nil {
 		h.log.Warn("cannot publish", "topic", topic, "node", n.Name, "err", err)
 	}
 }
