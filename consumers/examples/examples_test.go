@@ -89,6 +89,11 @@ func startStack(t *testing.T, profile string, withTLS bool) *stack {
 		t.Fatal(err)
 	}
 
+	// cli.Run fills in the shared flag definitions on its first call; make
+	// that call here, before any concurrent one, so runs only read them.
+	if err := cli.Run(context.Background(), []string{"telemesh", "version"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs syncBuffer
@@ -118,6 +123,18 @@ func startStack(t *testing.T, profile string, withTLS bool) *stack {
 	if withTLS {
 		s.ws, s.tcp = "wss"+strings.TrimPrefix(s.ws, "ws"), "tcps"+strings.TrimPrefix(s.tcp, "tcp")
 	}
+	// urfave/cli writes package-level state (help command and flag) on
+	// every run. Reading the log that `up` writes after its start orders
+	// those writes before the runs below, for the race detector too.
+	poll(t, 30*time.Second, func() (bool, string) {
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("up returned %v:\n%s", err, logs.String())
+		default:
+		}
+		return strings.Contains(logs.String(), "router up"), logs.String()
+	})
 	// The backfill is written in the background: wait until the hour is
 	// served, not only until the node is listed.
 	poll(t, 30*time.Second, func() (bool, string) {
