@@ -49,7 +49,7 @@ web:
 ## plugin: the Grafana backend datasource plugin in $(PLUGIN_DIST) (plugin.json, module.js,
 ## gpx_telemesh for linux amd64 and arm64, static: the plugin needs no cgo).
 PLUGIN_ARCHS ?= amd64 arm64
-PLUGIN_DIST  ?= dist
+PLUGIN_DIST  ?= dist/grafana-plugin
 plugin:
 	rm -rf $(PLUGIN_DIST) && mkdir -p $(PLUGIN_DIST)
 	cp -R grafana-bridge/plugin/dist-src/. $(PLUGIN_DIST)/
