@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/wampx"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -33,15 +35,11 @@ func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Clie
 	if err := checkFormat(c.String("format")); err != nil {
 		return err
 	}
-	cfg, n, err := clientConfig(c)
+	dial, cfg, n, err := clientDialer(c)
 	if err != nil {
 		return err
 	}
 	log := logger(c)
-	dial, err := cfg.Dialer(log)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	cl := consumers.New(dial, n, log)
@@ -57,6 +55,41 @@ func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Clie
 		return fmt.Errorf("cannot reach the router at %s (realm %s) within %v", cfg.URL, cfg.Realm, c.Duration("timeout"))
 	}
 	return fn(ctx, cl)
+}
+
+// clientDialer returns the dialer the client flags configure, with the
+// connection settings and names it was built from.
+func clientDialer(c *ucli.Context) (wampx.Dialer, wampx.Config, protocol.Names, error) {
+	cfg, n, err := clientConfig(c)
+	if err != nil {
+		return nil, cfg, n, err
+	}
+	dial, err := cfg.Dialer(logger(c))
+	return dial, cfg, n, err
+}
+
+// nodeArgs splits the command's arguments into a node and fields, or
+// returns usage as the error unless there are at least minFields fields
+// and, when maxFields is not negative, at most maxFields.
+func nodeArgs(c *ucli.Context, minFields, maxFields int, usage string) (string, []string, error) {
+	args, err := positional(c)
+	if err != nil {
+		return "", nil, err
+	}
+	if n := len(args) - 1; n < minFields || maxFields >= 0 && n > maxFields {
+		return "", nil, errors.New(usage)
+	}
+	return args[0], args[1:], nil
+}
+
+// checkKnown refuses fields that a node which lists fields does not have.
+func checkKnown(node string, fields []string, fs map[string]protocol.FieldInfo) error {
+	for _, f := range fields {
+		if _, ok := fs[f]; !ok && len(fs) > 0 {
+			return protocol.Errorf(protocol.UnknownField, "node %s has no field %q (telemesh fields %s lists them)", node, f, node)
+		}
+	}
+	return nil
 }
 
 // positional returns the command's arguments, refusing anything that

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -19,14 +18,10 @@ func init() {
 		ArgsUsage: "NODE",
 		Flags:     consumerFlags(10 * time.Second),
 		Action: func(c *ucli.Context) error {
-			args, err := positional(c)
+			node, _, err := nodeArgs(c, 0, 0, "usage: telemesh fields [flags] NODE (telemesh nodes lists the nodes)")
 			if err != nil {
 				return err
 			}
-			if len(args) != 1 {
-				return fmt.Errorf("usage: telemesh fields [flags] NODE (telemesh nodes lists the nodes)")
-			}
-			node := args[0]
 			return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
 				ctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
 				defer cancel()

@@ -33,14 +33,10 @@ spikes).`,
 }
 
 func get(c *ucli.Context) error {
-	args, err := positional(c)
+	node, fields, err := nodeArgs(c, 1, -1, "usage: telemesh get [flags] NODE FIELD... (telemesh fields NODE lists the fields)")
 	if err != nil {
 		return err
 	}
-	if len(args) < 2 {
-		return fmt.Errorf("usage: telemesh get [flags] NODE FIELD... (telemesh fields NODE lists the fields)")
-	}
-	node, fields := args[0], args[1:]
 	now := time.Now()
 	q := consumers.Query{Fields: fields, End: protocol.FromTime(now), MaxPoints: c.Int("max-points"), MinStride: c.Float64("min-stride"), Agg: c.String("agg")}
 	if s := c.String("to"); s != "" {
@@ -76,10 +72,8 @@ func get(c *ucli.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range fields {
-			if _, ok := fs[f]; !ok && len(fs) > 0 {
-				return protocol.Errorf(protocol.UnknownField, "node %s has no field %q (telemesh fields %s lists them)", node, f, node)
-			}
+		if err := checkKnown(node, fields, fs); err != nil {
+			return err
 		}
 		r, err := cl.GetData(ctx, node, q)
 		if err != nil {

@@ -20,15 +20,11 @@ restarting it loses no node. Works against crossbar.io routers too (with the
 meta API and caller disclosure allowed for its role).`,
 		Flags: clientFlags(),
 		Action: func(c *ucli.Context) error {
-			cfg, n, err := clientConfig(c)
+			dial, cfg, n, err := clientDialer(c)
 			if err != nil {
 				return err
 			}
 			log := logger(c)
-			dial, err := cfg.Dialer(log)
-			if err != nil {
-				return err
-			}
 			h, err := hub.New(hub.Config{Names: n, Dial: dial, Logger: log.With("component", "hub")})
 			if err != nil {
 				return err

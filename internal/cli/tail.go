@@ -22,14 +22,10 @@ func init() {
 }
 
 func tail(c *ucli.Context) error {
-	args, err := positional(c)
+	node, fields, err := nodeArgs(c, 0, -1, "usage: telemesh tail [flags] NODE [FIELD...] (telemesh nodes lists the nodes)")
 	if err != nil {
 		return err
 	}
-	if len(args) < 1 {
-		return fmt.Errorf("usage: telemesh tail [flags] NODE [FIELD...] (telemesh nodes lists the nodes)")
-	}
-	node, fields := args[0], args[1:]
 	return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
 		fctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
 		fs, _, err := cl.Fields(fctx, node, 1, 0)
@@ -37,10 +33,8 @@ func tail(c *ucli.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, f := range fields {
-			if _, ok := fs[f]; !ok && len(fs) > 0 {
-				return protocol.Errorf(protocol.UnknownField, "node %s has no field %q (telemesh fields %s lists them)", node, f, node)
-			}
+		if err := checkKnown(node, fields, fs); err != nil {
+			return err
 		}
 		if len(fields) == 0 {
 			for f := range fs {
