@@ -20,7 +20,7 @@ with --crossbar-config it converts a crossbar.io config.json.
 --ws-listen, --rs-listen and --tls-cert/--tls-key override the file's
 listeners when given. The WebSocket listener also serves /metrics
 (Prometheus) and /healthz.`,
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "config", EnvVars: []string{"TELEMESH_ROUTER_CONFIG"}, Usage: "router YAML file (listeners, realms, roles, authentication)"},
 			&ucli.StringFlag{Name: "crossbar-config", Usage: "crossbar.io config.json to serve instead of --config (its realms, roles, authentication and transports)"},
 			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listen address; empty disables"},
@@ -28,10 +28,7 @@ listeners when given. The WebSocket listener also serves /metrics
 			&ucli.StringFlag{Name: "tls-cert", Usage: "PEM certificate for both listeners (see telemesh tls init)"},
 			&ucli.StringFlag{Name: "tls-key", Usage: "PEM key of --tls-cert"},
 			&ucli.StringFlag{Name: "anonymous-role", Value: "consumer", Usage: "role of anonymous loopback sessions without --config; empty refuses them"},
-			&ucli.StringFlag{Name: "profile", Value: "telemesh", Usage: "naming profile without --config: telemesh or sisock"},
-			&ucli.StringFlag{Name: "realm", Usage: "realm without --config (default: the profile's)"},
-			&ucli.StringFlag{Name: "base-uri", Usage: "base URI of the default roles without --config (default: the profile's)"},
-		},
+		}, withoutConfig(namingFlags())...),
 		Action: runRouter,
 	})
 }
@@ -50,6 +47,16 @@ func runRouter(c *ucli.Context) error {
 		log.Info("realm", "name", r.Name, "roles", len(r.Roles))
 	}
 	return srv.Run(c.Context)
+}
+
+// withoutConfig marks naming flags as applying only without --config.
+func withoutConfig(flags []ucli.Flag) []ucli.Flag {
+	for _, f := range flags {
+		if sf, ok := f.(*ucli.StringFlag); ok {
+			sf.Usage += "; only without --config"
+		}
+	}
+	return flags
 }
 
 // routerConfig builds the router configuration from --config or the
