@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -199,6 +200,18 @@ func (o *obj) done() {
 			o.c.warn(o.key(k), "not supported, ignored")
 		}
 	}
+}
+
+// entries calls fn with each entry of the object under k, in key order,
+// then reports the keys of each entry and of the object nothing read.
+func (o *obj) entries(k string, fn func(id string, e *obj)) {
+	es := o.sub(k)
+	for _, id := range sortedKeys(es.m) {
+		e := es.sub(id)
+		fn(id, e)
+		e.done()
+	}
+	es.done()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -760,9 +773,7 @@ func (c *conv) auth(t *obj) map[string]router.AuthConfig {
 			}
 			set("", func(ac *router.AuthConfig) { ac.Anonymous = &router.AnonymousAuth{Role: role} })
 		case "ticket":
-			ps := m.sub("principals")
-			for _, id := range sortedKeys(ps.m) {
-				p := ps.sub(id)
+			m.entries("principals", func(id string, p *obj) {
 				tp := router.TicketPrincipal{Role: p.str("role")}
 				tp.Ticket, tp.TicketEnv = secret(p.str("ticket"))
 				set(p.str("realm"), func(ac *router.AuthConfig) {
@@ -771,13 +782,9 @@ func (c *conv) auth(t *obj) map[string]router.AuthConfig {
 					}
 					ac.Ticket.Principals[id] = tp
 				})
-				p.done()
-			}
-			ps.done()
+			})
 		case "wampcra":
-			us := m.sub("users")
-			for _, id := range sortedKeys(us.m) {
-				u := us.sub(id)
+			m.entries("users", func(id string, u *obj) {
 				cu := router.CRAUser{Role: u.str("role"), Salt: u.str("salt")}
 				cu.Secret, cu.SecretEnv = secret(u.str("secret"))
 				cu.Iterations, _ = u.integer("iterations")
@@ -788,13 +795,9 @@ func (c *conv) auth(t *obj) map[string]router.AuthConfig {
 					}
 					ac.WAMPCRA.Users[id] = cu
 				})
-				u.done()
-			}
-			us.done()
+			})
 		case "cryptosign":
-			ps := m.sub("principals")
-			for _, id := range sortedKeys(ps.m) {
-				p := ps.sub(id)
+			m.entries("principals", func(id string, p *obj) {
 				cp := router.CryptosignPrincipal{Role: p.str("role"), AuthorizedKeys: p.strings("authorized_keys")}
 				set(p.str("realm"), func(ac *router.AuthConfig) {
 					if ac.Cryptosign == nil {
@@ -802,9 +805,7 @@ func (c *conv) auth(t *obj) map[string]router.AuthConfig {
 					}
 					ac.Cryptosign.Principals[id] = cp
 				})
-				p.done()
-			}
-			ps.done()
+			})
 		}
 		m.done()
 	}
@@ -827,40 +828,33 @@ func mergeAuth(a, b router.AuthConfig) router.AuthConfig {
 		a.Anonymous = b.Anonymous
 	}
 	if b.Ticket != nil {
-		t := &router.TicketAuth{Principals: map[string]router.TicketPrincipal{}}
+		var old map[string]router.TicketPrincipal
 		if a.Ticket != nil {
-			for k, v := range a.Ticket.Principals {
-				t.Principals[k] = v
-			}
+			old = a.Ticket.Principals
 		}
-		for k, v := range b.Ticket.Principals {
-			t.Principals[k] = v
-		}
-		a.Ticket = t
+		a.Ticket = &router.TicketAuth{Principals: union(old, b.Ticket.Principals)}
 	}
 	if b.WAMPCRA != nil {
-		w := &router.WAMPCRAAuth{Users: map[string]router.CRAUser{}}
+		var old map[string]router.CRAUser
 		if a.WAMPCRA != nil {
-			for k, v := range a.WAMPCRA.Users {
-				w.Users[k] = v
-			}
+			old = a.WAMPCRA.Users
 		}
-		for k, v := range b.WAMPCRA.Users {
-			w.Users[k] = v
-		}
-		a.WAMPCRA = w
+		a.WAMPCRA = &router.WAMPCRAAuth{Users: union(old, b.WAMPCRA.Users)}
 	}
 	if b.Cryptosign != nil {
-		cs := &router.CryptosignAuth{Principals: map[string]router.CryptosignPrincipal{}}
+		var old map[string]router.CryptosignPrincipal
 		if a.Cryptosign != nil {
-			for k, v := range a.Cryptosign.Principals {
-				cs.Principals[k] = v
-			}
+			old = a.Cryptosign.Principals
 		}
-		for k, v := range b.Cryptosign.Principals {
-			cs.Principals[k] = v
-		}
-		a.Cryptosign = cs
+		a.Cryptosign = &router.CryptosignAuth{Principals: union(old, b.Cryptosign.Principals)}
 	}
 	return a
+}
+
+// union returns a new map with the entries of a and then of b.
+func union[V any](a, b map[string]V) map[string]V {
+	out := make(map[string]V, len(a)+len(b))
+	maps.Copy(out, a)
+	maps.Copy(out, b)
+	return out
 }
