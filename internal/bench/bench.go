@@ -17,8 +17,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,7 +189,10 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	runtime.GC()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
-	add("memory after ingest (heap in use)", float64(mem.HeapInuse)/(1<<20), "MiB", fmt.Sprintf("whole process: router, hub and node; sys %.0f MiB", float64(mem.Sys)/(1<<20)))
+	add("memory after ingest (Go heap in use)", float64(mem.HeapInuse)/(1<<20), "MiB", fmt.Sprintf("whole process: router, hub and node; Go sys %.0f MiB", float64(mem.Sys)/(1<<20)))
+	if rss, ok := residentMiB(); ok {
+		add("memory after ingest (resident)", rss, "MiB", "whole process, including SQLite's C heap and page cache")
+	}
 
 	// Queries on f0.
 	endS := protocol.FromTime(end)
@@ -249,6 +255,21 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 func median(ds []time.Duration) time.Duration {
 	slices.Sort(ds)
 	return ds[len(ds)/2]
+}
+
+// residentMiB reads the process's resident set size where /proc has it.
+func residentMiB() (float64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 // span names a duration in seconds in days.
