@@ -65,8 +65,30 @@ func up(c *ucli.Context) error {
 	}
 	mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
 
+	// The router gets its own context and stops last, so that the node can
+	// say goodbye to the hub and every session closes before the router.
+	rctx, stopRouter := context.WithCancel(context.Background())
+	defer stopRouter()
+	routerDone := make(chan struct{})
+	var routerErr error
+	go func() {
+		routerErr = srv.Run(rctx)
+		close(routerDone)
+	}()
+	defer func() { stopRouter(); <-routerDone }()
+
 	g, ctx := errgroup.WithContext(c.Context)
-	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error {
+		select {
+		case <-routerDone:
+			if routerErr != nil {
+				return fmt.Errorf("router: %w", routerErr)
+			}
+			return errors.New("router stopped")
+		case <-ctx.Done():
+			return nil
+		}
+	})
 	select {
 	case <-srv.Ready():
 	case <-ctx.Done():

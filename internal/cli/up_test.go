@@ -31,6 +31,9 @@ func TestUp(t *testing.T) {
 					"--bridge-listen", fmt.Sprintf("127.0.0.1:%d", br)}, io.Discard, &logs)
 			}()
 			url := fmt.Sprintf("ws://127.0.0.1:%d/ws", ws)
+			// urfave/cli writes package-level flag state while it parses,
+			// so the test's own Run calls wait until up is past parsing.
+			waitFor(t, &logs, "router up", 20*time.Second)
 
 			var out string
 			deadline := time.Now().Add(20 * time.Second)
@@ -95,5 +98,17 @@ func TestUp(t *testing.T) {
 				t.Fatal("up did not stop")
 			}
 		})
+	}
+}
+
+// waitFor waits until buf holds s.
+func waitFor(t *testing.T, buf *syncBuffer, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(buf.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v:\n%s", s, d, buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
