@@ -30,8 +30,9 @@ type Node struct {
 	st      store.Store
 	log     *slog.Logger
 	drivers []namedDriver
-	// Backoff paces reconnection, re-announcement and driver restarts.
-	backoff wampx.Backoff
+	// backoff paces reconnection and re-announcement, restart driver
+	// restarts.
+	backoff, restart wampx.Backoff
 
 	mu     sync.Mutex
 	fields map[string]*fieldState
@@ -74,6 +75,7 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		kick:      make(chan struct{}, 1),
 		announced: make(chan struct{}, 1),
 		backoff:   wampx.DefaultBackoff,
+		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
 	}
 	n.names, _ = cfg.Names()
 	for i, d := range cfg.Drivers {
@@ -167,7 +169,7 @@ func (n *Node) Run(ctx context.Context) error {
 // panics; it returns when ctx ends.
 func (n *Node) runDriver(ctx context.Context, d namedDriver) {
 	s := &sink{n: n, name: d.name}
-	delay := time.Second
+	delay := n.restart.Min
 	for {
 		start := time.Now()
 		err := safeRun(ctx, d.drv, s)
@@ -177,8 +179,8 @@ func (n *Node) runDriver(ctx context.Context, d namedDriver) {
 		if err == nil {
 			err = errors.New("driver stopped on its own")
 		}
-		if time.Since(start) > time.Minute {
-			delay = time.Second
+		if time.Since(start) > n.restart.Max {
+			delay = n.restart.Min
 		}
 		n.log.Warn("driver failed; restarting", "driver", d.name, "err", err, "retry_in", delay.String())
 		t := time.NewTimer(delay)
@@ -188,7 +190,7 @@ func (n *Node) runDriver(ctx context.Context, d namedDriver) {
 			return
 		case <-t.C:
 		}
-		delay = min(delay*2, time.Minute)
+		delay = min(delay*2, n.restart.Max)
 	}
 }
 
