@@ -44,9 +44,8 @@ func TestWithHub(t *testing.T) {
 		}
 		return false
 	}
-	// The announcement with x may come after the first one: hub.ready
-	// from the restart below brings it at the latest.
-	<-e.node.Announced()
+	// A new field is announced at once; a restarted hub learns it again.
+	waitFor(t, "node listed with its new field", listed)
 	stop()
 	stop = startHub()
 	defer stop()

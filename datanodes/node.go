@@ -38,6 +38,8 @@ type Node struct {
 	fields map[string]*fieldState
 	live   []protocol.Reading
 	kick   chan struct{}
+	// changed signals new fields, which the hub should learn of.
+	changed chan struct{}
 
 	sess       atomic.Pointer[client.Client]
 	sinkErrors atomic.Int64
@@ -73,6 +75,7 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		cfg: cfg, dial: dial, st: st, log: wampx.Logger(logger).With("node", cfg.Name),
 		fields:    map[string]*fieldState{},
 		kick:      make(chan struct{}, 1),
+		changed:   make(chan struct{}, 1),
 		announced: make(chan struct{}, 1),
 		backoff:   wampx.DefaultBackoff,
 		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
@@ -228,7 +231,8 @@ func (n *Node) setup(ctx context.Context, c *client.Client) error {
 }
 
 // announceLoop calls data_node.add until the hub accepts, with backoff
-// while the hub is absent or refuses, and again on every hub.ready.
+// while the hub is absent or refuses, and again on every hub.ready and
+// whenever a driver declares a new field.
 func (n *Node) announceLoop(ctx context.Context, c *client.Client, again <-chan struct{}) {
 	delay := n.backoff.Min
 	for {
@@ -251,6 +255,7 @@ func (n *Node) announceLoop(ctx context.Context, c *client.Client, again <-chan 
 		case <-c.Done():
 			return
 		case <-again:
+		case <-n.changed:
 		case <-wait:
 		}
 	}

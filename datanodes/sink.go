@@ -31,6 +31,7 @@ type sink struct {
 func (s *sink) Declare(fields ...driver.Field) {
 	n := s.n
 	var metas []store.FieldMeta
+	fresh := false
 	n.mu.Lock()
 	for _, f := range fields {
 		m := store.FieldMeta{
@@ -54,12 +55,21 @@ func (s *sink) Declare(fields ...driver.Field) {
 			fs = &fieldState{}
 			n.fields[m.Name] = fs
 		}
+		if !fs.declared || fs.meta != m {
+			fresh = true
+		}
 		fs.meta, fs.declared = m, true
 		metas = append(metas, m)
 	}
 	n.mu.Unlock()
 	if len(metas) == 0 {
 		return
+	}
+	if fresh {
+		select {
+		case n.changed <- struct{}{}:
+		default:
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
