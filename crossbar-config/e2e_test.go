@@ -1,8 +1,6 @@
 package crossbarconfig
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -35,22 +33,7 @@ func TestSisockConfigWithAutobahn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("router not ready")
-	}
+	testutil.Serve(t, s.Run, s.Ready())
 	url := "wss://" + s.Addrs().WebSocket + "/ws"
 	ca := filepath.Join(filepath.Dir(path), "ca.crt")
 	script := filepath.Join("testdata", "cra_client.py")
@@ -60,53 +43,20 @@ func TestSisockConfigWithAutobahn(t *testing.T) {
 	// The "server" user registers and keeps serving until stdin closes.
 	srv := exec.Command(py, script, url, "test_realm", "server", ca, "server", uri, private)
 	srv.Env = append(os.Environ(), "CRA_SECRET="+serverSecret)
-	stdin, err := srv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		srv.Process.Kill()
-		srv.Wait()
-	})
-	lines := make(chan string, 8)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	deadline := time.After(30 * time.Second)
+	p := testutil.StartProc(t, srv)
+	deadline := time.Now().Add(30 * time.Second)
 	for ready := false; !ready; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("server client exited before registering; stderr:\n%s", stderr.String())
-			}
-			if l == "joined server server" || l == "ready" {
-				ready = l == "ready"
-				continue
-			}
-			t.Fatalf("server client printed %q; stderr:\n%s", l, stderr.String())
-		case <-deadline:
-			t.Fatalf("server client did not register; stderr:\n%s", stderr.String())
+		l := p.Line(t, time.Until(deadline))
+		if l != "joined server server" && l != "ready" {
+			t.Fatalf("server client printed %q; stderr:\n%s", l, p.Stderr())
 		}
+		ready = l == "ready"
 	}
 
 	// The consumer calls the procedure and is refused outside its prefix.
 	cons := exec.Command(py, script, url, "test_realm", "simonsobs", ca, "consumer", uri, private)
 	cons.Env = append(os.Environ(), "CRA_SECRET="+consumerSecret)
-	out, err := runWithTimeout(cons, 30*time.Second)
+	out, err := testutil.RunCmd(cons, 30*time.Second)
 	if err != nil {
 		t.Fatalf("consumer: %v\n%s", err, out)
 	}
@@ -119,23 +69,11 @@ func TestSisockConfigWithAutobahn(t *testing.T) {
 	// A wrong secret is refused.
 	bad := exec.Command(py, script, url, "test_realm", "simonsobs", ca, "consumer", uri)
 	bad.Env = append(os.Environ(), "CRA_SECRET=wrong")
-	out, err = runWithTimeout(bad, 30*time.Second)
+	out, err = testutil.RunCmd(bad, 30*time.Second)
 	if err == nil || strings.Contains(out, "joined") {
 		t.Errorf("wrong secret accepted:\n%s", out)
 	}
 	t.Logf("client with a wrong secret:\n%s", out)
-}
-
-func runWithTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
-	var buf strings.Builder
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	timer := time.AfterFunc(d, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	return buf.String(), err
 }
 
 // loopbackPorts rewrites the endpoints of the config at path to listen on

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/pbkdf2"
 
 	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/internal/wampx"
 )
 
@@ -71,22 +72,7 @@ func startServer(t testing.TB, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("router not ready")
-	}
+	testutil.Serve(t, s.Run, s.Ready())
 	return s
 }
 

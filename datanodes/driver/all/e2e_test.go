@@ -131,15 +131,7 @@ func runCase(t *testing.T, tc e2eCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node.Run: %v", err)
-		}
-	})
+	testutil.Serve(t, node.Run, nil)
 	names := protocol.DefaultNames()
 	call := dial(t, url)
 	t.Cleanup(func() { call.Close() })
