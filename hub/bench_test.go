@@ -13,13 +13,7 @@ import (
 // WebSocket (JSON) with 100 nodes of 10 fields each.
 func BenchmarkListNodes(b *testing.B) {
 	e := newEnv(b, protocol.DefaultNames())
-	h, err := New(Config{Names: e.names, Dial: e.dialer()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Run(ctx)
+	h := benchHub(b, e)
 	h.mu.Lock()
 	for i := range 100 {
 		fs := map[string]protocol.FieldInfo{}
@@ -50,13 +44,7 @@ func BenchmarkListNodes(b *testing.B) {
 // the name (the re-announce after hub.ready), over loopback WebSocket.
 func BenchmarkReannounce(b *testing.B) {
 	e := newEnv(b, protocol.DefaultNames())
-	h, err := New(Config{Names: e.names, Dial: e.dialer()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Run(ctx)
+	benchHub(b, e)
 	c := e.dial()
 	add := func() error {
 		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, wamp.List{"bench", "d", 0}, nil, nil)
@@ -71,4 +59,18 @@ func BenchmarkReannounce(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchHub runs a hub until the benchmark ends, without waiting for its
+// registrations or, at the end, for it to stop: a hub cancelled while it
+// reconciles can take seconds to return.
+func benchHub(b *testing.B, e *env) *Hub {
+	h, err := New(Config{Names: e.names, Dial: e.dialer()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go h.Run(ctx)
+	return h
 }

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os/exec"
@@ -48,9 +47,9 @@ func (e *env) dial() *client.Client {
 	return c
 }
 
-// startHub runs a hub until the returned stop function is called or the
-// test ends.
-func (e *env) startHub() (stop func()) {
+// runHub runs a hub until the returned stop function is called or the
+// test ends, without waiting for its registrations.
+func (e *env) runHub() (h *Hub, stop func()) {
 	e.t.Helper()
 	h, err := New(Config{Names: e.names, Dial: e.dialer()})
 	if err != nil {
@@ -62,6 +61,14 @@ func (e *env) startHub() (stop func()) {
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	e.t.Cleanup(stop)
+	return h, stop
+}
+
+// startHub runs a hub until the returned stop function is called or the
+// test ends, once it answers.
+func (e *env) startHub() (stop func()) {
+	e.t.Helper()
+	_, stop = e.runHub()
 	// The hub is up once data_node.add, registered last, answers.
 	c := e.dial()
 	eventually(e.t, "hub to register", func() bool {
@@ -372,40 +379,9 @@ func TestSisockNode(t *testing.T) {
 	e.startHub()
 	w := e.watch()
 
-	cmd := exec.Command(py, filepath.Join("testdata", "sisock_node.py"), e.url, e.names.Realm, e.names.Base, "sensors", "lm-sensors on a test box")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines := make(chan string, 4)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case l, ok := <-lines:
-		if !ok || !strings.Contains(l, "added True") {
-			t.Fatalf("python node printed %q (ok %v); stderr:\n%s", l, ok, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("python node did not announce; stderr:\n%s", stderr.String())
+	p := testutil.StartProc(t, exec.Command(py, filepath.Join("testdata", "sisock_node.py"), e.url, e.names.Realm, e.names.Base, "sensors", "lm-sensors on a test box"))
+	if l := p.Line(t, 20*time.Second); !strings.Contains(l, "added True") {
+		t.Fatalf("python node printed %q; stderr:\n%s", l, p.Stderr())
 	}
 	eventually(t, "data_node_added", func() bool { return w.has("+sensors") })
 
@@ -423,7 +399,7 @@ func TestSisockNode(t *testing.T) {
 		t.Errorf("get_fields: %v", err)
 	}
 
-	stdin.Close() // the node exits; the hub must notice
+	p.CloseStdin() // the node exits; the hub must notice
 	eventually(t, "data_node_subtracted", func() bool { return w.has("-sensors") })
 }
 
@@ -431,13 +407,7 @@ func TestSisockNode(t *testing.T) {
 // knows (its leave event was lost) goes to the next session that claims it.
 func TestStaleHolderReplaced(t *testing.T) {
 	e := newEnv(t, protocol.DefaultNames())
-	h, err := New(Config{Names: e.names, Dial: e.dialer()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Run(ctx)
+	h, _ := e.runHub()
 	w := e.watch()
 	c := e.dial()
 	eventually(t, "hub to register", func() bool {
