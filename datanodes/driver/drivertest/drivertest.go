@@ -308,3 +308,14 @@ func CheckSample(t testing.TB, name string) driver.Driver {
 	}
 	return MustDecode(t, name, reg.Sample)
 }
+
+// CheckInvalid fails the test for every block that decodes without error
+// as the named driver's configuration.
+func CheckInvalid(t testing.TB, name string, blocks []string) {
+	t.Helper()
+	for _, block := range blocks {
+		if _, err := Decode(name, block); err == nil {
+			t.Errorf("%q decoded without error", block)
+		}
+	}
+}

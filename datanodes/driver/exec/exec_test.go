@@ -14,11 +14,7 @@ func TestSample(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, block := range []string{"command: []", "command: [x]\ninterval: -1s", "command: [x]\nformat: xml", "command: [x]\nextra: 1"} {
-		if _, err := drivertest.Decode("exec", block); err == nil {
-			t.Errorf("%q decoded without error", block)
-		}
-	}
+	drivertest.CheckInvalid(t, "exec", []string{"command: []", "command: [x]\ninterval: -1s", "command: [x]\nformat: xml", "command: [x]\nextra: 1"})
 }
 
 func once(t *testing.T, block string) *drivertest.Recorder {

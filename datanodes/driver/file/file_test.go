@@ -22,7 +22,7 @@ func TestSample(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, block := range []string{
+	drivertest.CheckInvalid(t, "file", []string{
 		"columns: [{column: 1, field: x}]",
 		"paths: [a]",
 		"paths: ['[']\ncolumns: [{column: 1, field: x}]",
@@ -34,11 +34,7 @@ func TestConfigErrors(t *testing.T) {
 		"paths: [a]\ncolumns: [{column: 1, field: x}]\ndelimiter: '::'",
 		"paths: [a]\ncolumns: [{column: 1, field: x}]\npreset: nope",
 		"paths: [a]\ncolumns: [{column: 1, field: x, typo: 1}]",
-	} {
-		if _, err := drivertest.Decode("file", block); err == nil {
-			t.Errorf("%q decoded without error", block)
-		}
-	}
+	})
 }
 
 // render prints fields, readings and errors as the golden files hold them.

@@ -22,17 +22,13 @@ func TestSample(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, block := range []string{
+	drivertest.CheckInvalid(t, "hwmon", []string{
 		"interval: 0s",
 		"root: ''",
 		"bogus: 1",
 		"interval: ten",
 		"prefix: 'a b'",
-	} {
-		if _, err := drivertest.Decode("hwmon", block); err == nil {
-			t.Errorf("%q decoded without error", block)
-		}
-	}
+	})
 }
 
 // render prints one reading round as the golden files hold it.

@@ -25,7 +25,7 @@ func TestSample(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, block := range []string{
+	drivertest.CheckInvalid(t, "mqtt", []string{
 		"topics: []",
 		"broker: localhost:1883\ntopics: [a]",
 		"topics: [a]\nqos: 3",
@@ -34,11 +34,7 @@ func TestConfigErrors(t *testing.T) {
 		"topics: [a]\npayload: {time_zone: Nowhere/Land}",
 		"topics: [a]\npreset: other",
 		"topics: [a]\nunknown: 1",
-	} {
-		if _, err := drivertest.Decode("mqtt", block); err == nil {
-			t.Errorf("%q decoded without error", block)
-		}
-	}
+	})
 }
 
 func TestHandleSimoc(t *testing.T) {

@@ -23,17 +23,13 @@ func TestSample(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, block := range []string{
+	drivertest.CheckInvalid(t, "wampfeed", []string{
 		"router: {url: 'ws://x/ws'}",
 		"router: {realm: r}",
 		"router: {url: 'ws://x/ws', realm: r}\nroot: 'a..b'",
 		"router: {url: 'ws://x/ws', realm: r, serializer: xml}",
 		"router: {url: 'ws://x/ws', realm: r}\nagents: 1",
-	} {
-		if _, err := drivertest.Decode("wampfeed", block); err == nil {
-			t.Errorf("%q decoded without error", block)
-		}
-	}
+	})
 }
 
 // ocsMessage builds an OCS feed event's arguments as ocs_feed.py sends them.
