@@ -205,7 +205,7 @@ func BucketWidth(start, end int64, minStride float64, maxPoints int64, agg strin
 	return bucketWidth(start, end, minStride, maxPoints, agg)
 }
 
-// budgetWidth is the narrowest width whose aligned buckets meeting
+// budgetWidth is a narrow width whose aligned buckets meeting
 // [start, end) number at most nb.
 func budgetWidth(start, end, nb int64) int64 {
 	l := end - start
@@ -213,8 +213,11 @@ func budgetWidth(start, end, nb int64) int64 {
 		return roundUp(ceilDiv(l, nb-1), 1000)
 	}
 	// One bucket [k*w, (k+1)*w) must hold the range: k*w <= start and
-	// (k+1)*w >= end, possible for k <= start/l.
-	if k := start / l; k >= 1 {
+	// (k+1)*w >= end, so ceil(end/(k+1)) <= w <= floor(start/k). That holds
+	// for real k <= start/l, but the interval is under a nanosecond near the
+	// largest k; halving k widens it quickly while w stays a few times l,
+	// so the bucket starts just before the range, not at the epoch.
+	for k := start / l; k >= 1; k /= 2 {
 		if w := ceilDiv(end, k+1); k*w <= start {
 			return w
 		}
@@ -297,7 +300,7 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 		if stop >= q.end {
 			return client.InvokeResult{Args: wamp.List{res}}
 		}
-		if err := guard(func() error { return c.SendProgress(ctx, wamp.List{res}, nil) }); err != nil {
+		if err := wampx.Guard(func() error { return c.SendProgress(ctx, wamp.List{res}, nil) }); err != nil {
 			return n.fail(err)
 		}
 		cur = stop

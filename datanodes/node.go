@@ -150,7 +150,7 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Wait()
 	if c := n.sess.Load(); c != nil && c.Connected() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := guard(func() error {
+		if err := wampx.Guard(func() error {
 			_, err := c.Call(sctx, n.names.DataNodeSubtract(), nil, wamp.List{n.cfg.Name, c.ID()}, nil, nil)
 			return err
 		}); err != nil {
@@ -277,7 +277,7 @@ func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var res *wamp.Result
-	err := guard(func() (err error) {
+	err := wampx.Guard(func() (err error) {
 		res, err = c.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw, nil)
 		return err
 	})

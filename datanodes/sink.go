@@ -11,6 +11,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/internal/wampx"
 )
 
 // maxLivePending bounds the readings waiting for the live topic; beyond it
@@ -215,7 +216,7 @@ func (n *Node) publish() {
 	for len(batch) > 0 {
 		k := min(len(batch), n.cfg.Live.MaxBatch)
 		res := n.result(seriesOf(batch[:k]), nil)
-		if err := guard(func() error { return c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil) }); err != nil {
+		if err := wampx.Guard(func() error { return c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil) }); err != nil {
 			n.liveLost.Add(int64(len(batch)))
 			return
 		}
@@ -352,15 +353,4 @@ func merge(ss []store.Series) ([]float64, [][]any) {
 		}
 	}
 	return ts, vals
-}
-
-// guard runs a client send, turning the panic nexus raises when a session
-// closes under a concurrent send into an error.
-func guard(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("session closed: %v", r)
-		}
-	}()
-	return f()
 }

@@ -28,6 +28,7 @@ listeners when given. The WebSocket listener also serves /metrics
 			&ucli.StringFlag{Name: "tls-cert", Usage: "PEM certificate for both listeners (see telemesh tls init)"},
 			&ucli.StringFlag{Name: "tls-key", Usage: "PEM key of --tls-cert"},
 			&ucli.StringFlag{Name: "anonymous-role", Value: "consumer", Usage: "role of anonymous loopback sessions without --config; empty refuses them"},
+			&ucli.BoolFlag{Name: "dashboard", Value: true, Usage: "serve the live web dashboard at / of the WebSocket listener (for the first realm; its base URI from --profile/--base-uri)"},
 		}, withoutConfig(namingFlags())...),
 		Action: runRouter,
 	})
@@ -45,6 +46,15 @@ func runRouter(c *ucli.Context) error {
 	}
 	for _, r := range cfg.Realms {
 		log.Info("realm", "name", r.Name, "roles", len(r.Roles))
+	}
+	if c.Bool("dashboard") && len(cfg.Realms) > 0 && cfg.Listeners.WebSocket.Address != "" {
+		n, err := names(c)
+		if err != nil {
+			return err
+		}
+		n.Realm = cfg.Realms[0].Name
+		mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
+		log.Info("live dashboard", "path", "/", "realm", n.Realm, "base_uri", n.Base)
 	}
 	return srv.Run(c.Context)
 }

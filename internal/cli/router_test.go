@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +56,20 @@ func TestRouterCommandRuns(t *testing.T) {
 			t.Fatalf("no listener logged:\n%s", errb.String())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+	// The live dashboard is served on the WebSocket listener, for the realm.
+	m := regexp.MustCompile(`url=ws://([0-9.:]+)/ws`).FindStringSubmatch(errb.String())
+	if m == nil {
+		t.Fatalf("no websocket URL logged:\n%s", errb.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"realm":"test_realm"`) || !strings.Contains(string(body), `"base":"org.simonsobservatory"`) {
+		t.Errorf("dashboard config: %s %s", resp.Status, body)
 	}
 	cancel()
 	if err := <-done; err != nil {
