@@ -227,6 +227,18 @@ func waitNodes(t *testing.T, cl *consumers.Client, names ...string) map[string]p
 	return got
 }
 
+// waitReadings waits until node has a few finalized temperature readings
+// of the last minute to hand out.
+func waitReadings(t *testing.T, cl *consumers.Client, node string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "readings", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		res, err := cl.GetData(ctx, node, consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
+		return err == nil && len(res.Data["temperature"]) >= 3
+	})
+}
+
 // waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -407,13 +419,7 @@ func TestSisockConsumer(t *testing.T) {
 	s.node("sensors", 200*time.Millisecond)
 	cl := s.client()
 	waitNodes(t, cl, "sensors")
-	// Wait until the node has a few finalized readings to hand out.
-	waitFor(t, 20*time.Second, "readings", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		res, err := cl.GetData(ctx, "sensors", consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
-		return err == nil && len(res.Data["temperature"]) >= 3
-	})
+	waitReadings(t, cl, "sensors")
 
 	out, err := testutil.RunErr(60*time.Second, py, filepath.Join("testdata", "sisock_consumer.py"), s.url, s.names.Realm, s.names.Base)
 	if err != nil {
@@ -465,12 +471,7 @@ func TestCommands(t *testing.T) {
 	s.node("lab", 200*time.Millisecond)
 	cl := s.client()
 	waitNodes(t, cl, "lab")
-	waitFor(t, 20*time.Second, "readings", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		res, err := cl.GetData(ctx, "lab", consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
-		return err == nil && len(res.Data["temperature"]) >= 3
-	})
+	waitReadings(t, cl, "lab")
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := testutil.RunErr(30*time.Second, bin, append([]string{"--log-level", "error"}, args...)...)
