@@ -71,7 +71,7 @@ func (e *env) startHub() (stop func()) {
 	_, stop = e.runHub()
 	// The hub is up once data_node.add, registered last, answers.
 	c := e.dial()
-	eventually(e.t, "hub to register", func() bool {
+	testutil.Eventually(e.t, 10*time.Second, "hub to register", func() bool {
 		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, nil, nil, nil)
 		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
 	})
@@ -169,17 +169,6 @@ func (w *watch) has(ev string) bool {
 	return false
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestAddListSubtract(t *testing.T) {
 	e := newEnv(t, protocol.DefaultNames())
 	e.startHub()
@@ -195,7 +184,7 @@ func TestAddListSubtract(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("add = %v, %v; want true", ok, err)
 	}
-	eventually(t, "data_node_added", func() bool { return w.has("+alpha") })
+	testutil.Eventually(t, 10*time.Second, "data_node_added", func() bool { return w.has("+alpha") })
 
 	c := e.dial()
 	n, found := e.find(c, "alpha")
@@ -250,7 +239,7 @@ func TestAddListSubtract(t *testing.T) {
 	if _, err := a.Call(context.Background(), e.names.DataNodeSubtract(), nil, wamp.List{"alpha", uint64(a.ID())}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "data_node_subtracted", func() bool { return w.has("-alpha") })
+	testutil.Eventually(t, 10*time.Second, "data_node_subtracted", func() bool { return w.has("-alpha") })
 	if _, ok := e.find(c, "alpha"); ok {
 		t.Error("alpha still listed after subtract")
 	}
@@ -266,7 +255,7 @@ func TestLeaveRemovesNode(t *testing.T) {
 	}
 	start := time.Now()
 	a.Close()
-	eventually(t, "data_node_subtracted after leave", func() bool { return w.has("-beta") })
+	testutil.Eventually(t, 10*time.Second, "data_node_subtracted after leave", func() bool { return w.has("-beta") })
 	t.Logf("node removed %v after its session closed", time.Since(start))
 	if _, ok := e.find(e.dial(), "beta"); ok {
 		t.Error("beta still listed")
@@ -319,7 +308,7 @@ func TestRestartReconciles(t *testing.T) {
 	if !ok || n.Session != uint64(quiet.ID()) {
 		t.Errorf("quiet after restart: %+v, %v; want session %d", n, ok, quiet.ID())
 	}
-	eventually(t, "chatty to re-announce", func() bool {
+	testutil.Eventually(t, 10*time.Second, "chatty to re-announce", func() bool {
 		n, ok := e.find(c, "chatty")
 		return ok && n.Description == "chatty node" && n.Session == uint64(chatty.ID())
 	})
@@ -383,7 +372,7 @@ func TestSisockNode(t *testing.T) {
 	if l := p.Line(t, 20*time.Second); !strings.Contains(l, "added True") {
 		t.Fatalf("python node printed %q; stderr:\n%s", l, p.Stderr())
 	}
-	eventually(t, "data_node_added", func() bool { return w.has("+sensors") })
+	testutil.Eventually(t, 10*time.Second, "data_node_added", func() bool { return w.has("+sensors") })
 
 	c := e.dial()
 	res, err := c.Call(context.Background(), e.names.GetDataNode(), nil, nil, nil, nil)
@@ -400,7 +389,7 @@ func TestSisockNode(t *testing.T) {
 	}
 
 	p.CloseStdin() // the node exits; the hub must notice
-	eventually(t, "data_node_subtracted", func() bool { return w.has("-sensors") })
+	testutil.Eventually(t, 10*time.Second, "data_node_subtracted", func() bool { return w.has("-sensors") })
 }
 
 // TestStaleHolderReplaced: a name held by a session the router no longer
@@ -410,7 +399,7 @@ func TestStaleHolderReplaced(t *testing.T) {
 	h, _ := e.runHub()
 	w := e.watch()
 	c := e.dial()
-	eventually(t, "hub to register", func() bool {
+	testutil.Eventually(t, 10*time.Second, "hub to register", func() bool {
 		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, nil, nil, nil)
 		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
 	})
@@ -420,7 +409,7 @@ func TestStaleHolderReplaced(t *testing.T) {
 	if ok, err := e.add(c, "gamma", "new", 0, nil); !ok || err != nil {
 		t.Fatalf("add over a stale holder = %v, %v; want true", ok, err)
 	}
-	eventually(t, "subtracted then added", func() bool { return w.has("-gamma") && w.has("+gamma") })
+	testutil.Eventually(t, 10*time.Second, "subtracted then added", func() bool { return w.has("-gamma") && w.has("+gamma") })
 	if n, _ := e.find(c, "gamma"); n.Session != uint64(c.ID()) || n.Description != "new" {
 		t.Errorf("listed %+v", n)
 	}

@@ -146,7 +146,7 @@ func newStack(t *testing.T, profile string) *stack {
 func (s *stack) router() *proc {
 	s.t.Helper()
 	p := start(s.t, "router", "router", "--profile", s.profile, "--anonymous-role", "admin", "--ws-listen", s.addr, "--rs-listen", "")
-	waitFor(s.t, 20*time.Second, "router to listen on "+s.addr, func() bool {
+	testutil.Eventually(s.t, 20*time.Second, "router to listen on "+s.addr, func() bool {
 		if !p.running() {
 			s.t.Fatalf("router exited:\n%s", p.out.String())
 		}
@@ -215,7 +215,7 @@ func nodes(cl *consumers.Client) map[string]protocol.NodeInfo {
 func waitNodes(t *testing.T, cl *consumers.Client, names ...string) map[string]protocol.NodeInfo {
 	t.Helper()
 	var got map[string]protocol.NodeInfo
-	waitFor(t, 30*time.Second, fmt.Sprintf("hub to list %v", names), func() bool {
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("hub to list %v", names), func() bool {
 		got = nodes(cl)
 		for _, n := range names {
 			if _, ok := got[n]; !ok {
@@ -231,24 +231,12 @@ func waitNodes(t *testing.T, cl *consumers.Client, names ...string) map[string]p
 // of the last minute to hand out.
 func waitReadings(t *testing.T, cl *consumers.Client, node string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "readings", func() bool {
+	testutil.Eventually(t, 20*time.Second, "readings", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		res, err := cl.GetData(ctx, node, consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
 		return err == nil && len(res.Data["temperature"]) >= 3
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestKilledNodeIsDropped kills a node with SIGKILL: the hub must drop it
@@ -305,7 +293,7 @@ func TestHubRestartKeepsNodes(t *testing.T) {
 	before := waitNodes(t, cl, "alpha", "beta")
 
 	h.stop()
-	waitFor(t, 10*time.Second, "the hub to be gone", func() bool { return nodes(cl) == nil })
+	testutil.Eventually(t, 10*time.Second, "the hub to be gone", func() bool { return nodes(cl) == nil })
 	s.hub()
 	after := waitNodes(t, cl, "alpha", "beta")
 	for _, name := range []string{"alpha", "beta"} {
@@ -317,7 +305,7 @@ func TestHubRestartKeepsNodes(t *testing.T) {
 		t.Error("a node exited during the hub restart")
 	}
 	// The nodes re-announce on hub.ready, so descriptions come back too.
-	waitFor(t, 10*time.Second, "descriptions after re-announce", func() bool {
+	testutil.Eventually(t, 10*time.Second, "descriptions after re-announce", func() bool {
 		got := nodes(cl)
 		return got["alpha"].Description == "e2e node alpha" && got["beta"].Description == "e2e node beta"
 	})
@@ -352,7 +340,7 @@ func TestRouterOutage(t *testing.T) {
 	defer stopSub()
 
 	// Let the node build up some history before the outage.
-	waitFor(t, 20*time.Second, "readings from before the outage", func() bool {
+	testutil.Eventually(t, 20*time.Second, "readings from before the outage", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		res, err := cl.GetData(ctx, "steady", consumers.Query{Fields: []string{"temperature"}, Start: -10, End: 0})
@@ -371,7 +359,7 @@ func TestRouterOutage(t *testing.T) {
 	t.Logf("the node is listed again %v after the router came back", time.Since(protocol.ToTime(up)))
 
 	// Live readings flow again through the re-subscribed topic.
-	waitFor(t, 20*time.Second, "a live reading after the outage", func() bool {
+	testutil.Eventually(t, 20*time.Second, "a live reading after the outage", func() bool {
 		select {
 		case ts := <-live:
 			return ts > up
@@ -383,7 +371,7 @@ func TestRouterOutage(t *testing.T) {
 	// Every sample from a little before the outage to after it is stored.
 	from, to := down-2, up+1
 	var ts []float64
-	waitFor(t, 20*time.Second, "data after the outage to be finalized", func() bool {
+	testutil.Eventually(t, 20*time.Second, "data after the outage to be finalized", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		res, err := cl.GetData(ctx, "steady", consumers.Query{Fields: []string{"temperature"}, Start: from, End: to})
@@ -544,7 +532,7 @@ func TestDefaultRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, "router", "router", "--config", cfg)
-	waitFor(t, 20*time.Second, "router to listen", func() bool {
+	testutil.Eventually(t, 20*time.Second, "router to listen", func() bool {
 		c, err := net.Dial("tcp", s.addr)
 		if err == nil {
 			c.Close()
@@ -580,7 +568,7 @@ func TestDefaultRoles(t *testing.T) {
 	}
 
 	h.stop()
-	waitFor(t, 10*time.Second, "the hub to be gone", func() bool { return nodes(cl) == nil })
+	testutil.Eventually(t, 10*time.Second, "the hub to be gone", func() bool { return nodes(cl) == nil })
 	start(t, "hub", hubArgs...)
 	after := waitNodes(t, cl, "lab")
 	if after["lab"].Session != before["lab"].Session {
