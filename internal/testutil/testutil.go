@@ -1,7 +1,9 @@
 // Package testutil holds helpers shared by telemesh's tests: finding the
 // external tools end-to-end tests drive (python3-autobahn, node, chromium,
-// mosquitto), running them with a deadline, and a plain nexus router on
-// loopback for packages that must not depend on telemesh's own router.
+// mosquitto), running them with a deadline or in the background, running
+// servers until a test ends, polling for a condition, and a plain nexus
+// router on loopback for packages that must not depend on telemesh's own
+// router.
 package testutil
 
 import (
