@@ -13,7 +13,7 @@ import (
 // WebSocket (JSON) with 100 nodes of 10 fields each.
 func BenchmarkListNodes(b *testing.B) {
 	e := newEnv(b, protocol.DefaultNames())
-	h := benchHub(b, e)
+	h := e.goHub()
 	h.mu.Lock()
 	for i := range 100 {
 		fs := map[string]protocol.FieldInfo{}
@@ -44,7 +44,7 @@ func BenchmarkListNodes(b *testing.B) {
 // the name (the re-announce after hub.ready), over loopback WebSocket.
 func BenchmarkReannounce(b *testing.B) {
 	e := newEnv(b, protocol.DefaultNames())
-	benchHub(b, e)
+	e.goHub()
 	c := e.dial()
 	add := func() error {
 		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, wamp.List{"bench", "d", 0}, nil, nil)
@@ -59,18 +59,4 @@ func BenchmarkReannounce(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// benchHub runs a hub until the benchmark ends, without waiting for its
-// registrations or, at the end, for it to stop: a hub cancelled while it
-// reconciles can take seconds to return.
-func benchHub(b *testing.B, e *env) *Hub {
-	h, err := New(Config{Names: e.names, Dial: e.dialer()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	go h.Run(ctx)
-	return h
 }

@@ -47,9 +47,24 @@ func (e *env) dial() *client.Client {
 	return c
 }
 
-// runHub runs a hub until the returned stop function is called or the
-// test ends, without waiting for its registrations.
-func (e *env) runHub() (h *Hub, stop func()) {
+// goHub runs a hub until the test ends, without waiting for its
+// registrations or, at the end, for it to stop: a hub cancelled while it
+// reconciles can take seconds to return.
+func (e *env) goHub() *Hub {
+	e.t.Helper()
+	h, err := New(Config{Names: e.names, Dial: e.dialer()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	go h.Run(ctx)
+	return h
+}
+
+// startHub runs a hub until the returned stop function is called or the
+// test ends, once it answers.
+func (e *env) startHub() (stop func()) {
 	e.t.Helper()
 	h, err := New(Config{Names: e.names, Dial: e.dialer()})
 	if err != nil {
@@ -61,14 +76,6 @@ func (e *env) runHub() (h *Hub, stop func()) {
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	e.t.Cleanup(stop)
-	return h, stop
-}
-
-// startHub runs a hub until the returned stop function is called or the
-// test ends, once it answers.
-func (e *env) startHub() (stop func()) {
-	e.t.Helper()
-	_, stop = e.runHub()
 	// The hub is up once data_node.add, registered last, answers.
 	c := e.dial()
 	testutil.Eventually(e.t, 10*time.Second, "hub to register", func() bool {
@@ -396,7 +403,7 @@ func TestSisockNode(t *testing.T) {
 // knows (its leave event was lost) goes to the next session that claims it.
 func TestStaleHolderReplaced(t *testing.T) {
 	e := newEnv(t, protocol.DefaultNames())
-	h, _ := e.runHub()
+	h := e.goHub()
 	w := e.watch()
 	c := e.dial()
 	testutil.Eventually(t, 10*time.Second, "hub to register", func() bool {
