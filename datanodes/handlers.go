@@ -33,7 +33,7 @@ func (n *Node) handleGetFields(ctx context.Context, inv *wamp.Invocation) client
 	if len(inv.Arguments) != 2 {
 		return n.fail(protocol.Errorf(protocol.InvalidArgument, "get_fields takes 2 arguments (start, end), got %d", len(inv.Arguments)))
 	}
-	start, end, err := timeRange(inv.Arguments[0], inv.Arguments[1])
+	start, end, _, err := timeRange(inv.Arguments[0], inv.Arguments[1])
 	if err != nil {
 		return n.fail(err)
 	}
@@ -65,22 +65,23 @@ func (n *Node) fail(err error) client.InvokeResult {
 }
 
 // timeRange decodes a request's start and end (sisock times) into a
-// half-open nanosecond range, clamped to what int64 nanoseconds hold.
-func timeRange(a, b any) (int64, int64, error) {
+// half-open nanosecond range, clamped to what int64 nanoseconds hold, and
+// also returns the resolved end in seconds as the caller gave it.
+func timeRange(a, b any) (int64, int64, float64, error) {
 	s, err := wampx.Float("start", a)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	e, err := wampx.Float("end", b)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	t := now()
 	s, e = protocol.ResolveTime(s, t), protocol.ResolveTime(e, t)
 	if e < s {
-		return 0, 0, protocol.Errorf(protocol.InvalidArgument, "end (%.6f) is before start (%.6f)", e, s)
+		return 0, 0, 0, protocol.Errorf(protocol.InvalidArgument, "end (%.6f) is before start (%.6f)", e, s)
 	}
-	return toNanos(s), toNanos(e), nil
+	return toNanos(s), toNanos(e), e, nil
 }
 
 func toNanos(s float64) int64 {
@@ -97,8 +98,13 @@ func toNanos(s float64) int64 {
 type request struct {
 	fields     []string
 	start, end int64 // ns
-	bucket     int64 // ns, 0 = raw
-	agg        string
+	// endSec is end in seconds as the caller gave it (resolved): reported
+	// as finalized_until when everything up to end is final, since end
+	// itself is rounded to the microsecond and a caller comparing
+	// finalized_until >= end must see it hold.
+	endSec float64
+	bucket int64 // ns, 0 = raw
+	agg    string
 }
 
 // parseGetData decodes and checks get_data(field_list, start, end,
@@ -113,7 +119,7 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 	if err != nil {
 		return q, err
 	}
-	start, end, err := timeRange(args[1], args[2])
+	start, end, endSec, err := timeRange(args[1], args[2])
 	if err != nil {
 		return q, err
 	}
@@ -175,7 +181,7 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 		}
 	}
 	n.mu.Unlock()
-	q.fields, q.start, q.end = fields, start, end
+	q.fields, q.start, q.end, q.endSec = fields, start, end, endSec
 	q.bucket = bucketWidth(start, end, stride, maxPoints, q.agg)
 	return q, nil
 }
@@ -247,7 +253,7 @@ func (n *Node) handleGetData(ctx context.Context, inv *wamp.Invocation) client.I
 	}
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
-		return client.InvokeResult{Args: wamp.List{n.result(series, n.finalized(q.end))}}
+		return client.InvokeResult{Args: wamp.List{n.result(series, n.finalized(q, q.end))}}
 	}
 	if !protocol.IsKind(err, protocol.TooMuchData) {
 		return n.fail(err)
@@ -296,7 +302,7 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 		if err != nil {
 			return n.fail(err)
 		}
-		res := n.result(series, n.finalized(stop))
+		res := n.result(series, n.finalized(q, stop))
 		if stop >= q.end {
 			return client.InvokeResult{Args: wamp.List{res}}
 		}
@@ -327,11 +333,14 @@ func (n *Node) query(ctx context.Context, q request, start, end int64, limit int
 	return n.st.Query(ctx, store.Query{Fields: q.fields, Start: start, End: end, Bucket: q.bucket, Agg: q.agg, Limit: limit})
 }
 
-// finalized returns finalized_until for a result ending at end: data
+// finalized returns finalized_until for a slice of q ending at end: data
 // older than one flush interval before now will not change.
-func (n *Node) finalized(end int64) func(string) *float64 {
-	f := min(time.Now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano(), end)
-	v := protocol.FromNanos(f)
+func (n *Node) finalized(q request, end int64) func(string) *float64 {
+	f := time.Now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
+	v := protocol.FromNanos(min(f, end))
+	if f >= end && end == q.end && q.endSec > 0 {
+		v = q.endSec
+	}
 	return func(string) *float64 { return &v }
 }
 
