@@ -489,6 +489,11 @@ func (h *Hub) servingNodes(ctx context.Context, c *client.Client) (map[string]ui
 	prefix, suffix := h.names.ConsumerPrefix(), ".get_data"
 	found := map[string]uint64{}
 	for _, id := range ids {
+		// A call on a cancelled context still waits for the router to
+		// confirm the cancellation, so stop here rather than per call.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		res, err := c.Call(ctx, string(wamp.MetaProcRegGet), nil, wamp.List{id}, nil, nil)
 		if err != nil || len(res.Arguments) == 0 {
 			continue // unregistered meanwhile
