@@ -289,12 +289,7 @@ func TestPython(t *testing.T) {
 func TestJS(t *testing.T) {
 	node := testutil.Need(t, "node")
 	dir := "js"
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "autobahn")); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("%s/node_modules is missing: run make deps", dir)
-		}
-		t.Skip("npm packages not installed: run make deps")
-	}
+	testutil.NeedNodeModule(t, dir, "autobahn")
 	s := startStack(t, "telemesh", false)
 	// Node 20 has WebSocket only behind a flag; RawSocket needs none.
 	run := func(wantErr bool, file string, args ...string) string {
@@ -356,9 +351,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	node := testutil.Need(t, "node")
-	if _, err := os.Stat(filepath.Join("js", "node_modules", "autobahn")); err != nil {
-		t.Skip("npm packages not installed: run make deps")
-	}
+	testutil.NeedNodeModule(t, "js", "autobahn")
 	out := script(t, false, node, "--experimental-websocket", filepath.Join("js", "list-nodes.js"), "--url", s.ws, "--ca-file", s.caFile)
 	checkNodes(t, out)
 }
@@ -403,16 +396,7 @@ func TestReadmeSnippets(t *testing.T) {
 	})
 	t.Run("js", func(t *testing.T) {
 		node := testutil.Need(t, "node")
-		modules, err := filepath.Abs(filepath.Join("js", "node_modules"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(filepath.Join(modules, "autobahn")); err != nil {
-			if testutil.InCI() {
-				t.Fatal("js/node_modules is missing: run make deps")
-			}
-			t.Skip("npm packages not installed: run make deps")
-		}
+		modules := testutil.NeedNodeModule(t, "js", "autobahn")
 		runUntil(t, []string{"NODE_PATH=" + modules}, regexp.MustCompile(`\[ '\w+', '\w+', '\w+' \] [1-9]\d*\n\{ `),
 			node, "--experimental-websocket", write("snippet.js", js))
 	})

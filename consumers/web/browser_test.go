@@ -147,18 +147,7 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser end-to-end test")
 	}
-	nodeBin := testutil.Need(t, "node")
-	chromium := testutil.Need(t, "chromium")
-	here, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(here, "node_modules", "playwright-core")); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("playwright-core missing (make deps runs npm ci): %v", err)
-		}
-		t.Skip("playwright-core not installed: run npm ci in consumers/web")
-	}
+	nodeBin, chromium, here := needBrowser(t)
 	art := artifacts(t)
 	t.Logf("artifacts in %s", art)
 
@@ -266,4 +255,18 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.t.Log(w.prefix + l)
 	}
 	return len(p), nil
+}
+
+// needBrowser returns node, chromium and this folder, where the browser
+// scripts and their npm packages live, skipping the test without them.
+func needBrowser(t *testing.T) (nodeBin, chromium, here string) {
+	t.Helper()
+	nodeBin = testutil.Need(t, "node")
+	chromium = testutil.Need(t, "chromium")
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.NeedNodeModule(t, here, "playwright-core")
+	return nodeBin, chromium, here
 }

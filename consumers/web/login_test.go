@@ -14,7 +14,6 @@ import (
 	"github.com/telemesh/telemesh/consumers/web"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/internal/wampx"
 	"github.com/telemesh/telemesh/router"
 )
@@ -27,18 +26,7 @@ func TestBrowserLogin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser end-to-end test")
 	}
-	nodeBin := testutil.Need(t, "node")
-	chromium := testutil.Need(t, "chromium")
-	here, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(here, "node_modules", "playwright-core")); err != nil {
-		if testutil.InCI() {
-			t.Fatalf("playwright-core missing (make deps runs npm ci): %v", err)
-		}
-		t.Skip("playwright-core not installed: run npm ci in consumers/web")
-	}
+	nodeBin, chromium, here := needBrowser(t)
 	art := artifacts(t)
 
 	names := protocol.DefaultNames()

@@ -123,3 +123,21 @@ func NexusRouter(t testing.TB, realm string) (nxrouter.Router, string) {
 	})
 	return r, "ws://" + l.Addr().String() + "/ws"
 }
+
+// NeedNodeModule skips the test when the npm package module is not
+// installed under dir/node_modules (failing it in CI, where `make deps`
+// runs npm ci), and returns the node_modules folder's absolute path.
+func NeedNodeModule(t testing.TB, dir, module string) string {
+	t.Helper()
+	modules, err := filepath.Abs(filepath.Join(dir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, module)); err != nil {
+		if InCI() {
+			t.Fatalf("%s is not installed in %s (make deps runs npm ci): %v", module, modules, err)
+		}
+		t.Skipf("%s not installed in %s: run make deps", module, modules)
+	}
+	return modules
+}
