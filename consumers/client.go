@@ -160,7 +160,11 @@ func (c *Client) call(ctx context.Context, proc string, args wamp.List, kw wamp.
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Call(ctx, proc, nil, args, kw, prog)
+	var res *wamp.Result
+	err = wampx.Guard(func() (err error) {
+		res, err = s.Call(ctx, proc, nil, args, kw, prog)
+		return err
+	})
 	if err != nil {
 		return nil, wampx.FromCall(c.names, err)
 	}
@@ -315,18 +319,24 @@ func (c *Client) Subscribe(ctx context.Context, node string, fn func(*protocol.D
 	c.mu.Unlock()
 	stop = func() {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		hs := c.topics[topic]
 		delete(hs, id)
+		var sess *client.Client
 		if len(hs) == 0 && c.topics[topic] != nil {
 			delete(c.topics, topic)
-			if c.sess != nil {
-				go c.sess.Unsubscribe(topic)
-			}
+			sess = c.sess
+		}
+		c.mu.Unlock()
+		// Unsubscribe before returning, outside the lock, so that a caller
+		// that stops its subscriptions and then ends Run never has the
+		// session closed under the unsubscription; Guard covers a session
+		// the router closes meanwhile.
+		if sess != nil {
+			wampx.Guard(func() error { return sess.Unsubscribe(topic) })
 		}
 	}
 	if first && s != nil {
-		if err := s.Subscribe(topic, c.dispatch(topic), nil); err != nil && !wampx.IsClosed(err) {
+		if err := wampx.Guard(func() error { return s.Subscribe(topic, c.dispatch(topic), nil) }); err != nil && !wampx.IsClosed(err) {
 			stop()
 			return nil, fmt.Errorf("subscribing to %s: %w", topic, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -64,14 +65,33 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 	return app
 }
 
-// cloneCommands copies the command tree so that preparing or stubbing one
-// app's commands never changes another's.
+// cloneCommands copies the command tree, flags included, so that preparing,
+// stubbing or running one app never changes another's: urfave/cli writes
+// environment values and defaults into the flag structs as it parses.
 func cloneCommands(cs []*ucli.Command) []*ucli.Command {
 	out := make([]*ucli.Command, len(cs))
 	for i, c := range cs {
 		cc := *c
 		cc.Subcommands = cloneCommands(c.Subcommands)
+		cc.Flags = cloneFlags(c.Flags)
 		out[i] = &cc
+	}
+	return out
+}
+
+// cloneFlags shallow-copies each flag struct (every urfave flag type is a
+// pointer to a struct).
+func cloneFlags(fs []ucli.Flag) []ucli.Flag {
+	out := make([]ucli.Flag, len(fs))
+	for i, f := range fs {
+		v := reflect.ValueOf(f)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			out[i] = f
+			continue
+		}
+		n := reflect.New(v.Elem().Type())
+		n.Elem().Set(v.Elem())
+		out[i] = n.Interface().(ucli.Flag)
 	}
 	return out
 }

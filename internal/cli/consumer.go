@@ -43,9 +43,13 @@ func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Clie
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	cl := consumers.New(dial, n, log)
+	// The session outlives fn (which Ctrl-C interrupts) until fn has
+	// returned and stopped its subscriptions, so nothing is sent on a
+	// session while it closes.
+	rctx, stopRun := context.WithCancel(context.WithoutCancel(c.Context))
 	done := make(chan struct{})
-	go func() { cl.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	go func() { cl.Run(rctx); close(done) }()
+	defer func() { stopRun(); <-done }()
 	wctx, wcancel := context.WithTimeout(ctx, c.Duration("timeout"))
 	defer wcancel()
 	if err := cl.Ready(wctx); err != nil {
