@@ -58,8 +58,19 @@ type Hub struct {
 
 	mu    sync.Mutex
 	sess  *client.Client
+	out   chan publication // the session's outbox; nil without a session
 	nodes map[string]*node
 }
+
+// publication is an event waiting in the hub's outbox.
+type publication struct {
+	topic   string
+	payload wamp.Dict
+}
+
+// outboxSize bounds the events waiting to be published; beyond it the
+// hub drops (and logs) rather than block the directory.
+const outboxSize = 4096
 
 type node struct {
 	info protocol.NodeInfo
@@ -85,12 +96,62 @@ func New(cfg Config) (*Hub, error) {
 // Run serves the hub until ctx ends, reconnecting whenever the session to
 // the router is lost. It returns ctx's error.
 func (h *Hub) Run(ctx context.Context) error {
-	return wampx.Keep(ctx, h.dial, wampx.DefaultBackoff, h.log, h.setup)
+	return wampx.KeepSession(ctx, h.dial, wampx.DefaultBackoff, h.log, h.setup)
 }
 
-// setup prepares one session: leave detection first so that no departure
-// goes unseen, then the procedures, then reconciliation and hub.ready.
-func (h *Hub) setup(ctx context.Context, c *client.Client) error {
+// setup prepares one session: the outbox, leave detection and the
+// procedures (register), then reconciliation and hub.ready.
+func (h *Hub) setup(ctx context.Context, c *client.Client) (stop func(), err error) {
+	// Events are published from the outbox's own goroutine: handlers run
+	// on the client's receive loop, and a publication blocking there would
+	// stall the session (and its Close) behind it. stop ends that goroutine
+	// before the session closes.
+	out := make(chan publication, outboxSize)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		h.publish(c, out, quit)
+	}()
+	stop = func() {
+		h.mu.Lock()
+		if h.sess == c {
+			h.sess, h.out = nil, nil
+		}
+		h.mu.Unlock()
+		close(quit)
+		select {
+		case <-done:
+		case <-time.After(time.Second): // a send stuck on a dead connection
+		}
+	}
+	if err := h.register(c); err != nil {
+		return stop, err
+	}
+	h.mu.Lock()
+	h.sess, h.out = c, out
+	h.mu.Unlock()
+	go func() {
+		<-c.Done()
+		h.mu.Lock()
+		if h.sess == c {
+			h.sess, h.out = nil, nil
+		}
+		h.mu.Unlock()
+	}()
+
+	if err := h.reconcile(ctx, c); err != nil {
+		h.log.Warn("cannot reconcile with the router's meta API; waiting for nodes to re-announce", "err", err)
+	}
+	if err := c.Publish(h.names.HubReady(), nil, wamp.List{}, wamp.Dict{"session": uint64(c.ID())}); err != nil {
+		return stop, fmt.Errorf("publishing %s: %w", h.names.HubReady(), err)
+	}
+	h.log.Info("hub ready", "realm", h.names.Realm, "base", h.names.Base, "nodes", h.count())
+	return stop, nil
+}
+
+// register subscribes to leave events and registers the hub's procedures:
+// leave detection first so that no departure goes unseen.
+func (h *Hub) register(c *client.Client) error {
 	if err := c.Subscribe(string(wamp.MetaEventSessionOnLeave), h.onLeave, nil); err != nil {
 		// Without leave events (a router that forbids the meta API) the
 		// directory still works; departed nodes linger until they re-add.
@@ -123,25 +184,6 @@ func (h *Hub) setup(ctx context.Context, c *client.Client) error {
 			return fmt.Errorf("registering %s: %w", p.uri, err)
 		}
 	}
-	h.mu.Lock()
-	h.sess = c
-	h.mu.Unlock()
-	go func() {
-		<-c.Done()
-		h.mu.Lock()
-		if h.sess == c {
-			h.sess = nil
-		}
-		h.mu.Unlock()
-	}()
-
-	if err := h.reconcile(ctx, c); err != nil {
-		h.log.Warn("cannot reconcile with the router's meta API; waiting for nodes to re-announce", "err", err)
-	}
-	if err := c.Publish(h.names.HubReady(), nil, wamp.List{}, wamp.Dict{"session": uint64(c.ID())}); err != nil {
-		return fmt.Errorf("publishing %s: %w", h.names.HubReady(), err)
-	}
-	h.log.Info("hub ready", "realm", h.names.Realm, "base", h.names.Base, "nodes", h.count())
 	return nil
 }
 
@@ -191,14 +233,33 @@ func (h *Hub) removeLocked(name, why string) {
 	h.publishLocked(h.names.DataNodeSubtracted(), n.info)
 }
 
+// publishLocked queues an event about n for the current session, in
+// order; without a session there is no one to tell.
 func (h *Hub) publishLocked(topic string, n protocol.NodeInfo) {
-	if h.sess == nil {
+	if h.out == nil {
 		return
 	}
-	payload := wamp.Dict{"name": n.Name, "description": n.Description}
-	sess := h.sess
-	if err := wampx.Guard(func() error { return sess.Publish(topic, nil, wamp.List{payload}, nil) }); err != nil {
-		h.log.Warn("cannot publish", "topic", topic, "node", n.Name, "err", err)
+	p := publication{topic: topic, payload: wamp.Dict{"name": n.Name, "description": n.Description}}
+	select {
+	case h.out <- p:
+	default:
+		h.log.Warn("outbox full; event dropped", "topic", topic, "node", n.Name)
+	}
+}
+
+// publish sends the outbox's events on c until c ends or quit closes.
+func (h *Hub) publish(c *client.Client, out <-chan publication, quit <-chan struct{}) {
+	for {
+		select {
+		case <-c.Done():
+			return
+		case <-quit:
+			return
+		case p := <-out:
+			if err := wampx.Guard(func() error { return c.Publish(p.topic, nil, wamp.List{p.payload}, nil) }); err != nil {
+				h.log.Warn("cannot publish", "topic", p.topic, "err", err)
+			}
+		}
 	}
 }
 

@@ -24,6 +24,16 @@ var DefaultBackoff = Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 // announces; an error from it closes that session and counts as a failed
 // attempt. Keep returns ctx's error once ctx is done.
 func Keep(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setup func(ctx context.Context, c *client.Client) error) error {
+	return KeepSession(ctx, dial, b, logger, func(ctx context.Context, c *client.Client) (func(), error) {
+		return nil, setup(ctx, c)
+	})
+}
+
+// KeepSession is Keep for owners that send on the session from goroutines
+// of their own: setup also returns a stop function (may be nil) that Keep
+// calls before closing the session, so that those goroutines end first.
+// nexus closes its send queue on Close, and a send racing it would panic.
+func KeepSession(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setup func(ctx context.Context, c *client.Client) (stop func(), err error)) error {
 	logger = Logger(logger)
 	if b.Min <= 0 {
 		b = DefaultBackoff
@@ -32,7 +42,8 @@ func Keep(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setu
 	for {
 		c, err := dial(ctx)
 		if err == nil {
-			err = setup(ctx, c)
+			var stop func()
+			stop, err = setup(ctx, c)
 			if err == nil {
 				delay = b.Min
 				select {
@@ -42,6 +53,9 @@ func Keep(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setu
 				}
 			} else {
 				logger.Warn("session setup failed", "err", err)
+			}
+			if stop != nil {
+				stop()
 			}
 			c.Close()
 		} else if ctx.Err() == nil {
