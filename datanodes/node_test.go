@@ -80,8 +80,13 @@ func startNode(t testing.TB, url string, mod func(*Config)) *env {
 		}
 	})
 	e.call = session(t, url)
-	waitFor(t, "get_data registered", func() bool {
+	// Both procedures: the node registers get_fields, then get_data.
+	waitFor(t, "get_fields and get_data registered", func() bool {
 		_, err := e.call.Call(context.Background(), e.names.GetFields("n1"), nil, wamp.List{1, 0}, nil, nil)
+		if err != nil {
+			return false
+		}
+		_, err = e.call.Call(context.Background(), e.names.GetData("n1"), nil, wamp.List{[]string{}, 1, 2}, nil, nil)
 		return err == nil
 	})
 	return e
