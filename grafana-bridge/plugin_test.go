@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,7 +58,14 @@ func hour() backend.TimeRange {
 
 // TestPluginOverGRPC runs the plugin behind the SDK's gRPC harness against
 // a live router, hub and data node.
+// grpcHarnessUsed records that the SDK's gRPC harness ran: it registers
+// global Prometheus collectors, so it can start once per test process.
+var grpcHarnessUsed atomic.Bool
+
 func TestPluginOverGRPC(t *testing.T) {
+	if grpcHarnessUsed.Swap(true) {
+		t.Skip("the SDK's gRPC harness runs once per process (it registers global metrics); run with -count=1")
+	}
 	s := simStack(t)
 	factory := plugin.NewFactory(func(context.Context, backend.DataSourceInstanceSettings) (grafanabridge.Source, grafanabridge.Options, func(), error) {
 		return s.Client, grafanabridge.Options{}, nil, nil
