@@ -41,7 +41,10 @@ type Node struct {
 	// changed signals new fields, which the hub should learn of.
 	changed chan struct{}
 
-	sess       atomic.Pointer[client.Client]
+	sess atomic.Pointer[client.Client]
+	// sendMu is held (shared) while the live publisher sends on sess and
+	// (exclusively) while a session is withdrawn before it closes.
+	sendMu     sync.RWMutex
 	sinkErrors atomic.Int64
 	liveSent   atomic.Int64
 	liveLost   atomic.Int64
@@ -143,7 +146,7 @@ func (n *Node) Run(ctx context.Context) error {
 	keepDone := make(chan struct{})
 	go func() {
 		defer close(keepDone)
-		_ = wampx.Keep(kctx, n.dial, n.backoff, n.log, n.setup)
+		_ = wampx.KeepSession(kctx, n.dial, n.backoff, n.log, n.setup)
 	}()
 	<-ctx.Done()
 	stopDrivers()
@@ -207,13 +210,15 @@ func safeRun(ctx context.Context, d driver.Driver, s driver.Sink) (err error) {
 }
 
 // setup prepares a new session: procedures, the hub.ready subscription
-// and the announcement.
-func (n *Node) setup(ctx context.Context, c *client.Client) error {
+// and the announcement. The returned stop ends the announcement loop and
+// withdraws the session from the live publisher before Keep closes it, so
+// nothing is sent on a closing session.
+func (n *Node) setup(ctx context.Context, c *client.Client) (func(), error) {
 	if err := c.Register(n.names.GetFields(n.cfg.Name), n.handleGetFields, nil); err != nil {
-		return fmt.Errorf("registering get_fields: %w", err)
+		return nil, fmt.Errorf("registering get_fields: %w", err)
 	}
 	if err := c.Register(n.names.GetData(n.cfg.Name), n.handleGetData, nil); err != nil {
-		return fmt.Errorf("registering get_data: %w", err)
+		return nil, fmt.Errorf("registering get_data: %w", err)
 	}
 	again := make(chan struct{}, 1)
 	if err := c.Subscribe(n.names.HubReady(), func(*wamp.Event) {
@@ -225,9 +230,23 @@ func (n *Node) setup(ctx context.Context, c *client.Client) error {
 		n.log.Warn("cannot subscribe to hub.ready", "err", err)
 	}
 	n.sess.Store(c)
-	go n.announceLoop(ctx, c, again)
+	actx, stopAnnounce := context.WithCancel(ctx)
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		n.announceLoop(actx, c, again)
+	}()
 	n.log.Info("session up", "session", uint64(c.ID()))
-	return nil
+	return func() {
+		stopAnnounce()
+		select {
+		case <-announced:
+		case <-time.After(time.Second): // a call stuck on a dead connection
+		}
+		n.sendMu.Lock()
+		n.sess.CompareAndSwap(c, nil)
+		n.sendMu.Unlock()
+	}, nil
 }
 
 // announceLoop calls data_node.add until the hub accepts, with backoff

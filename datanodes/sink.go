@@ -208,6 +208,8 @@ func (n *Node) publish() {
 	if len(batch) == 0 {
 		return
 	}
+	n.sendMu.RLock()
+	defer n.sendMu.RUnlock()
 	c := n.sess.Load()
 	if c == nil || !c.Connected() {
 		n.liveLost.Add(int64(len(batch)))
