@@ -151,6 +151,9 @@ func (n *Node) Run(ctx context.Context) error {
 	<-ctx.Done()
 	stopDrivers()
 	wg.Wait()
+	// Under sendMu, so that a session dropping right now is not closed
+	// under the call (its stop takes sendMu before Close).
+	n.sendMu.RLock()
 	if c := n.sess.Load(); c != nil && c.Connected() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := wampx.Guard(func() error {
@@ -161,6 +164,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		cancel()
 	}
+	n.sendMu.RUnlock()
 	stopKeep()
 	<-keepDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -214,6 +218,11 @@ func safeRun(ctx context.Context, d driver.Driver, s driver.Sink) (err error) {
 // withdraws the session from the live publisher before Keep closes it, so
 // nothing is sent on a closing session.
 func (n *Node) setup(ctx context.Context, c *client.Client) (func(), error) {
+	// A cancelled call returns at once instead of waiting for the router
+	// to confirm, which a router that went away never does.
+	if err := c.SetCallCancelMode(wamp.CancelModeKillNoWait); err != nil {
+		return nil, err
+	}
 	if err := c.Register(n.names.GetFields(n.cfg.Name), n.handleGetFields, nil); err != nil {
 		return nil, fmt.Errorf("registering get_fields: %w", err)
 	}
