@@ -204,7 +204,7 @@ func (s *Server) instrument(endpoint string, f handlerFunc) http.Handler {
 		v, err := f(w, r)
 		code := http.StatusOK
 		if err != nil {
-			code = statusOf(err)
+			code = StatusOf(err)
 			if code >= 500 {
 				s.log.Warn("grafana request failed", "endpoint", endpoint, "err", err)
 			}
@@ -283,8 +283,9 @@ func badRequest(format string, args ...any) error {
 	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
-// statusOf maps an error to the HTTP status Grafana shows.
-func statusOf(err error) int {
+// StatusOf maps an error to the HTTP status Grafana shows. It is the one
+// table for both faces: the plugin's resource handler answers with it too.
+func StatusOf(err error) int {
 	var he *httpError
 	if errors.As(err, &he) {
 		return he.code
@@ -327,6 +328,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// WriteResult answers v as JSON, or err as {"error": ...} with the status
+// StatusOf gives it.
+func WriteResult(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeError(w, StatusOf(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // decode reads a JSON body into v; an empty body leaves v as it is.

@@ -358,22 +358,7 @@ type FieldDesc struct {
 
 func (d *Datasource) resources() http.Handler {
 	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, v any, err error) {
-		w.Header().Set("Content-Type", "application/json")
-		if err != nil {
-			code := http.StatusBadGateway
-			switch protocol.KindOf(err) {
-			case protocol.InvalidArgument:
-				code = http.StatusBadRequest
-			case protocol.NoSuchNode, protocol.UnknownField:
-				code = http.StatusNotFound
-			}
-			w.WriteHeader(code)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-			return
-		}
-		json.NewEncoder(w).Encode(v)
-	}
+	reply := grafanabridge.WriteResult
 	mux.HandleFunc("GET /nodes", func(w http.ResponseWriter, r *http.Request) {
 		ns, err := d.core.NodeNames(r.Context())
 		reply(w, ns, err)
