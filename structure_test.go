@@ -141,8 +141,8 @@ func TestLayering(t *testing.T) {
 		{"grafana-bridge", "datanodes", "the bridge is a consumer"},
 		{"datanodes/driver", "datanodes/store", "drivers know nothing of storage"},
 		{"datanodes/store", "datanodes/driver", "storage knows nothing of drivers"},
-		{"internal/protocol", "github.com/", "the vocabulary imports only the standard library"},
-		{"internal/wampx", "router", "wampx is client-side plumbing"},
+		{"protocol", "github.com/", "the vocabulary imports only the standard library"},
+		{"wampx", "router", "wampx is client-side plumbing"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {

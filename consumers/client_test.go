@@ -15,9 +15,9 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 var names = protocol.DefaultNames()

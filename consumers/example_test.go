@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/consumers"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // Reading the last hour of a field, downsampled to at most 500 points

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // dayEnv is a node holding one day of field x at 1 Hz.

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // TestBudgetWidthOneBucket: when the budget allows a single bucket (minmax

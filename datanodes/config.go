@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 	"gopkg.in/yaml.v3"
 )
 

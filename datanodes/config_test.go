@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestLoadConfig(t *testing.T) {

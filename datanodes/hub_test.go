@@ -7,8 +7,8 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // TestWithHub announces the node to the real hub, and again to a hub that

@@ -22,9 +22,9 @@ import (
 	"github.com/telemesh/telemesh/datanodes/driver"
 	_ "github.com/telemesh/telemesh/datanodes/driver/sim"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // TestSisockPythonClient drives the node with autobahn-python as sisock's

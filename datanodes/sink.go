@@ -10,8 +10,8 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // maxLivePending bounds the readings waiting for the live topic; beyond it

@@ -15,9 +15,9 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/telemesh/telemesh/cmd/telemesh/cli"
 	"github.com/telemesh/telemesh/datanodes"
-	"github.com/telemesh/telemesh/internal/cli"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/router"
 	"gopkg.in/yaml.v3"
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gammazero/nexus/v3/wamp"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // BenchmarkListNodes measures a list_nodes round trip over loopback

@@ -12,9 +12,9 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // env is a nexus router on loopback with helpers to dial it.

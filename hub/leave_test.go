@@ -6,7 +6,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // TestOnLeavePayloads feeds the leave handler the payloads routers send:

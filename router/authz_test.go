@@ -5,7 +5,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestAuthorizerDefaultRoles(t *testing.T) {

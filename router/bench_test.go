@@ -16,7 +16,7 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // BenchmarkRPC measures calls through the router over WebSocket with

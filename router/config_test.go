@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // TestLoadConfigBad loads every testdata/*.bad.yaml and checks the error

@@ -12,9 +12,9 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"golang.org/x/crypto/pbkdf2"
 
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // Credentials of the test realm.

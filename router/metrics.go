@@ -11,7 +11,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // metrics are the router's Prometheus collectors, in their own registry.

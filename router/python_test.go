@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/tls/pki"
 )
 

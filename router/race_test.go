@@ -8,8 +8,8 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // TestSubscribersLeavingDuringPublish has subscribers come and go while

@@ -22,7 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // handshakeTimeout bounds the TLS and RawSocket handshakes of a new

@@ -14,8 +14,8 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 func echo(_ context.Context, inv *wamp.Invocation) client.InvokeResult {

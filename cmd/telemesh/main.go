@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/telemesh/telemesh/internal/cli"
+	"github.com/telemesh/telemesh/cmd/telemesh/cli"
 )
 
 func main() {

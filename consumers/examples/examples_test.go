@@ -23,13 +23,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/telemesh/telemesh/cmd/telemesh/cli"
 	"github.com/telemesh/telemesh/consumers"
-	"github.com/telemesh/telemesh/internal/cli"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/router"
 	"github.com/telemesh/telemesh/tls/pki"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // Credentials of the stack's WAMP-CRA users: a reader (consumer role) for

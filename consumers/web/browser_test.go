@@ -23,9 +23,9 @@ import (
 	_ "github.com/telemesh/telemesh/datanodes/driver/sim"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // site is a nexus router with the dashboard on the same origin, as the

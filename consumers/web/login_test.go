@@ -13,9 +13,9 @@ import (
 
 	"github.com/telemesh/telemesh/consumers/web"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/router"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // TestBrowserLogin serves the dashboard from telemesh's own router, whose

@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 //go:embed dist

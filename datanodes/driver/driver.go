@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Driver reads one source of readings until ctx ends.

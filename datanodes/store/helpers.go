@@ -1,6 +1,6 @@
 package store
 
-import "github.com/telemesh/telemesh/internal/protocol"
+import "github.com/telemesh/telemesh/protocol"
 
 // SpanOverlaps reports whether a field whose readings run from first to
 // last (inclusive, nanoseconds) overlaps [start, end). Stores use it for

@@ -7,7 +7,7 @@ package store
 import (
 	"context"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Store keeps readings and field metadata. All methods are safe for

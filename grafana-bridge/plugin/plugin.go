@@ -1,7 +1,7 @@
 // Package plugin is the telemesh Grafana backend datasource plugin: panel
 // and alert queries (QueryData), the health check, resources for the query
 // editor and template variables (CallResource), and live readings through
-// Grafana Live (RunStream). It shares the query core of grafanabridge.
+// Grafana Live (RunStream). It shares the query core of bridge.
 package plugin
 
 import (
@@ -21,15 +21,15 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // ID is the plugin id in plugin.json and in provisioning.
 const ID = "telemesh-wamp-datasource"
 
 // Connect opens the Source of one datasource instance; stop releases it.
-type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src grafanabridge.Source, opts grafanabridge.Options, stop func(), err error)
+type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src bridge.Source, opts bridge.Options, stop func(), err error)
 
 // NewFactory returns the instance factory that datasource.Manage (or the
 // SDK's test harness) runs: one Datasource per configured datasource.
@@ -48,7 +48,7 @@ func NewFactory(connect Connect, logger *slog.Logger) datasource.InstanceFactory
 
 // Datasource is one configured telemesh datasource.
 type Datasource struct {
-	core *grafanabridge.Core
+	core *bridge.Core
 	uid  string
 	stop func()
 	log  *slog.Logger
@@ -65,11 +65,11 @@ var (
 
 // New returns a datasource reading from src; uid is the datasource UID that
 // live channels carry, stop (may be nil) runs on Dispose.
-func New(src grafanabridge.Source, opts grafanabridge.Options, uid string, stop func(), logger *slog.Logger) *Datasource {
+func New(src bridge.Source, opts bridge.Options, uid string, stop func(), logger *slog.Logger) *Datasource {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Datasource{core: grafanabridge.NewCore(src, opts, logger), uid: uid, stop: stop, log: logger}
+	d := &Datasource{core: bridge.NewCore(src, opts, logger), uid: uid, stop: stop, log: logger}
 	d.res = httpadapter.New(d.resources())
 	return d
 }
@@ -103,14 +103,14 @@ type QueryModel struct {
 	// QueryType "annotations" turns non-zero values into events.
 	QueryType string `json:"queryType"`
 	// Filters are ad-hoc filters the frontend copies in.
-	Filters []grafanabridge.Filter `json:"filters"`
+	Filters []bridge.Filter `json:"filters"`
 }
 
-func (m QueryModel) targets() ([]grafanabridge.Target, error) {
-	var out []grafanabridge.Target
+func (m QueryModel) targets() ([]bridge.Target, error) {
+	var out []bridge.Target
 	if m.Target != "" {
 		for _, s := range strings.Split(m.Target, ",") {
-			t, err := grafanabridge.ParseTarget(s)
+			t, err := bridge.ParseTarget(s)
 			if err != nil {
 				return nil, err
 			}
@@ -125,7 +125,7 @@ func (m QueryModel) targets() ([]grafanabridge.Target, error) {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "query names fields but no node")
 	}
 	for _, f := range fields {
-		t, err := grafanabridge.ParseTarget(m.Node + grafanabridge.TargetSep + f)
+		t, err := bridge.ParseTarget(m.Node + bridge.TargetSep + f)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if err != nil {
 		return errResponse(err)
 	}
-	keep, err := grafanabridge.CompileFilters(m.Filters)
+	keep, err := bridge.CompileFilters(m.Filters)
 	if err != nil {
 		return errResponse(protocol.Errorf(protocol.InvalidArgument, "%v", err))
 	}
@@ -196,13 +196,13 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if err != nil {
 		return errResponse(err)
 	}
-	var kept []grafanabridge.Target
+	var kept []bridge.Target
 	for _, t := range ts {
 		if keep(t) {
 			kept = append(kept, t)
 		}
 	}
-	r := grafanabridge.Request{Targets: kept, From: q.TimeRange.From, To: q.TimeRange.To,
+	r := bridge.Request{Targets: kept, From: q.TimeRange.From, To: q.TimeRange.To,
 		MaxPoints: int(q.MaxDataPoints), Interval: q.Interval, Agg: m.Agg}
 	if m.QueryType == QueryTypeAnnotations {
 		r.Interval, r.Agg, r.MaxPoints = time.Second, protocol.AggLast, d.core.Options().MaxPoints
@@ -235,7 +235,7 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 
 // SeriesFrame turns a series into a timeseries-multi frame: a time field and
 // one value field named after the field, labelled with the node.
-func SeriesFrame(s grafanabridge.Series) *data.Frame {
+func SeriesFrame(s bridge.Series) *data.Frame {
 	times := make([]time.Time, len(s.Times))
 	for i, t := range s.Times {
 		times[i] = protocol.ToTime(t)
@@ -263,7 +263,7 @@ func valueField(name, typ string, vals []any) *data.Field {
 		out := make([]*string, len(vals))
 		for i, v := range vals {
 			if v != nil {
-				s := grafanabridge.EventText(v)
+				s := bridge.EventText(v)
 				out[i] = &s
 			}
 		}
@@ -273,7 +273,7 @@ func valueField(name, typ string, vals []any) *data.Field {
 		for i, v := range vals {
 			if b, ok := v.(bool); ok {
 				out[i] = &b
-			} else if f, ok := grafanabridge.Float(v); ok {
+			} else if f, ok := bridge.Float(v); ok {
 				b := f != 0
 				out[i] = &b
 			}
@@ -282,7 +282,7 @@ func valueField(name, typ string, vals []any) *data.Field {
 	}
 	out := make([]*float64, len(vals))
 	for i, v := range vals {
-		if f, ok := grafanabridge.Float(v); ok {
+		if f, ok := bridge.Float(v); ok {
 			out[i] = &f
 		}
 	}
@@ -306,15 +306,15 @@ func inferType(vals []any) string {
 
 // AnnotationFrame lists the events of the series (non-zero, true or
 // non-empty values) with the fields Grafana reads annotations from.
-func AnnotationFrame(series []grafanabridge.Series) *data.Frame {
+func AnnotationFrame(series []bridge.Series) *data.Frame {
 	var times []time.Time
 	var titles, texts, tags []string
 	for _, s := range series {
 		for i, t := range s.Times {
-			if grafanabridge.Eventful(s.Values[i]) {
+			if bridge.Eventful(s.Values[i]) {
 				times = append(times, protocol.ToTime(t))
 				titles = append(titles, s.Target.String())
-				texts = append(texts, grafanabridge.EventText(s.Values[i]))
+				texts = append(texts, bridge.EventText(s.Values[i]))
 				tags = append(tags, s.Target.Node+","+s.Target.Field)
 			}
 		}
@@ -358,7 +358,7 @@ type FieldDesc struct {
 
 func (d *Datasource) resources() http.Handler {
 	mux := http.NewServeMux()
-	reply := grafanabridge.WriteResult
+	reply := bridge.WriteResult
 	mux.HandleFunc("GET /nodes", func(w http.ResponseWriter, r *http.Request) {
 		ns, err := d.core.NodeNames(r.Context())
 		reply(w, ns, err)
@@ -406,7 +406,7 @@ func (d *Datasource) resources() http.Handler {
 		out := []map[string]string{}
 		seen := map[string]bool{}
 		for _, n := range names {
-			if _, f, ok := strings.Cut(n, grafanabridge.TargetSep); ok {
+			if _, f, ok := strings.Cut(n, bridge.TargetSep); ok {
 				n = f
 			}
 			if !seen[n] {

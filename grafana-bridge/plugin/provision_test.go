@@ -12,7 +12,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"gopkg.in/yaml.v3"
 
-	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 	"github.com/telemesh/telemesh/internal/testutil"
 )
 
@@ -161,7 +161,7 @@ func TestProvisioning(t *testing.T) {
 					Target string `json:"target"`
 				}
 				json.Unmarshal([]byte(resolved), &q)
-				tg, err := grafanabridge.ParseTarget(q.Target)
+				tg, err := bridge.ParseTarget(q.Target)
 				if err != nil {
 					t.Errorf("%s: %v", p.Title, err)
 				}

@@ -11,9 +11,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/telemesh/telemesh/consumers"
-	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // Settings is a datasource's jsonData. The WAMP secret comes from
@@ -40,18 +40,18 @@ const DefaultURL = "ws://127.0.0.1:8080/ws"
 
 // ParseSettings decodes and checks a datasource's settings, strictly:
 // unknown keys are errors.
-func ParseSettings(s backend.DataSourceInstanceSettings) (wampx.Config, protocol.Names, grafanabridge.Options, error) {
+func ParseSettings(s backend.DataSourceInstanceSettings) (wampx.Config, protocol.Names, bridge.Options, error) {
 	var st Settings
 	if len(s.JSONData) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(s.JSONData))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&st); err != nil {
-			return wampx.Config{}, protocol.Names{}, grafanabridge.Options{}, fmt.Errorf("datasource %s: jsonData: %w", s.Name, err)
+			return wampx.Config{}, protocol.Names{}, bridge.Options{}, fmt.Errorf("datasource %s: jsonData: %w", s.Name, err)
 		}
 	}
 	n, err := protocol.Profile(st.Profile)
 	if err != nil {
-		return wampx.Config{}, n, grafanabridge.Options{}, err
+		return wampx.Config{}, n, bridge.Options{}, err
 	}
 	if st.Realm != "" {
 		n.Realm = st.Realm
@@ -66,14 +66,14 @@ func ParseSettings(s backend.DataSourceInstanceSettings) (wampx.Config, protocol
 		st.URL = DefaultURL
 	}
 	if st.NodeTimeout < 0 {
-		return wampx.Config{}, n, grafanabridge.Options{}, fmt.Errorf("nodeTimeout %v is negative", st.NodeTimeout)
+		return wampx.Config{}, n, bridge.Options{}, fmt.Errorf("nodeTimeout %v is negative", st.NodeTimeout)
 	}
 	if st.DefaultAgg != "" && !protocol.ValidAgg(st.DefaultAgg) {
-		return wampx.Config{}, n, grafanabridge.Options{}, fmt.Errorf("defaultAgg %q: want mean, min, max, last or minmax", st.DefaultAgg)
+		return wampx.Config{}, n, bridge.Options{}, fmt.Errorf("defaultAgg %q: want mean, min, max, last or minmax", st.DefaultAgg)
 	}
 	cfg := wampx.Config{URL: st.URL, Realm: n.Realm, AuthID: st.AuthID, AuthMethod: st.AuthMethod,
 		Secret: s.DecryptedSecureJSONData["secret"], CAFile: st.CAFile, Serializer: st.Serializer}
-	opts := grafanabridge.Options{NodeTimeout: time.Duration(st.NodeTimeout * float64(time.Second)), DefaultAgg: st.DefaultAgg}
+	opts := bridge.Options{NodeTimeout: time.Duration(st.NodeTimeout * float64(time.Second)), DefaultAgg: st.DefaultAgg}
 	return cfg, n, opts, nil
 }
 
@@ -83,7 +83,7 @@ func ConsumersConnect(logger *slog.Logger) Connect {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return func(_ context.Context, s backend.DataSourceInstanceSettings) (grafanabridge.Source, grafanabridge.Options, func(), error) {
+	return func(_ context.Context, s backend.DataSourceInstanceSettings) (bridge.Source, bridge.Options, func(), error) {
 		cfg, n, opts, err := ParseSettings(s)
 		if err != nil {
 			return nil, opts, nil, err

@@ -9,8 +9,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	grafanabridge "github.com/telemesh/telemesh/grafana-bridge"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // StreamPath is the Grafana Live path of a node's live readings, or of one
@@ -118,7 +118,7 @@ func LiveFrames(node, field string, info map[string]protocol.FieldInfo, r *proto
 				return nil
 			}
 		}
-		f := SeriesFrame(grafanabridge.Series{Target: grafanabridge.Target{Node: node, Field: field}, Info: fi, Times: tl.T, Values: vals})
+		f := SeriesFrame(bridge.Series{Target: bridge.Target{Node: node, Field: field}, Info: fi, Times: tl.T, Values: vals})
 		return []*data.Frame{f}
 	}
 	var names []string

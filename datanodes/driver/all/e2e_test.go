@@ -17,9 +17,9 @@ import (
 	"github.com/telemesh/telemesh/datanodes"
 	_ "github.com/telemesh/telemesh/datanodes/driver/all"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // e2eCase runs one driver in a real node and checks what consumers see.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 	"gopkg.in/yaml.v3"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestRecorderConcurrent(t *testing.T) {

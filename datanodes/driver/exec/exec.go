@@ -19,7 +19,7 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/driver/config"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 //go:embed sample.yaml

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestSample(t *testing.T) {

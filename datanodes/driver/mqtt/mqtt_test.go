@@ -13,8 +13,8 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestSample(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Sample is the documented configuration block of the sim driver.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/driver/config"
-	"github.com/telemesh/telemesh/internal/protocol"
-	"github.com/telemesh/telemesh/internal/wampx"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 //go:embed sample.yaml

@@ -11,8 +11,8 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
-	"github.com/telemesh/telemesh/internal/protocol"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestSample(t *testing.T) {

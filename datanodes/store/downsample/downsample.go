@@ -9,7 +9,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Cell summarises the readings of one bucket. Its merge is order

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func TestStart(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/downsample"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.

@@ -17,7 +17,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/datanodes/store/storetest"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 func open(t testing.TB, path string, o Options) *Store {

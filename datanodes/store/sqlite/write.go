@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store/downsample"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Writing: buffered readings are committed in batches, with the rollup

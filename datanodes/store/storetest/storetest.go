@@ -15,7 +15,7 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/downsample"
-	"github.com/telemesh/telemesh/internal/protocol"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // T0 is an hour-aligned time (nanoseconds) near 2023-11 the suite's

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/telemesh/telemesh/cmd/telemesh/bench"
+	"github.com/telemesh/telemesh/datanodes"
+	"github.com/telemesh/telemesh/datanodes/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:  "bench",
+		Usage: "measure ingest, get_data, live delivery, hub registration and node memory",
+		Description: `Self-hosted by default: a router, the hub and a data node run in this process,
+the node's database in a temporary directory. With --url the node and the
+clients use that router instead (the hub measurement is then skipped).
+--days and --fields size the history (30 days of 10 fields at 1 Hz by
+default); use --days 1 for a quick run.`,
+		Flags: append([]ucli.Flag{
+			&ucli.Float64Flag{Name: "days", Value: 30, Usage: "days of history at 1 Hz to ingest"},
+			&ucli.IntFlag{Name: "fields", Value: 10, Usage: "fields of history"},
+			&ucli.IntFlag{Name: "max-points", Value: 1000, Usage: "size of downsampled queries"},
+			&ucli.IntFlag{Name: "live-readings", Value: 200000, Usage: "readings sent on the live topic"},
+			&ucli.IntFlag{Name: "hub-nodes", Value: 1000, Usage: "nodes registering with the hub (0 skips)"},
+			&ucli.PathFlag{Name: "data-dir", Usage: "directory of the node's database (default: a temporary one)"},
+			&ucli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
+		}, clientFlags()...),
+		Action: func(c *ucli.Context) error {
+			rc, n, err := clientConfig(c)
+			if err != nil {
+				return err
+			}
+			if !c.IsSet("url") {
+				rc.URL = ""
+			}
+			dir := c.Path("data-dir")
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "telemesh-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+			}
+			log := logger(c)
+			res, err := bench.Run(c.Context, bench.Config{
+				Router: rc, Names: n,
+				OpenStore: func() (store.Store, error) {
+					return openStore(filepath.Join(dir, "bench.db"), datanodes.Config{Name: "bench"}, log)
+				},
+				Days: c.Float64("days"), Fields: c.Int("fields"), MaxPoints: c.Int("max-points"),
+				LiveReadings: c.Int("live-readings"), HubNodes: c.Int("hub-nodes"),
+				Logger: log,
+			})
+			w := c.App.Writer
+			if c.Bool("json") {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(res); jerr != nil {
+					return jerr
+				}
+				return err
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MEASURE\tVALUE\tUNIT\tNOTE")
+			for _, r := range res {
+				fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\n", r.Name, r.Value, r.Unit, r.Note)
+			}
+			if ferr := tw.Flush(); ferr != nil {
+				return ferr
+			}
+			return err
+		},
+	})
+}

@@ -1,0 +1,16 @@
+package cli
+
+import (
+	"github.com/telemesh/telemesh/consumers/web"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router"
+)
+
+// mountDashboard serves the live web dashboard at / of the router's
+// WebSocket listener, so the page and WAMP share one origin.
+func mountDashboard(srv *router.Server, n protocol.Names, wsPath string) {
+	if wsPath == "" {
+		wsPath = router.DefaultWSPath
+	}
+	srv.Handle("/", web.Handler(web.Options{Realm: n.Realm, Base: n.Base, WSPath: wsPath}))
+}

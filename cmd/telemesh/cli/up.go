@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/crossbar-config/crossbar"
+	"github.com/telemesh/telemesh/datanodes"
+	"github.com/telemesh/telemesh/datanodes/store/sqlite"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
+	"github.com/telemesh/telemesh/hub"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router"
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
+
+	_ "github.com/telemesh/telemesh/datanodes/driver/all" // every driver, for --node-config
+)
+
+func init() {
+	register(&ucli.Command{
+		Name:  "up",
+		Usage: "run the whole stack in one process: router, hub, a simulated node and the Grafana bridge",
+		Description: `up is for a first run and for demos. It serves WAMP on --ws-listen (WebSocket,
+   path /ws) and --rs-listen (RawSocket), the live dashboard at / of the
+   WebSocket listener, and the Grafana bridge on --bridge-listen. Anonymous
+   clients from loopback get the read-only consumer role.`,
+		Flags: append(namingFlags(),
+			&ucli.StringFlag{Name: "data-dir", Value: "data", Usage: "folder for the node's SQLite database"},
+			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listener (WAMP at /ws, dashboard at /)"},
+			&ucli.StringFlag{Name: "rs-listen", Value: router.DefaultRSAddress, Usage: "RawSocket listener"},
+			&ucli.StringFlag{Name: "bridge-listen", Value: "127.0.0.1:5000", Usage: "Grafana bridge listener; empty disables the bridge"},
+			&ucli.StringFlag{Name: "crossbar-config", Usage: "configure the router from a crossbar.io .crossbar/config.json instead"},
+			&ucli.StringFlag{Name: "router-config", Usage: "configure the router from a telemesh router YAML file instead"},
+			&ucli.StringFlag{Name: "node-name", Value: "sim", Usage: "name of the simulated node"},
+			&ucli.StringFlag{Name: "sim-backfill", Value: "24h", Usage: "history the simulated node writes at first start (e.g. 7d; 0 for none)"},
+			&ucli.StringFlag{Name: "node-config", Usage: "run this node YAML file instead of the simulated node"},
+			&ucli.BoolFlag{Name: "no-node", Usage: "run no data node"},
+		),
+		Action: up,
+	})
+}
+
+func up(c *ucli.Context) error {
+	log := logger(c)
+	n, err := names(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := upRouterConfig(c, n, log)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Realms) > 0 {
+		n.Realm = cfg.Realms[0].Name
+	}
+	srv, err := router.New(cfg, log.With("component", "router"))
+	if err != nil {
+		return err
+	}
+	mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
+
+	// The router gets its own context and stops last, so that the node can
+	// say goodbye to the hub and every session closes before the router.
+	rctx, stopRouter := context.WithCancel(context.Background())
+	defer stopRouter()
+	routerDone := make(chan struct{})
+	var routerErr error
+	go func() {
+		routerErr = srv.Run(rctx)
+		close(routerDone)
+	}()
+	defer func() { stopRouter(); <-routerDone }()
+
+	g, ctx := errgroup.WithContext(c.Context)
+	g.Go(func() error {
+		select {
+		case <-routerDone:
+			if routerErr != nil {
+				return fmt.Errorf("router: %w", routerErr)
+			}
+			return errors.New("router stopped")
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case <-ctx.Done():
+		return g.Wait()
+	}
+	a := srv.Addrs()
+	log.Info("router up", "websocket", srv.WebSocketURL(), "rawsocket", srv.RawSocketURL(), "realm", n.Realm, "base_uri", n.Base)
+	if a.WebSocket != "" {
+		log.Info("live dashboard", "url", "http://"+a.WebSocket+"/", "metrics", "http://"+a.WebSocket+"/metrics")
+	}
+
+	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", protocol.RoleHub), Logger: log.With("component", "hub")})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return ignoreCanceled(h.Run(ctx)) })
+
+	if !c.Bool("no-node") {
+		node, st, err := upNode(c, n, srv, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			defer st.Close()
+			return ignoreCanceled(node.Run(ctx))
+		})
+	}
+
+	if addr := c.String("bridge-listen"); addr != "" {
+		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", protocol.RoleConsumer), n, log.With("component", "bridge"))
+		g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
+		br, err := bridge.NewServer(bridge.Config{Listen: addr}, cl, log.With("component", "bridge"))
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return ignoreCanceled(br.Run(ctx)) })
+		log.Info("grafana bridge up", "url", "http://"+addr+"/")
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) || c.Context.Err() != nil {
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}
+
+// upRouterConfig is the router configuration of `up`: the defaults for the
+// chosen names with the listeners from the flags, or a file.
+func upRouterConfig(c *ucli.Context, n protocol.Names, log *slog.Logger) (router.Config, error) {
+	switch {
+	case c.String("crossbar-config") != "" && c.String("router-config") != "":
+		return router.Config{}, errors.New("give --crossbar-config or --router-config, not both")
+	case c.String("crossbar-config") != "":
+		return crossbar.Load(c.String("crossbar-config"), log)
+	case c.String("router-config") != "":
+		return router.LoadConfig(c.String("router-config"))
+	}
+	cfg := router.DefaultConfig()
+	cfg.Listeners.WebSocket.Address = c.String("ws-listen")
+	cfg.Listeners.RawSocket.Address = c.String("rs-listen")
+	cfg.Realms[0].Name = n.Realm
+	cfg.Realms[0].Roles = router.DefaultRoles(n)
+	return cfg, cfg.Validate()
+}
+
+// upNode builds the embedded data node: the simulated one, or the one a
+// node file describes.
+func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Logger) (*datanodes.Node, *sqlite.Store, error) {
+	var cfg datanodes.Config
+	if path := c.String("node-config"); path != "" {
+		var err error
+		if cfg, err = datanodes.LoadConfig(path); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		cfg = datanodes.Config{
+			Name:        c.String("node-name"),
+			Description: "simulated sensors (telemesh up)",
+			Drivers:     []datanodes.DriverConfig{{Type: "sim", Block: []byte("backfill: " + c.String("sim-backfill") + "\n")}},
+		}
+	}
+	cfg.Realm, cfg.Base = n.Realm, n.Base
+	if cfg.DataDir == "" {
+		cfg.DataDir = c.String("data-dir")
+	}
+	if err := protocol.CheckNodeName(cfg.Name); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, cfg.Name+".db")
+	st, err := sqlite.Open(path, sqlite.Options{}, log.With("component", "store", "node", cfg.Name))
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := datanodes.New(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, protocol.RoleDataNode), st, log.With("component", "node", "node", cfg.Name))
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	log.Info("data node up", "node", cfg.Name, "db", path)
+	return node, st, nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
