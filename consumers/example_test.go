@@ -35,5 +35,5 @@ func ExampleClient_GetData() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(len(res.Data["temperature"]), "points")
+	fmt.Println(res.Data["temperature"].Len(), "points")
 }

@@ -82,16 +82,18 @@ func (f FieldInfo) Wire() map[string]any {
 	return map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
 }
 
-// TimelineData is one timeline of a get_data result.
+// TimelineData is one timeline of a get_data result, as on the wire.
 type TimelineData struct {
-	T              []float64 `json:"t"`
+	T              []float64 `json:"t"` // seconds since the UNIX epoch
 	FinalizedUntil *float64  `json:"finalized_until"`
 }
 
-// DataResult is a get_data result and a live batch on B.consumer.N.data:
-// each field's values align one to one with the T list of its timeline.
+// DataResult is a decoded get_data result or live batch on
+// B.consumer.N.data: each field's values align one to one with the T list
+// of its timeline, which the result does not name (see Series). It
+// marshals to JSON as the wire shape.
 type DataResult struct {
-	Data     map[string][]any        `json:"data"`
+	Data     map[string]Values       `json:"data"`
 	Timeline map[string]TimelineData `json:"timeline"`
 }
 
