@@ -35,7 +35,7 @@ func TestBudgetWidthOneBucket(t *testing.T) {
 // comparing finalized_until >= end must see it hold, although the node
 // rounds request times to the microsecond.
 func TestFinalizedEchoesEnd(t *testing.T) {
-	n := &Node{}
+	n := &Node{now: time.Now}
 	n.cfg.Store.FlushInterval = Duration(time.Second)
 	for _, endSec := range []float64{1795466100.0000004, 1795466100.9999996, 1795466100.12345678} {
 		q := request{end: toNanos(endSec), endSec: endSec}
