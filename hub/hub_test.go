@@ -411,7 +411,7 @@ func TestStaleHolderReplaced(t *testing.T) {
 		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
 	})
 	h.mu.Lock()
-	h.nodes["gamma"] = &node{info: protocol.NodeInfo{Name: "gamma", Description: "old", Session: 424242}}
+	h.dir.Add(Announce{Name: "gamma", Description: "old", Session: 424242}, time.Now(), nil)
 	h.mu.Unlock()
 	if ok, err := e.add(c, "gamma", "new", 0, nil); !ok || err != nil {
 		t.Fatalf("add over a stale holder = %v, %v; want true", ok, err)

@@ -8,8 +8,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// hubCommand is the hub subcommand.
+func hubCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "hub",
 		Usage: "run the hub: the directory of data nodes, against any WAMP router",
 		Description: `Registers data_node.add and data_node.subtract, get_data_node and list_nodes,
@@ -35,5 +36,5 @@ meta API and caller disclosure allowed for its role).`,
 			}
 			return nil
 		},
-	})
+	}
 }

@@ -1,0 +1,149 @@
+package datanodes
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/telemesh/telemesh/datanodes/driver"
+	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
+)
+
+// cutter is a TCP proxy in front of a router whose connections a test can
+// cut, as a router restart or a network failure does.
+type cutter struct {
+	l        net.Listener
+	target   string
+	accepted atomic.Int64
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newCutter(t testing.TB, target string) *cutter {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{l: l, target: target}
+	t.Cleanup(func() { l.Close(); c.cut() })
+	go c.serve()
+	return c
+}
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		c.mu.Lock()
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		c.accepted.Add(1)
+		go func() { _, _ = io.Copy(out, in); out.Close() }()
+		go func() { _, _ = io.Copy(in, out); in.Close() }()
+	}
+}
+
+// cut closes every connection through the proxy.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cn := range c.conns {
+		cn.Close()
+	}
+	c.conns = nil
+}
+
+// TestNoWedgeOnSessionLoss cuts a node's connection again and again while
+// its live publisher sends as fast as it can, and checks that the node
+// comes back every time: a send blocked on a dead session must never keep
+// the node from reconnecting (it used to hold the send lock the reconnect
+// path waited for, and the node never came back), and the node stops
+// promptly at the end.
+func TestNoWedgeOnSessionLoss(t *testing.T) {
+	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	proxy := newCutter(t, url[len("ws://"):len(url)-len("/ws")])
+	purl := "ws://" + proxy.l.Addr().String() + "/ws"
+	cfg := Config{Name: "n1", Live: LiveConfig{Interval: Duration(time.Millisecond), MaxBatch: 1}}
+	d, err := wampx.Config{URL: purl, Realm: protocol.DefaultRealm, Timeout: 2 * time.Second}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, d, memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.backoff = wampx.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+
+	// A producer that keeps the live publisher sending.
+	s := n.Sink()
+	s.Declare(driver.Field{Name: "x"})
+	pctx, stopProducer := context.WithCancel(ctx)
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for pctx.Err() == nil {
+			rs := make([]protocol.Reading, 50)
+			now := time.Now().UnixNano()
+			for i := range rs {
+				rs[i] = protocol.Reading{Field: "x", Time: now + int64(i), Value: float64(i)}
+			}
+			s.Emit(rs...)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+
+	caller := session(t, url)
+	registered := func() bool {
+		_, err := caller.Call(context.Background(), protocol.DefaultNames().GetFields("n1"), nil, wamp.List{1, 0}, nil, nil)
+		return err == nil
+	}
+	iterations := 40
+	if testing.Short() {
+		iterations = 15
+	}
+	for i := range iterations {
+		before := proxy.accepted.Load()
+		testutil.Eventually(t, 10*time.Second, "node registered", registered)
+		sent := n.Stats().LiveSent
+		testutil.Eventually(t, 10*time.Second, "live readings published", func() bool { return n.Stats().LiveSent > sent })
+		proxy.cut()
+		deadline := time.Now().Add(10 * time.Second)
+		for proxy.accepted.Load() == before || !registered() {
+			if time.Now().After(deadline) {
+				t.Fatalf("iteration %d: node never reconnected after its session was cut (wedged)", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	stopProducer()
+	<-produced
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not stop within 10s of its context ending")
+	}
+	t.Logf("%d cuts survived; stopped in %v", iterations, time.Since(start))
+}
