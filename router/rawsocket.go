@@ -77,7 +77,7 @@ func acceptRawSocket(conn net.Conn, maxRecv int) (*rsConn, string, error) {
 	return &rsConn{conn: conn, maxSend: rsLength(h[1] >> 4), pongc: make(chan []byte, 1)}, ser, nil
 }
 
-func (c *rsConn) readFrame(limit int, touch func()) ([]byte, error) {
+func (c *rsConn) readFrame(limit func() int, touch func()) ([]byte, error) {
 	for {
 		var h [4]byte
 		if _, err := io.ReadFull(c.conn, h[:]); err != nil {
@@ -92,8 +92,8 @@ func (c *rsConn) readFrame(limit int, touch func()) ([]byte, error) {
 		if typ > rsPong {
 			return nil, fmt.Errorf("reserved rawsocket frame type %d", typ)
 		}
-		if n > limit {
-			return nil, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errTooBig, n, limit)
+		if max := limit(); n > max {
+			return nil, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errTooBig, n, max)
 		}
 		b := make([]byte, n)
 		if _, err := io.ReadFull(c.conn, b); err != nil {

@@ -23,7 +23,7 @@ func newWSConn(c *websocket.Conn, payload int) *wsConn {
 	return &wsConn{conn: c, payload: payload}
 }
 
-func (c *wsConn) readFrame(limit int, touch func()) ([]byte, error) {
+func (c *wsConn) readFrame(limit func() int, touch func()) ([]byte, error) {
 	if !c.handlers {
 		c.handlers = true
 		c.conn.SetPongHandler(func(string) error { touch(); return nil })
@@ -48,12 +48,13 @@ func (c *wsConn) readFrame(limit int, touch func()) ([]byte, error) {
 	if typ != c.payload {
 		return nil, fmt.Errorf("websocket message of type %d on a subprotocol that uses %d", typ, c.payload)
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	max := limit()
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%w: message exceeds the limit of %d bytes", errTooBig, limit)
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: message exceeds the limit of %d bytes", errTooBig, max)
 	}
 	return b, nil
 }

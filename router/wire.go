@@ -15,9 +15,10 @@ import (
 // (RawSocket or WebSocket). readFrame is called from one goroutine and the
 // write methods from another.
 type frameConn interface {
-	// readFrame returns the next WAMP message of at most limit bytes,
-	// answering pings itself; touch is called on every frame received.
-	readFrame(limit int, touch func()) ([]byte, error)
+	// readFrame returns the next WAMP message of at most limit() bytes
+	// (asked once its length is known), answering pings itself; touch is
+	// called on every frame received.
+	readFrame(limit func() int, touch func()) ([]byte, error)
 	// writeFrame writes one WAMP message.
 	writeFrame(b []byte, deadline time.Time) error
 	// ping asks the peer for a sign of life.
@@ -147,16 +148,15 @@ func (w *wirePeer) touch() { w.lastRecv.Store(time.Now().UnixNano()) }
 func (w *wirePeer) readLoop(out chan<- wamp.Message) {
 	defer close(out)
 	for {
-		limit := w.lim.preAuth
-		if w.welcomed.Load() {
-			limit = w.lim.maxMessage
-		}
-		b, err := w.fc.readFrame(limit, w.touch)
+		b, err := w.fc.readFrame(w.readLimit, w.touch)
 		if err != nil {
 			select {
 			case <-w.closing:
 			case <-w.dead:
 			default:
+				if errors.Is(err, errTooBig) {
+					w.reply(&wamp.Abort{Details: wamp.Dict{wamp.OptMessage: err.Error()}, Reason: errPayloadSize})
+				}
 				if !errors.Is(err, errPeerClosed) {
 					w.drop(dropBadFrame, err)
 				}
@@ -195,6 +195,14 @@ func (w *wirePeer) readLoop(out chan<- wamp.Message) {
 			return
 		}
 	}
+}
+
+// readLimit is the largest message the peer may send now.
+func (w *wirePeer) readLimit() int {
+	if w.welcomed.Load() {
+		return w.lim.maxMessage
+	}
+	return w.lim.preAuth
 }
 
 // requestOf returns a request's ID and whether it asked for an
