@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +30,18 @@ type rawPeer struct {
 
 // rawRS connects to the RawSocket listener and shakes hands for JSON,
 // announcing a receive limit of 2^(9+exp) bytes.
-func rawRS(t testing.TB, s *Server, exp byte) *rawPeer {
+func rawRS(t testing.TB, s *Server, exp byte) *rawPeer { return rawRSWith(t, s, exp, 1) }
+
+// rawRSWith is rawRS with a RawSocket serializer number (1 JSON, 2
+// msgpack, 3 CBOR); recv only decodes JSON.
+func rawRSWith(t testing.TB, s *Server, exp, ser byte) *rawPeer {
 	t.Helper()
 	conn := rawTCP(t, s)
-	if _, err := conn.Write([]byte{0x7f, exp<<4 | 1, 0, 0}); err != nil {
+	if _, err := conn.Write([]byte{0x7f, exp<<4 | ser, 0, 0}); err != nil {
 		t.Fatal(err)
 	}
 	reply := make([]byte, 4)
-	if _, err := io.ReadFull(conn, reply); err != nil || reply[0] != 0x7f || reply[1]&0xf != 1 {
+	if _, err := io.ReadFull(conn, reply); err != nil || reply[0] != 0x7f || reply[1]&0xf != ser {
 		t.Fatalf("rawsocket handshake reply %x: %v", reply, err)
 	}
 	return &rawPeer{t: t, rs: conn}
@@ -163,6 +168,15 @@ func (p *rawPeer) join() []any {
 	return p.expect(wamp.WELCOME)
 }
 
+// login joins as a ticket principal.
+func (p *rawPeer) login(authid, ticket string) []any {
+	p.t.Helper()
+	p.send(fmt.Sprintf(`[1,"telemesh",{"roles":{"caller":{},"callee":{},"publisher":{},"subscriber":{}},"authmethods":["ticket"],"authid":%q}]`, authid))
+	p.expect(wamp.CHALLENGE)
+	p.send(fmt.Sprintf(`[5,%q,{}]`, ticket))
+	return p.expect(wamp.WELCOME)
+}
+
 const helloJSON = `[1,"telemesh",{"roles":{"caller":{},"callee":{},"publisher":{},"subscriber":{}}}]`
 
 // canary is a consumer calling an echo procedure: the router serves it
@@ -218,4 +232,16 @@ func mustContain(t testing.TB, what, s, want string) {
 	if !strings.Contains(s, want) {
 		t.Errorf("%s: %q lacks %q", what, s, want)
 	}
+}
+
+// metricsText returns the router's /metrics page.
+func metricsText(t testing.TB, s *Server) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.Addrs().WebSocket + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
