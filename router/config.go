@@ -124,13 +124,17 @@ type AuthConfig struct {
 	Cryptosign *CryptosignAuth `yaml:"cryptosign"`
 }
 
-// AnonymousAuth admits sessions without credentials under Role.
+// AnonymousAuth admits sessions without credentials under Role, with an
+// authid the router assigns ("anonymous-<session ID>").
 type AnonymousAuth struct {
 	Role string `yaml:"role"`
-	// LoopbackOnly admits anonymous WebSocket sessions only from 127.0.0.0/8
-	// and ::1, and refuses anonymous RawSocket sessions (nexus does not tell
-	// an authenticator the RawSocket peer address).
+	// LoopbackOnly admits anonymous sessions, over WebSocket and RawSocket
+	// alike, only from 127.0.0.0/8 and ::1.
 	LoopbackOnly bool `yaml:"loopback_only"`
+	// AllowFrom admits anonymous sessions only from loopback and these
+	// networks (CIDRs, such as a compose network's); empty with
+	// LoopbackOnly false admits them from any address.
+	AllowFrom []string `yaml:"allow_from"`
 }
 
 // TicketAuth is static ticket authentication.
@@ -441,12 +445,18 @@ func (c Config) Validate() error {
 		}
 		if a.Anonymous != nil {
 			role("anonymous", "", a.Anonymous.Role)
+			if _, err := parseCIDRs(a.Anonymous.AllowFrom); err != nil {
+				add("%s auth anonymous: %v", where, err)
+			}
 		}
 		// authids must be unique across methods: one authid, one role.
 		ids := map[string]string{}
 		dup := func(method, id string) {
 			if prev, ok := ids[id]; ok {
 				add("%s: duplicate authid %q (in %s and %s)", where, id, prev, method)
+			}
+			if strings.HasPrefix(id, anonymousPrefix) {
+				add("%s auth %s %q: authids starting with %q are the router's names of anonymous sessions", where, method, id, anonymousPrefix)
 			}
 			ids[id] = method
 		}
