@@ -40,7 +40,7 @@ type Config struct {
 	// OutQueueBytes bounds the bytes waiting in one network session's
 	// outbound queue; a session whose consumer falls that far behind is
 	// dropped.
-	OutQueueBytes int `yaml:"out_queue_bytes"`
+	OutQueueBytes int `yaml:"out_queue_bytes,omitempty"`
 	// LocalQueueSize is the outbound queue of in-process sessions.
 	LocalQueueSize int `yaml:"local_queue_size"`
 	// MaxMessageSize bounds one incoming message in bytes.
@@ -48,7 +48,7 @@ type Config struct {
 	// PreAuthMessageSize bounds one incoming message before the session is
 	// welcomed (HELLO, AUTHENTICATE), so unauthenticated peers cannot make
 	// the router decode large messages.
-	PreAuthMessageSize int `yaml:"pre_auth_message_size"`
+	PreAuthMessageSize int `yaml:"pre_auth_message_size,omitempty"`
 }
 
 // Listeners holds the network endpoints; an empty address disables one.
@@ -134,7 +134,7 @@ type AnonymousAuth struct {
 	// AllowFrom admits anonymous sessions only from loopback and these
 	// networks (CIDRs, such as a compose network's); empty with
 	// LoopbackOnly false admits them from any address.
-	AllowFrom []string `yaml:"allow_from"`
+	AllowFrom []string `yaml:"allow_from,omitempty"`
 }
 
 // TicketAuth is static ticket authentication.
