@@ -115,7 +115,11 @@ func sortedKeys[V any](m map[string]V) []string {
 func authenticators(a AuthConfig) ([]auth.Authenticator, error) {
 	var out []auth.Authenticator
 	if a.Anonymous != nil {
-		out = append(out, &anonymousAuth{role: a.Anonymous.Role, loopbackOnly: a.Anonymous.LoopbackOnly})
+		nets, err := parseCIDRs(a.Anonymous.AllowFrom)
+		if err != nil {
+			return nil, fmt.Errorf("anonymous: %w", err)
+		}
+		out = append(out, &anonymousAuth{role: a.Anonymous.Role, loopbackOnly: a.Anonymous.LoopbackOnly, allowFrom: nets})
 	}
 	if a.Ticket != nil {
 		ks := &keyStore{method: "ticket", principals: map[string]principal{}}
@@ -192,18 +196,19 @@ func (c *cryptosignAuth) Authenticate(sid wamp.ID, details wamp.Dict, client wam
 type anonymousAuth struct {
 	role         string
 	loopbackOnly bool
+	allowFrom    []*net.IPNet
 }
 
 func (a *anonymousAuth) AuthMethod() string { return "anonymous" }
 
 func (a *anonymousAuth) Authenticate(sid wamp.ID, details wamp.Dict, client wamp.Peer) (*wamp.Welcome, error) {
-	if a.loopbackOnly && !isLoopback(remoteAddr(details)) {
-		return nil, errors.New("anonymous access is only allowed from loopback")
+	if addr := remoteAddr(details); (a.loopbackOnly || len(a.allowFrom) > 0) && !isLoopback(addr) && !inNets(addr, a.allowFrom) {
+		return nil, errors.New("anonymous access is not allowed from this address")
 	}
-	authid, _ := wamp.AsString(details["authid"])
-	if authid == "" {
-		authid = fmt.Sprintf("anonymous-%d", sid)
-	}
+	// The router names anonymous sessions: an authid they chose (admin,
+	// hub, a node's name) would reach callees as caller_authid and, through
+	// {authid} in permissions, open another principal's URIs.
+	authid := anonymousAuthID(sid)
 	return &wamp.Welcome{Details: wamp.Dict{
 		"authid":       authid,
 		"authrole":     a.role,
@@ -211,6 +216,12 @@ func (a *anonymousAuth) Authenticate(sid wamp.ID, details wamp.Dict, client wamp
 		"authprovider": "static",
 	}}, nil
 }
+
+// anonymousAuthID is the authid of an anonymous session: unique, and never
+// a configured principal's (Validate refuses authids with its prefix).
+func anonymousAuthID(sid wamp.ID) string { return anonymousPrefix + fmt.Sprint(sid) }
+
+const anonymousPrefix = "anonymous-"
 
 // remoteAddr returns the peer address that the listeners record in
 // details.transport.peer ("" when unknown).
@@ -228,10 +239,31 @@ func remoteAddr(details wamp.Dict) string {
 }
 
 func isLoopback(addr string) bool {
+	ip := hostIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+func hostIP(addr string) net.IP {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return net.ParseIP(host)
+}
+
+func inNets(addr string, nets []*net.IPNet) bool {
+	ip := hostIP(addr)
+	return ip != nil && slices.ContainsFunc(nets, func(n *net.IPNet) bool { return n.Contains(ip) })
+}
+
+func parseCIDRs(cidrs []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, c := range cidrs {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("allow_from: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

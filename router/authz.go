@@ -40,10 +40,18 @@ func NewAuthorizer(roles []RoleConfig) *Authorizer {
 	return a
 }
 
+// metaPrefix starts the URIs of the router's meta API: only the router's
+// own sessions publish there (as in crossbar), so no permission, not even
+// admin's, lets a client fake a meta event.
+const metaPrefix = "wamp."
+
 // Allowed reports whether a session with role and authid may perform action
 // on uri, and returns the permission that decided it (nil when none
 // matched).
 func (a *Authorizer) Allowed(role, authid, action, uri string) (bool, *Permission) {
+	if action == ActionPublish && strings.HasPrefix(uri, metaPrefix) {
+		return false, nil
+	}
 	p := a.best(role, authid, uri)
 	if p == nil {
 		return false, nil
@@ -144,6 +152,17 @@ func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, erro
 		return true, nil
 	}
 	ok, p := a.Allowed(role, authid, action, uri)
+	if ok && action == ActionCall && uri == string(wamp.MetaProcSessionAddTestament) {
+		// A testament is a publication of its session, made later by the
+		// router: authorize it now as one.
+		m := msg.(*wamp.Call)
+		topic := ""
+		if len(m.Arguments) > 0 {
+			topic, _ = wamp.AsString(m.Arguments[0])
+		}
+		action = ActionPublish
+		ok, _ = a.Allowed(role, authid, ActionPublish, topic)
+	}
 	if a.OnDecision != nil {
 		a.OnDecision(role, action, ok)
 	}

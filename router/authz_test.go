@@ -46,7 +46,9 @@ func TestAuthorizerDefaultRoles(t *testing.T) {
 		{"consumer", "c", ActionCall, "B.data_node.add", false},
 		{"consumer", "c", ActionCall, "wamp.session.list", false},
 		{"admin", "a", ActionRegister, "anything.at.all", true},
-		{"admin", "a", ActionPublish, "wamp.x", true},
+		{"admin", "a", ActionPublish, "wamp.x", false}, // meta events are the router's
+		{"admin", "a", ActionPublish, "wamp.session.on_leave", false},
+		{"hub", "hub", ActionPublish, "wamp.session.on_leave", false},
 		{"nosuchrole", "a", ActionCall, "B.consumer.x", false},
 	}
 	for _, tt := range tests {

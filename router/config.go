@@ -30,16 +30,25 @@ const AuthIDPlaceholder = "{authid}"
 type Config struct {
 	Listeners Listeners     `yaml:"listeners"`
 	Realms    []RealmConfig `yaml:"realms"`
-	// KeepAlive is the WebSocket ping interval; a peer that misses about
-	// two pongs is dropped. Negative disables pings.
+	// KeepAlive is the ping interval of WebSocket and RawSocket peers: a
+	// peer silent for KeepAlive is pinged, one silent for twice KeepAlive
+	// is dropped (so within three intervals). Negative disables pings.
 	KeepAlive time.Duration `yaml:"keep_alive"`
-	// OutQueueSize is the per-session outbound queue of network sessions;
-	// nexus drops messages to a session whose queue is full.
+	// OutQueueSize is the per-session outbound queue of network sessions
+	// in messages; messages beyond it are dropped (and counted).
 	OutQueueSize int `yaml:"out_queue_size"`
+	// OutQueueBytes bounds the bytes waiting in one network session's
+	// outbound queue; a session whose consumer falls that far behind is
+	// dropped.
+	OutQueueBytes int `yaml:"out_queue_bytes,omitempty"`
 	// LocalQueueSize is the outbound queue of in-process sessions.
 	LocalQueueSize int `yaml:"local_queue_size"`
 	// MaxMessageSize bounds one incoming message in bytes.
 	MaxMessageSize int `yaml:"max_message_size"`
+	// PreAuthMessageSize bounds one incoming message before the session is
+	// welcomed (HELLO, AUTHENTICATE), so unauthenticated peers cannot make
+	// the router decode large messages.
+	PreAuthMessageSize int `yaml:"pre_auth_message_size,omitempty"`
 }
 
 // Listeners holds the network endpoints; an empty address disables one.
@@ -115,13 +124,17 @@ type AuthConfig struct {
 	Cryptosign *CryptosignAuth `yaml:"cryptosign"`
 }
 
-// AnonymousAuth admits sessions without credentials under Role.
+// AnonymousAuth admits sessions without credentials under Role, with an
+// authid the router assigns ("anonymous-<session ID>").
 type AnonymousAuth struct {
 	Role string `yaml:"role"`
-	// LoopbackOnly admits anonymous WebSocket sessions only from 127.0.0.0/8
-	// and ::1, and refuses anonymous RawSocket sessions (nexus does not tell
-	// an authenticator the RawSocket peer address).
+	// LoopbackOnly admits anonymous sessions, over WebSocket and RawSocket
+	// alike, only from 127.0.0.0/8 and ::1.
 	LoopbackOnly bool `yaml:"loopback_only"`
+	// AllowFrom admits anonymous sessions only from loopback and these
+	// networks (CIDRs, such as a compose network's); empty with
+	// LoopbackOnly false admits them from any address.
+	AllowFrom []string `yaml:"allow_from,omitempty"`
 }
 
 // TicketAuth is static ticket authentication.
@@ -176,7 +189,9 @@ const (
 	DefaultKeepAlive      = 5 * time.Second
 	DefaultOutQueueSize   = 4096
 	DefaultLocalQueueSize = 4096
-	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxMessageSize = 1 << 20
+	DefaultPreAuthSize    = 64 << 10
+	DefaultOutQueueBytes  = 16 << 20
 )
 
 // DefaultConfig returns a router on the default loopback ports serving the
@@ -194,10 +209,12 @@ func DefaultConfig() Config {
 			Roles: DefaultRoles(n),
 			Auth:  AuthConfig{Anonymous: &AnonymousAuth{Role: protocol.RoleConsumer, LoopbackOnly: true}},
 		}},
-		KeepAlive:      DefaultKeepAlive,
-		OutQueueSize:   DefaultOutQueueSize,
-		LocalQueueSize: DefaultLocalQueueSize,
-		MaxMessageSize: DefaultMaxMessageSize,
+		KeepAlive:          DefaultKeepAlive,
+		OutQueueSize:       DefaultOutQueueSize,
+		LocalQueueSize:     DefaultLocalQueueSize,
+		MaxMessageSize:     DefaultMaxMessageSize,
+		PreAuthMessageSize: DefaultPreAuthSize,
+		OutQueueBytes:      DefaultOutQueueBytes,
 	}
 }
 
@@ -217,6 +234,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.PreAuthMessageSize == 0 {
+		c.PreAuthMessageSize = DefaultPreAuthSize
+	}
+	if c.OutQueueBytes == 0 {
+		c.OutQueueBytes = DefaultOutQueueBytes
 	}
 	return c
 }
@@ -362,8 +385,8 @@ func (c Config) Validate() error {
 	}
 	checkTLS("websocket", ws.TLS)
 	checkTLS("rawsocket", rs.TLS)
-	if c.OutQueueSize < 0 || c.LocalQueueSize < 0 || c.MaxMessageSize < 0 {
-		add("out_queue_size, local_queue_size and max_message_size must not be negative")
+	if c.OutQueueSize < 0 || c.LocalQueueSize < 0 || c.MaxMessageSize < 0 || c.PreAuthMessageSize < 0 || c.OutQueueBytes < 0 {
+		add("out_queue_size, out_queue_bytes, local_queue_size, max_message_size and pre_auth_message_size must not be negative")
 	}
 	if len(c.Realms) == 0 {
 		add("realms: no realm configured")
@@ -422,12 +445,18 @@ func (c Config) Validate() error {
 		}
 		if a.Anonymous != nil {
 			role("anonymous", "", a.Anonymous.Role)
+			if _, err := parseCIDRs(a.Anonymous.AllowFrom); err != nil {
+				add("%s auth anonymous: %v", where, err)
+			}
 		}
 		// authids must be unique across methods: one authid, one role.
 		ids := map[string]string{}
 		dup := func(method, id string) {
 			if prev, ok := ids[id]; ok {
 				add("%s: duplicate authid %q (in %s and %s)", where, id, prev, method)
+			}
+			if strings.HasPrefix(id, anonymousPrefix) {
+				add("%s auth %s %q: authids starting with %q are the router's names of anonymous sessions", where, method, id, anonymousPrefix)
 			}
 			ids[id] = method
 		}

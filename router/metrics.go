@@ -26,6 +26,7 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	denied       *prometheus.CounterVec
 	dropped      prometheus.Counter
+	droppedPeers *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -55,12 +56,15 @@ func newMetrics() *metrics {
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "telemesh_router_authorization_denied_total", Help: "Messages refused with wamp.error.not_authorized.",
 		}, []string{"realm", "role", "action"}),
+		droppedPeers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "telemesh_router_dropped_peers_total", Help: "Network sessions the router closed, by reason.",
+		}, []string{"reason"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "telemesh_router_dropped_messages_total", Help: "Messages nexus dropped because a session's queue was full.",
 		}),
 	}
 	m.reg.MustRegister(m.sessions, m.joins, m.calls, m.publications, m.subscribes, m.registers,
-		m.errors, m.denied, m.dropped,
+		m.errors, m.denied, m.dropped, m.droppedPeers,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -143,6 +147,9 @@ type countingLog struct {
 	stdlog.StdLog
 	dropped prometheus.Counter
 }
+
+// droppedPeer counts a network session the router closed.
+func (m *metrics) droppedPeer(reason string) { m.droppedPeers.WithLabelValues(reason).Inc() }
 
 func newCountingLog(l *slog.Logger, dropped prometheus.Counter) countingLog {
 	return countingLog{StdLog: wampx.StdLog(l), dropped: dropped}

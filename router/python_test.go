@@ -140,3 +140,28 @@ func TestPythonTLS(t *testing.T) {
 			[]string{"call:" + echoProc}, []string{"ok call " + echoProc + " x"}},
 	})
 }
+
+// TestPythonBinaryPayloads calls, with autobahn-python, between every pair
+// of serializers with a bytes argument: callee and caller both get bytes
+// (JSON carries them as "\x00" + base64, msgpack and CBOR natively), as
+// with crossbar.
+func TestPythonBinaryPayloads(t *testing.T) {
+	py := testutil.NeedPython(t)
+	cfg := testConfig(t)
+	cfg.Realms[0].Auth.Anonymous.Role = protocol.RoleAdmin
+	s := startServer(t, cfg)
+	host, port, _ := strings.Cut(s.Addrs().RawSocket, ":")
+	out := testutil.Run(t, 60*time.Second, py, filepath.Join("testdata", "binary_client.py"),
+		s.WebSocketURL(), host, port, testNames.Realm, testNames.URI("binary."))
+	for _, callee := range []string{"json", "msgpack", "cbor"} {
+		for _, caller := range []string{"json", "msgpack", "cbor"} {
+			want := "pair " + callee + " " + caller + " bytes bytes True"
+			if !strings.Contains(out, want) {
+				t.Errorf("callee %s, caller %s: output lacks %q", callee, caller, want)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/stdlog"
 	"github.com/gammazero/nexus/v3/transport"
-	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,8 +25,22 @@ import (
 )
 
 // handshakeTimeout bounds the TLS and RawSocket handshakes of a new
-// connection; nexus itself bounds the wait for HELLO.
+// connection and the headers of an HTTP request; nexus itself bounds the
+// wait for HELLO.
 const handshakeTimeout = 10 * time.Second
+
+// HTTP side of the WebSocket listener: a request (headers and body) must
+// arrive within httpReadTimeout and an idle keep-alive connection is
+// closed after httpIdleTimeout. WebSocket connections are exempt once
+// upgraded: their liveness is the pings'.
+const (
+	httpReadTimeout = 30 * time.Second
+	httpIdleTimeout = 30 * time.Second
+)
+
+// writeTimeout bounds one write to a network peer; a peer that takes
+// longer is dropped.
+const writeTimeout = 10 * time.Second
 
 // Server is a WAMP router with its listeners.
 type Server struct {
@@ -185,7 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("websocket listener: %w", err)
 		}
-		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout}
+		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -250,26 +263,37 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has replied
 	}
-	var ser serialize.Serializer
-	payload := websocket.BinaryMessage
-	switch conn.Subprotocol() {
-	case "wamp.2.json":
-		ser, payload = &serialize.JSONSerializer{}, websocket.TextMessage
-	case "wamp.2.msgpack":
-		ser = &serialize.MessagePackSerializer{}
-	case "wamp.2.cbor":
-		ser = &serialize.CBORSerializer{}
-	default:
+	name := strings.TrimPrefix(conn.Subprotocol(), "wamp.2.")
+	c, ok := newCodec(name)
+	if !ok {
 		conn.Close()
 		return
 	}
-	conn.SetReadLimit(int64(s.cfg.MaxMessageSize))
-	keepAlive := max(s.cfg.KeepAlive, 0)
-	peer := guard(transport.NewWebsocketPeer(conn, ser, payload, s.nxlog, keepAlive, transportQueue), s.cfg.OutQueueSize, s.metrics.dropped.Inc)
+	payload := websocket.BinaryMessage
+	if c.json {
+		payload = websocket.TextMessage
+	}
+	// The HTTP server's read deadline does not apply to the session.
+	conn.NetConn().SetDeadline(time.Time{})
+	peer := s.wirePeer(newWSConn(conn, payload), c)
 	details := wamp.Dict{"type": "websocket", "peer": r.RemoteAddr}
 	if err := s.router.AttachClient(peer, details); err != nil {
 		s.log.Debug("websocket client not attached", "remote", r.RemoteAddr, "err", err)
 	}
+}
+
+// wirePeer wraps a network connection as a session's peer with the
+// configured limits.
+func (s *Server) wirePeer(fc frameConn, c *codec) *wirePeer {
+	lim := wireLimits{
+		maxMessage:   s.cfg.MaxMessageSize,
+		preAuth:      min(s.cfg.PreAuthMessageSize, s.cfg.MaxMessageSize),
+		queueLen:     s.cfg.OutQueueSize,
+		queueBytes:   s.cfg.OutQueueBytes,
+		keepAlive:    max(s.cfg.KeepAlive, 0),
+		writeTimeout: writeTimeout,
+	}
+	return newWirePeer(fc, c, lim, s.log, s.metrics.dropped.Inc, s.metrics.droppedPeer)
 }
 
 // serveRawSocket accepts RawSocket connections until l is closed.
@@ -282,13 +306,15 @@ func (s *Server) serveRawSocket(l net.Listener) {
 		go func() {
 			remote := conn.RemoteAddr().String()
 			conn.SetDeadline(time.Now().Add(handshakeTimeout))
-			rp, err := transport.AcceptRawSocket(conn, s.nxlog, s.cfg.MaxMessageSize, transportQueue)
+			rc, name, err := acceptRawSocket(conn, s.cfg.MaxMessageSize)
 			if err != nil {
+				conn.Close()
 				s.log.Debug("rawsocket handshake failed", "remote", remote, "err", err)
 				return
 			}
-			peer := guard(rp, s.cfg.OutQueueSize, s.metrics.dropped.Inc)
+			c, _ := newCodec(name)
 			conn.SetDeadline(time.Time{})
+			peer := s.wirePeer(rc, c)
 			details := wamp.Dict{"type": "rawsocket", "peer": remote}
 			if err := s.router.AttachClient(peer, details); err != nil {
 				s.log.Debug("rawsocket client not attached", "remote", remote, "err", err)

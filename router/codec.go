@@ -1,0 +1,238 @@
+package router
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// codec is a nexus serializer made safe for hostile bytes and consistent
+// for binary payloads: decoding never panics, and on JSON it converts
+// between the WAMP binary string form ("\x00" + base64) and []byte, which
+// msgpack and CBOR carry natively, so binary crosses every serializer pair
+// as binary (as crossbar does).
+type codec struct {
+	ser  serialize.Serializer
+	json bool
+}
+
+func newCodec(name string) (*codec, bool) {
+	switch name {
+	case "json":
+		return &codec{ser: &serialize.JSONSerializer{}, json: true}, true
+	case "msgpack":
+		return &codec{ser: &serialize.MessagePackSerializer{}}, true
+	case "cbor":
+		return &codec{ser: &serialize.CBORSerializer{}}, true
+	}
+	return nil, false
+}
+
+// errDecode marks bytes that are not a WAMP message.
+var errDecode = errors.New("undecodable message")
+
+// decode turns bytes into a message. A panic of the decoder (nexus's
+// field conversion panics on some shapes, such as a map with a nil key)
+// is an error like any other.
+func (c *codec) decode(b []byte) (m wamp.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("%w: %v", errDecode, r)
+		}
+	}()
+	m, err = c.ser.Deserialize(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errDecode, err)
+	}
+	if m == nil {
+		return nil, errDecode
+	}
+	if c.json {
+		if args, kw := payload(m); args != nil {
+			*args, _ = fromJSONBinary(*args).(wamp.List)
+			*kw, _ = fromJSONBinary(*kw).(wamp.Dict)
+		}
+	}
+	return m, nil
+}
+
+// decodeHead decodes bytes that decode could not turn into a message as a
+// plain list and returns its message type and request ID, when present,
+// so that a malformed request can be answered with an ERROR.
+func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	var v []any
+	if c.ser.DeserializeDataItem(b, &v) != nil || len(v) < 2 {
+		return 0, 0, false
+	}
+	t, ok1 := wamp.AsInt64(v[0])
+	id, ok2 := wamp.AsID(v[1])
+	return wamp.MessageType(t), id, ok1 && ok2
+}
+
+// encode serializes a message; on JSON, []byte payloads become binary
+// strings. The message itself is never changed: nexus sends one EVENT
+// value to every subscriber.
+func (c *codec) encode(m wamp.Message) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("serializing %v: %v", m.MessageType(), r)
+		}
+	}()
+	if c.json {
+		m = jsonBinaryCopy(m)
+	}
+	return c.ser.Serialize(m)
+}
+
+// payload returns pointers to a message's arguments, or nils for messages
+// without a payload.
+func payload(m wamp.Message) (*wamp.List, *wamp.Dict) {
+	switch m := m.(type) {
+	case *wamp.Call:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Result:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Invocation:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Yield:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Publish:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Event:
+		return &m.Arguments, &m.ArgumentsKw
+	case *wamp.Error:
+		return &m.Arguments, &m.ArgumentsKw
+	}
+	return nil, nil
+}
+
+// jsonBinaryCopy returns m, or a shallow copy of m whose payload has its
+// []byte values replaced by binary strings.
+func jsonBinaryCopy(m wamp.Message) wamp.Message {
+	args, kw := payload(m)
+	if args == nil || (!hasBytes(*args) && !hasBytes(*kw)) {
+		return m
+	}
+	var c wamp.Message
+	switch m := m.(type) {
+	case *wamp.Call:
+		x := *m
+		c = &x
+	case *wamp.Result:
+		x := *m
+		c = &x
+	case *wamp.Invocation:
+		x := *m
+		c = &x
+	case *wamp.Yield:
+		x := *m
+		c = &x
+	case *wamp.Publish:
+		x := *m
+		c = &x
+	case *wamp.Event:
+		x := *m
+		c = &x
+	case *wamp.Error:
+		x := *m
+		c = &x
+	}
+	a, k := payload(c)
+	*a, _ = toJSONBinary(*a).(wamp.List)
+	*k, _ = toJSONBinary(*k).(wamp.Dict)
+	return c
+}
+
+func hasBytes(v any) bool {
+	switch v := v.(type) {
+	case []byte:
+		return true
+	case wamp.List:
+		for _, e := range v {
+			if hasBytes(e) {
+				return true
+			}
+		}
+	case []any:
+		return hasBytes(wamp.List(v))
+	case wamp.Dict:
+		for _, e := range v {
+			if hasBytes(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		return hasBytes(wamp.Dict(v))
+	}
+	return false
+}
+
+// toJSONBinary returns a copy of v with []byte values as binary strings.
+func toJSONBinary(v any) any {
+	switch v := v.(type) {
+	case []byte:
+		return "\x00" + base64.StdEncoding.EncodeToString(v)
+	case wamp.List:
+		if v == nil {
+			return v
+		}
+		out := make(wamp.List, len(v))
+		for i, e := range v {
+			out[i] = toJSONBinary(e)
+		}
+		return out
+	case []any:
+		return []any(toJSONBinary(wamp.List(v)).(wamp.List))
+	case wamp.Dict:
+		if v == nil {
+			return v
+		}
+		out := make(wamp.Dict, len(v))
+		for k, e := range v {
+			out[k] = toJSONBinary(e)
+		}
+		return out
+	case map[string]any:
+		return map[string]any(toJSONBinary(wamp.Dict(v)).(wamp.Dict))
+	}
+	return v
+}
+
+// fromJSONBinary replaces, in place, binary strings by their bytes. A
+// string that starts with NUL but is not valid base64 stays a string.
+func fromJSONBinary(v any) any {
+	switch v := v.(type) {
+	case string:
+		if strings.HasPrefix(v, "\x00") {
+			if b, err := base64.StdEncoding.DecodeString(v[1:]); err == nil {
+				return b
+			}
+		}
+	case wamp.List:
+		for i, e := range v {
+			v[i] = fromJSONBinary(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = fromJSONBinary(e)
+		}
+	case wamp.Dict:
+		for k, e := range v {
+			v[k] = fromJSONBinary(e)
+		}
+	case map[string]any:
+		for k, e := range v {
+			v[k] = fromJSONBinary(e)
+		}
+	}
+	return v
+}

@@ -1,0 +1,138 @@
+package router
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// clientMessages are the messages a client may send to a router; any
+// other type from a client is a protocol violation.
+var clientMessages = map[wamp.MessageType]bool{
+	wamp.HELLO: true, wamp.AUTHENTICATE: true, wamp.GOODBYE: true, wamp.ABORT: true,
+	wamp.ERROR: true, wamp.PUBLISH: true, wamp.SUBSCRIBE: true, wamp.UNSUBSCRIBE: true,
+	wamp.CALL: true, wamp.CANCEL: true, wamp.REGISTER: true, wamp.UNREGISTER: true,
+	wamp.YIELD: true,
+}
+
+// optionRule checks one option's value; it returns a description of the
+// expected value, or "" when the value is valid.
+type optionRule func(v any) string
+
+func isBool(v any) string {
+	if _, ok := v.(bool); !ok {
+		return "a boolean"
+	}
+	return ""
+}
+
+func isNonNegInt(v any) string {
+	if n, ok := wamp.AsInt64(v); !ok || n < 0 {
+		return "a non-negative integer"
+	}
+	return ""
+}
+
+func oneOf(vals ...string) optionRule {
+	return func(v any) string {
+		if s, ok := v.(string); !ok || !slices.Contains(vals, s) {
+			return fmt.Sprintf("one of %q", vals)
+		}
+		return ""
+	}
+}
+
+func isIDList(v any) string {
+	l, ok := wamp.AsList(v)
+	if !ok {
+		return "a list of session IDs"
+	}
+	for _, e := range l {
+		if _, ok := wamp.AsID(e); !ok {
+			return "a list of session IDs"
+		}
+	}
+	return ""
+}
+
+func isStringList(v any) string {
+	l, ok := wamp.AsList(v)
+	if !ok {
+		return "a list of strings"
+	}
+	for _, e := range l {
+		if _, ok := e.(string); !ok {
+			return "a list of strings"
+		}
+	}
+	return ""
+}
+
+var matchRule = oneOf(wamp.MatchExact, wamp.MatchPrefix, wamp.MatchWildcard)
+
+// optionRules are the options of the WAMP basic and advanced profiles whose
+// type the specification fixes, per message type. Unknown options are
+// allowed, as the specification requires.
+var optionRules = map[wamp.MessageType]map[string]optionRule{
+	wamp.PUBLISH: {
+		"acknowledge": isBool, "exclude_me": isBool, "disclose_me": isBool, "retain": isBool,
+		"exclude": isIDList, "eligible": isIDList,
+		"exclude_authid": isStringList, "eligible_authid": isStringList,
+		"exclude_authrole": isStringList, "eligible_authrole": isStringList,
+	},
+	wamp.SUBSCRIBE: {"match": matchRule, "get_retained": isBool},
+	wamp.REGISTER: {
+		"match": matchRule, "disclose_caller": isBool, "force_reregister": isBool,
+		"invoke": oneOf(wamp.InvokeSingle, wamp.InvokeRoundRobin, wamp.InvokeRandom, wamp.InvokeFirst, wamp.InvokeLast),
+	},
+	wamp.CALL:   {"timeout": isNonNegInt, "receive_progress": isBool, "disclose_me": isBool, "progress": isBool},
+	wamp.CANCEL: {"mode": oneOf(wamp.CancelModeSkip, wamp.CancelModeKill, wamp.CancelModeKillNoWait)},
+	wamp.YIELD:  {"progress": isBool},
+}
+
+// invalidOptions returns why a message's options are invalid, or "".
+func invalidOptions(m wamp.Message) string {
+	rules := optionRules[m.MessageType()]
+	var opts wamp.Dict
+	switch m := m.(type) {
+	case *wamp.Publish:
+		opts = m.Options
+	case *wamp.Subscribe:
+		opts = m.Options
+	case *wamp.Register:
+		opts = m.Options
+	case *wamp.Call:
+		opts = m.Options
+	case *wamp.Cancel:
+		opts = m.Options
+	case *wamp.Yield:
+		opts = m.Options
+	}
+	for _, k := range sortedKeys(rules) {
+		v, ok := opts[k]
+		if !ok {
+			continue
+		}
+		if want := rules[k](v); want != "" {
+			return fmt.Sprintf("option %s must be %s, not %v", k, want, v)
+		}
+	}
+	return ""
+}
+
+// requestError answers a malformed request, or returns nil for message
+// types that have no ERROR reply (a PUBLISH only gets one when it asked
+// for an acknowledgement).
+func requestError(typ wamp.MessageType, req wamp.ID, acknowledge bool, why string) *wamp.Error {
+	switch typ {
+	case wamp.CALL, wamp.REGISTER, wamp.UNREGISTER, wamp.SUBSCRIBE, wamp.UNSUBSCRIBE:
+	case wamp.PUBLISH:
+		if !acknowledge {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return &wamp.Error{Type: typ, Request: req, Details: wamp.Dict{}, Error: wamp.ErrInvalidArgument, Arguments: wamp.List{why}}
+}
