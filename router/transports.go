@@ -90,7 +90,7 @@ func (c Config) validateTransports() []error {
 				errs = append(errs, fmt.Errorf("%s auth: unknown realm %q", where, realm))
 				continue
 			}
-			for _, role := range a.roles() {
+			for _, role := range a.Roles() {
 				for r, rs := range roles {
 					if (realm == AllRealms || realm == r) && !rs[role] {
 						errs = append(errs, fmt.Errorf("%s auth: unknown role %q in realm %q", where, role, r))
@@ -102,8 +102,8 @@ func (c Config) validateTransports() []error {
 	return errs
 }
 
-// roles lists the roles an auth section grants.
-func (a AuthConfig) roles() []string {
+// Roles lists the roles an auth section grants, in no particular order.
+func (a AuthConfig) Roles() []string {
 	var out []string
 	if a.Anonymous != nil {
 		out = append(out, a.Anonymous.Role)
