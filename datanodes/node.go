@@ -50,6 +50,9 @@ type Node struct {
 	liveLost   atomic.Int64
 	announced  chan struct{}
 	announceMu sync.Mutex
+	// sisockHub is the session whose hub takes data_node.add in sisock's
+	// form only (sisockhub.go).
+	sisockHub atomic.Pointer[client.Client]
 }
 
 type namedDriver struct {
@@ -304,11 +307,7 @@ func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var res *wamp.Result
-	err := wampx.Guard(func() (err error) {
-		res, err = c.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw, nil)
-		return err
-	})
+	res, err := n.callAdd(cctx, c, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw)
 	if err != nil {
 		return false, wampx.FromCall(n.names, err)
 	}
