@@ -50,9 +50,9 @@ type Node struct {
 	liveLost   atomic.Int64
 	announced  chan struct{}
 	announceMu sync.Mutex
-	// sisockHub is the session whose hub takes data_node.add in sisock's
-	// form only (sisockhub.go).
-	sisockHub atomic.Pointer[client.Client]
+	// sisock is set when the hub takes data_node.add in sisock's form
+	// only (sisockhub.go).
+	sisock sisockHub
 }
 
 type namedDriver struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
@@ -11,11 +12,22 @@ import (
 	"github.com/telemesh/telemesh/wampx"
 )
 
+// sisockHub remembers, for one session, that its hub is a sisock hub and
+// whether it accepted the node.
+type sisockHub struct {
+	mu       sync.Mutex
+	sess     *client.Client
+	accepted bool
+}
+
 // callAdd calls data_node.add with the keyword arguments kw, or in
 // sisock's call form (positional arguments only) once the hub of session c
 // has refused them: sisock's hub is a Python callee whose signature takes
 // no keywords and fails the call with Python's "unexpected keyword
-// argument". The switch is logged once per session.
+// argument". The switch is logged once per session. A sisock hub answers
+// false to a second add from the same session and learns nothing from it
+// (it keeps no fields), so once it accepted the node the node does not
+// announce again on that session.
 func (n *Node) callAdd(ctx context.Context, c *client.Client, args wamp.List, kw wamp.Dict) (*wamp.Result, error) {
 	call := func(kw wamp.Dict) (res *wamp.Result, err error) {
 		err = wampx.Guard(func() error {
@@ -24,17 +36,32 @@ func (n *Node) callAdd(ctx context.Context, c *client.Client, args wamp.List, kw
 		})
 		return res, err
 	}
-	if n.sisockHub.Load() == c {
-		return call(nil)
+	h := &n.sisock
+	h.mu.Lock()
+	sisock, accepted := h.sess == c, h.sess == c && h.accepted
+	h.mu.Unlock()
+	if accepted {
+		return &wamp.Result{Arguments: wamp.List{true}}, nil
 	}
-	res, err := call(kw)
-	if err == nil || !refusesKeywords(err) {
-		return res, err
-	}
-	if n.sisockHub.Swap(c) != c {
+	if !sisock {
+		res, err := call(kw)
+		if err == nil || !refusesKeywords(err) {
+			return res, err
+		}
 		n.log.Info("the hub takes no keyword arguments (a sisock hub); announcing in sisock's form, without fields, timelines and meta", "err", err)
+		h.mu.Lock()
+		h.sess, h.accepted = c, false
+		h.mu.Unlock()
 	}
-	return call(nil)
+	res, err := call(nil)
+	if err == nil && len(res.Arguments) > 0 && res.Arguments[0] == true {
+		h.mu.Lock()
+		if h.sess == c {
+			h.accepted = true
+		}
+		h.mu.Unlock()
+	}
+	return res, err
 }
 
 // refusesKeywords reports whether a call failed because the callee does

@@ -90,6 +90,17 @@ func (c Config) validateWeb() []error {
 	return errs
 }
 
+// Serves reports whether the main WebSocket listener's configuration
+// serves a web path at pattern, which Handle must then not take.
+func (s *Server) Serves(pattern string) bool {
+	for _, w := range s.cfg.Listeners.WebSocket.Web {
+		if w.Path == pattern {
+			return true
+		}
+	}
+	return false
+}
+
 // mountWeb serves a listener's web paths on mux; oc guards the bridge
 // paths.
 func (s *Server) mountWeb(mux *http.ServeMux, paths []WebPath, oc *originChecker) {
@@ -102,6 +113,7 @@ func (s *Server) mountWeb(mux *http.ServeMux, paths []WebPath, oc *originChecker
 			h = oc.guard(s.httpBridge(w))
 		}
 		mux.Handle(w.Path, h)
+		s.log.Info("web path", "path", w.Path, "type", w.Type, "directory", w.Directory, "role", w.Role)
 		if w.Path != "/" && !strings.HasSuffix(w.Path, "/") && w.Type == WebStatic {
 			mux.Handle(w.Path+"/", h)
 		}

@@ -7,8 +7,12 @@ import (
 )
 
 // mountDashboard serves the live web dashboard at / of the router's
-// WebSocket listener, so the page and WAMP share one origin.
+// WebSocket listener, so the page and WAMP share one origin, unless the
+// configuration serves its own pages there (a crossbar static path).
 func mountDashboard(srv *router.Server, n protocol.Names, wsPath string) {
+	if srv.Serves("/") {
+		return
+	}
 	if wsPath == "" {
 		wsPath = router.DefaultWSPath
 	}
