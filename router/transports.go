@@ -264,3 +264,14 @@ func (s *Server) TransportAddrs() map[string]string {
 	}
 	return out
 }
+
+// InProcessRole returns role when realm defines it, else the router's own
+// trusted role: components embedded in the router process (hub, node,
+// bridge) keep working under a configuration whose roles are another
+// deployment's, such as a crossbar config without telemesh's roles.
+func (s *Server) InProcessRole(realm, role string) string {
+	if s.roles[realm][role] {
+		return role
+	}
+	return trustedRole
+}

@@ -100,7 +100,8 @@ func up(c *ucli.Context) error {
 		log.Info("live dashboard", "url", "http://"+a.WebSocket+"/", "metrics", "http://"+a.WebSocket+"/metrics")
 	}
 
-	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", protocol.RoleHub), Logger: log.With("component", "hub")})
+	upProfileHint(c, log)
+	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", srv.InProcessRole(n.Realm, protocol.RoleHub)), Logger: log.With("component", "hub")})
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func up(c *ucli.Context) error {
 	}
 
 	if addr := c.String("bridge-listen"); addr != "" {
-		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", protocol.RoleConsumer), n, log.With("component", "bridge"))
+		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", srv.InProcessRole(n.Realm, protocol.RoleConsumer)), n, log.With("component", "bridge"))
 		g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
 		br, err := bridge.NewServer(bridge.Config{Listen: addr}, cl, log.With("component", "bridge"))
 		if err != nil {
@@ -141,10 +142,26 @@ func upRouterConfig(c *ucli.Context, n protocol.Names, log *slog.Logger) (router
 	switch {
 	case c.String("crossbar-config") != "" && c.String("router-config") != "":
 		return router.Config{}, errors.New("give --crossbar-config or --router-config, not both")
-	case c.String("crossbar-config") != "":
-		return crossbar.Load(c.String("crossbar-config"), log)
-	case c.String("router-config") != "":
-		return router.LoadConfig(c.String("router-config"))
+	case c.String("crossbar-config") != "" || c.String("router-config") != "":
+		var cfg router.Config
+		var err error
+		if path := c.String("crossbar-config"); path != "" {
+			cfg, err = crossbar.Load(path, log)
+		} else {
+			cfg, err = router.LoadConfig(c.String("router-config"))
+		}
+		if err != nil {
+			return cfg, err
+		}
+		// The listener flags move the file's main listeners (further
+		// transports keep their addresses).
+		if c.IsSet("ws-listen") {
+			cfg.Listeners.WebSocket.Address = c.String("ws-listen")
+		}
+		if c.IsSet("rs-listen") {
+			cfg.Listeners.RawSocket.Address = c.String("rs-listen")
+		}
+		return cfg, cfg.Validate()
 	}
 	cfg := router.DefaultConfig()
 	cfg.Listeners.WebSocket.Address = c.String("ws-listen")
@@ -185,7 +202,7 @@ func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	node, err := datanodes.New(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, protocol.RoleDataNode), st, log.With("component", "node", "node", cfg.Name))
+	node, err := datanodes.New(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, srv.InProcessRole(n.Realm, protocol.RoleDataNode)), st, log.With("component", "node", "node", cfg.Name))
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -199,4 +216,19 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// upProfileHint tells a user who runs the sisock profile without a
+// crossbar config why unchanged sisock nodes will not join, and what to
+// run instead.
+func upProfileHint(c *ucli.Context, log *slog.Logger) {
+	if c.String("profile") != "sisock" || c.String("crossbar-config") != "" || c.String("router-config") != "" {
+		return
+	}
+	log.Warn("sisock's own nodes, hub and Grafana bridge connect with wss:// and WAMP-CRA (users server and simonsobs) " +
+		"on port 8080, or anonymously on port 8001; this router serves plain WebSocket with anonymous loopback consumers only, so they will not join. " +
+		"To admit them unchanged, run the site's crossbar config: " +
+		"telemesh tls init --sisock --dir .crossbar --cn HOST --san HOST,IP && " +
+		"telemesh up --profile sisock --crossbar-config .crossbar/config.json " +
+		"(see docs/migrating-from-sisock.md)")
 }
