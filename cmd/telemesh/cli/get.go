@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 	"github.com/telemesh/telemesh/protocol"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -75,14 +77,60 @@ func get(c *ucli.Context) error {
 		if err := checkKnown(node, fields, fs); err != nil {
 			return err
 		}
+		tls := timelinesOf(fs)
 		r, err := cl.GetData(ctx, node, q)
 		if err != nil {
-			return err
+			if r, tls, err = getSisock(ctx, cl, node, q, tls, err); err != nil {
+				return err
+			}
+			logger(c).Info("the node takes no max_points or agg (a sisock node): asked for min_stride and downsampled here, as the Grafana bridge does", "node", node)
 		}
 		w, format := c.App.Writer, c.String("format")
 		if format == "json" {
 			return writeJSON(w, r, false)
 		}
-		return writeRows(w, format, append([]string{"time"}, fields...), dataRows(r, fields, timelinesOf(fs)))
+		return writeRows(w, format, append([]string{"time"}, fields...), dataRows(r, fields, tls))
 	})
+}
+
+// getSisock repeats a get_data that failed with err the way the Grafana
+// bridge does for sisock-era nodes, whose get_data takes only (field,
+// start, end, min_stride) and fails on the max_points and agg keywords
+// with an error outside the protocol's kinds: with min_stride alone, then
+// downsampling each field here. Each field then has its own timeline
+// (named after it) in the result. Any other error is returned as it is.
+func getSisock(ctx context.Context, cl *consumers.Client, node string, q consumers.Query, tls map[string]string, err error) (*protocol.DataResult, map[string]string, error) {
+	var pe *protocol.Error
+	if (q.MaxPoints == 0 && q.Agg == "") || errors.As(err, &pe) || ctx.Err() != nil {
+		return nil, nil, err
+	}
+	start, end := q.Start, q.End
+	now := protocol.FromTime(time.Now())
+	if start <= 0 {
+		start += now
+	}
+	if end <= 0 {
+		end += now
+	}
+	stride := q.MinStride
+	if q.MaxPoints > 0 {
+		stride = max(stride, bridge.BucketWidth(time.Duration((end-start)*float64(time.Second)), q.MaxPoints, 0))
+	}
+	r, err2 := cl.GetData(ctx, node, consumers.Query{Fields: q.Fields, Start: q.Start, End: q.End, MinStride: stride})
+	if err2 != nil {
+		return nil, nil, err
+	}
+	out := &protocol.DataResult{Data: map[string][]any{}, Timeline: map[string]protocol.TimelineData{}}
+	own := map[string]string{}
+	for _, f := range q.Fields {
+		tl, ok := r.Timeline[tls[f]]
+		if !ok || len(tl.T) != len(r.Data[f]) {
+			continue
+		}
+		ts, vs := bridge.Downsample(tl.T, r.Data[f], start, end, stride, q.MaxPoints, q.Agg)
+		out.Data[f] = vs
+		out.Timeline[f] = protocol.TimelineData{T: ts, FinalizedUntil: tl.FinalizedUntil}
+		own[f] = f
+	}
+	return out, own, nil
 }

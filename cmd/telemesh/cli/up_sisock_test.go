@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,43 @@ func TestUpSisockCrossbarConfig(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "unknown role") {
 		t.Errorf("in-process components refused:\n%s", logs.String())
+	}
+}
+
+// TestGetSisockNode: get --max-points/--agg on a sisock-era node (whose
+// get_data takes no max_points or agg) falls back to min_stride and
+// downsamples here, as the Grafana bridge does.
+func TestGetSisockNode(t *testing.T) {
+	py := testutil.NeedPython(t)
+	t.Setenv("SISOCK_SERVER_SECRET", "server-secret")
+	t.Setenv("SISOCK_SIMONSOBS_SECRET", "simonsobs-secret")
+	path, _, plainAddr := sisockCBDir(t)
+	var logs testutil.SyncBuffer
+	testutil.Serve(t, func(ctx context.Context) error {
+		return Run(ctx, []string{"telemesh", "up", "--data-dir", t.TempDir(), "--profile", "sisock", "--no-node",
+			"--crossbar-config", path, "--bridge-listen", ""}, io.Discard, &logs)
+	}, nil)
+	testutil.Eventually(t, 20*time.Second, "up to start", func() bool { return strings.Contains(logs.String(), "router up") })
+	url := "ws://" + plainAddr + "/ws"
+	const spike = 1_700_001_234
+	node := testutil.StartProc(t, exec.Command(py, "../../../grafana-bridge/bridge/testdata/sisock_node.py", url, "test_realm", "org.simonsobservatory", "pynode", fmt.Sprint(spike)))
+	if l := node.Line(t, 30*time.Second); !strings.HasSuffix(l, "added True") {
+		t.Fatalf("sisock node printed %q", l)
+	}
+	var out, errs testutil.SyncBuffer
+	err := Run(context.Background(), []string{"telemesh", "get", "pynode", "temp", "--from", "1700000000", "--to", "1700003600",
+		"--max-points", "10", "--agg", "max", "--format", "csv", "--url", url, "--profile", "sisock"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("get: %v\n%s", err, errs.String())
+	}
+	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(rows) < 2 || len(rows) > 11 {
+		t.Fatalf("get --max-points 10 gave %d lines:\n%s", len(rows), out.String())
+	}
+	if !strings.Contains(out.String(), ",99") {
+		t.Errorf("the spike is lost with --agg max:\n%s", out.String())
+	}
+	if !strings.Contains(errs.String(), "sisock node") {
+		t.Errorf("the fallback is not logged:\n%s", errs.String())
 	}
 }
