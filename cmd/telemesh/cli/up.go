@@ -63,7 +63,7 @@ func up(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
+	dashboard := mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
 
 	// The router gets its own context and stops last, so that the node can
 	// say goodbye to the hub and every session closes before the router.
@@ -96,7 +96,7 @@ func up(c *ucli.Context) error {
 	}
 	a := srv.Addrs()
 	log.Info("router up", "websocket", srv.WebSocketURL(), "rawsocket", srv.RawSocketURL(), "realm", n.Realm, "base_uri", n.Base)
-	if a.WebSocket != "" {
+	if a.WebSocket != "" && dashboard {
 		log.Info("live dashboard", "url", "http://"+a.WebSocket+"/", "metrics", "http://"+a.WebSocket+"/metrics")
 	}
 
