@@ -12,11 +12,16 @@ import (
 	"github.com/telemesh/telemesh/wampx"
 )
 
+// caller is the session data_node.add is called on.
+type caller interface {
+	Call(ctx context.Context, procedure string, options wamp.Dict, args wamp.List, kwargs wamp.Dict, progcb client.ProgressHandler) (*wamp.Result, error)
+}
+
 // sisockHub remembers, for one session, that its hub is a sisock hub and
 // whether it accepted the node.
 type sisockHub struct {
 	mu       sync.Mutex
-	sess     *client.Client
+	sess     caller
 	accepted bool
 }
 
@@ -28,7 +33,7 @@ type sisockHub struct {
 // false to a second add from the same session and learns nothing from it
 // (it keeps no fields), so once it accepted the node the node does not
 // announce again on that session.
-func (n *Node) callAdd(ctx context.Context, c *client.Client, args wamp.List, kw wamp.Dict) (*wamp.Result, error) {
+func (n *Node) callAdd(ctx context.Context, c caller, args wamp.List, kw wamp.Dict) (*wamp.Result, error) {
 	call := func(kw wamp.Dict) (res *wamp.Result, err error) {
 		err = wampx.Guard(func() error {
 			res, err = c.Call(ctx, n.names.DataNodeAdd(), nil, args, kw, nil)
