@@ -57,6 +57,9 @@ type Node struct {
 	// health is what the watchdog reports (see Health).
 	health     health
 	healthAddr atomic.Value // string
+	// sisock is set when the hub takes data_node.add in sisock's form
+	// only (sisockhub.go).
+	sisock sisockHub
 }
 
 type namedDriver struct {
@@ -421,7 +424,7 @@ func (n *Node) announce(ctx context.Context, s *wampx.Session) (bool, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := s.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, s.ID()}, kw, nil)
+	res, err := n.callAdd(cctx, s, wamp.List{n.cfg.Name, n.cfg.Description, s.ID()}, kw)
 	if err != nil {
 		return false, wampx.FromCall(n.names, err)
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// welcomed (HELLO, AUTHENTICATE), so unauthenticated peers cannot make
 	// the router decode large messages.
 	PreAuthMessageSize int `yaml:"pre_auth_message_size,omitempty"`
+	// Transports are further listeners, each with its own authentication
+	// (crossbar's per-transport auth; transports.go).
+	Transports []Transport `yaml:"transports"`
 }
 
 // Listeners holds the network endpoints; an empty address disables one.
@@ -62,6 +65,11 @@ type WebSocketListener struct {
 	Address string    `yaml:"address"`
 	Path    string    `yaml:"path"`
 	TLS     TLSConfig `yaml:"tls"`
+	// Origins says which browser pages may connect (origin.go).
+	Origins OriginPolicy `yaml:",inline"`
+	// Web are further HTTP paths: static files and crossbar's HTTP
+	// bridge (web.go).
+	Web []WebPath `yaml:"web"`
 }
 
 // RawSocketListener is the RawSocket-over-TCP endpoint.
@@ -302,9 +310,21 @@ func (c *Config) resolvePaths(dir string) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	for _, t := range []*TLSConfig{&c.Listeners.WebSocket.TLS, &c.Listeners.RawSocket.TLS} {
+	tlss := []*TLSConfig{&c.Listeners.WebSocket.TLS, &c.Listeners.RawSocket.TLS}
+	for i := range c.Transports {
+		tlss = append(tlss, &c.Transports[i].TLS)
+	}
+	for _, t := range tlss {
 		abs(&t.Cert)
 		abs(&t.Key)
+	}
+	for i := range c.Listeners.WebSocket.Web {
+		abs(&c.Listeners.WebSocket.Web[i].Directory)
+	}
+	for _, t := range c.Transports {
+		for i := range t.Web {
+			abs(&t.Web[i].Directory)
+		}
 	}
 	for _, r := range c.Realms {
 		if a := r.Auth.Ticket; a != nil {
@@ -365,7 +385,7 @@ func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	ws, rs := c.Listeners.WebSocket, c.Listeners.RawSocket
-	if ws.Address == "" && rs.Address == "" {
+	if ws.Address == "" && rs.Address == "" && len(c.Transports) == 0 {
 		add("listeners: no websocket or rawsocket address")
 	}
 	if ws.Path != "" && !strings.HasPrefix(ws.Path, "/") {
@@ -385,6 +405,8 @@ func (c Config) Validate() error {
 	}
 	checkTLS("websocket", ws.TLS)
 	checkTLS("rawsocket", rs.TLS)
+	errs = append(errs, c.validateWeb()...)
+	errs = append(errs, c.validateTransports()...)
 	if c.OutQueueSize < 0 || c.LocalQueueSize < 0 || c.MaxMessageSize < 0 || c.PreAuthMessageSize < 0 || c.OutQueueBytes < 0 {
 		add("out_queue_size, out_queue_bytes, local_queue_size, max_message_size and pre_auth_message_size must not be negative")
 	}

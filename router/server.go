@@ -55,9 +55,10 @@ type Server struct {
 	rsTLS   *tls.Config
 	roles   map[string]map[string]bool // realm -> role names
 
-	ready chan struct{}
-	mu    sync.Mutex
-	addrs Addrs
+	ready          chan struct{}
+	mu             sync.Mutex
+	addrs          Addrs
+	transportAddrs map[string]string
 }
 
 // Addrs are the bound listener addresses (host:port, "" when disabled).
@@ -92,7 +93,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	var realms []*nxrouter.RealmConfig
 	for _, rc := range cfg.Realms {
-		authrs, err := authenticators(rc.Auth)
+		authrs, err := cfg.realmAuthenticators(rc)
 		if err != nil {
 			return nil, fmt.Errorf("realm %s: %w", rc.Name, err)
 		}
@@ -111,6 +112,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			Authorizer:        countingAuthorizer{Authorizer: az, realm: rc.Name, m: s.metrics},
 			RequireLocalAuth:  true,
 			RequireLocalAuthz: true,
+			// Meta events as crossbar shapes them (meta.go).
+			PublishFilterFactory: crossbarMeta,
 		})
 	}
 	s.router, err = nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: realms}, s.nxlog)
@@ -118,9 +121,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("creating router: %w", err)
 	}
 	// The nexus WebSocket server is only used for its upgrader, which
-	// negotiates the WAMP subprotocols and checks the Origin header.
+	// negotiates the WAMP subprotocols; origin.go checks the Origin header.
 	s.upgrade = nxrouter.NewWebsocketServer(s.router).Upgrader
-	s.mux.Handle(cfg.Listeners.WebSocket.Path, http.HandlerFunc(s.serveWebSocket))
+	ws := cfg.Listeners.WebSocket
+	oc := newOriginChecker(ws.Origins, ws.Address)
+	s.mux.Handle(ws.Path, s.webSocketHandler(mainListener, oc))
+	s.mountWeb(s.mux, ws.Web, oc)
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/healthz", s.serveHealth)
 	for _, rc := range cfg.Realms {
@@ -220,13 +226,16 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveRawSocket(l)
+			s.serveRawSocket(l, mainListener)
 		}()
 		closers = append(closers, func() { l.Close() })
 		s.mu.Lock()
 		s.addrs.RawSocket = l.Addr().String()
 		s.mu.Unlock()
 		s.log.Info("rawsocket listener", "url", s.RawSocketURL())
+	}
+	if err := s.listenTransports(&wg, &closers); err != nil {
+		return err
 	}
 	close(s.ready)
 	<-ctx.Done()
@@ -254,11 +263,19 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// serveWebSocket upgrades a request and attaches the connection to the
-// router. It replaces nexus's handler to bound the message size and to
-// record the peer address for loopback-only anonymous access.
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	conn, err := s.upgrade.Upgrade(w, r, nil)
+// webSocketHandler upgrades a request to listener and attaches the
+// connection to the router. It replaces nexus's handler to bound the
+// message size, to apply the listener's origin policy and to record the
+// peer address (for loopback-only anonymous access) and the listener (for
+// per-transport authentication).
+func (s *Server) webSocketHandler(listener string, oc *originChecker) http.HandlerFunc {
+	up := *s.upgrade
+	up.CheckOrigin = oc.allowed
+	return func(w http.ResponseWriter, r *http.Request) { s.serveWebSocket(w, r, &up, listener) }
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, up *websocket.Upgrader, listener string) {
+	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has replied
@@ -276,7 +293,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// The HTTP server's read deadline does not apply to the session.
 	conn.NetConn().SetDeadline(time.Time{})
 	peer := s.wirePeer(newWSConn(conn, payload), c)
-	details := wamp.Dict{"type": "websocket", "peer": r.RemoteAddr}
+	details := wamp.Dict{"type": "websocket", "peer": r.RemoteAddr, "listener": listener}
 	if err := s.router.AttachClient(peer, details); err != nil {
 		s.log.Debug("websocket client not attached", "remote", r.RemoteAddr, "err", err)
 	}
@@ -296,8 +313,9 @@ func (s *Server) wirePeer(fc frameConn, c *codec) *wirePeer {
 	return newWirePeer(fc, c, lim, s.log, s.metrics.dropped.Inc, s.metrics.droppedPeer)
 }
 
-// serveRawSocket accepts RawSocket connections until l is closed.
-func (s *Server) serveRawSocket(l net.Listener) {
+// serveRawSocket accepts RawSocket connections to listener until l is
+// closed.
+func (s *Server) serveRawSocket(l net.Listener, listener string) {
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -315,7 +333,7 @@ func (s *Server) serveRawSocket(l net.Listener) {
 			c, _ := newCodec(name)
 			conn.SetDeadline(time.Time{})
 			peer := s.wirePeer(rc, c)
-			details := wamp.Dict{"type": "rawsocket", "peer": remote}
+			details := wamp.Dict{"type": "rawsocket", "peer": remote, "listener": listener}
 			if err := s.router.AttachClient(peer, details); err != nil {
 				s.log.Debug("rawsocket client not attached", "remote", remote, "err", err)
 			}

@@ -300,6 +300,8 @@ type transport struct {
 	auth    map[string]router.AuthConfig // by realm name; "" applies to all
 	keep    time.Duration
 	maxMsg  int
+	origins router.OriginPolicy
+	web     []router.WebPath
 }
 
 func convert(file string, b []byte, logger *slog.Logger) (router.Config, error) {
@@ -372,23 +374,24 @@ func (c *conv) routerWorker(w *obj) router.Config {
 	for i, r := range w.list("realms") {
 		cfg.Realms = append(cfg.Realms, c.realm(c.object(fmt.Sprintf("%s.realms[%d]", w.path, i), r)))
 	}
+	// The first transport authenticates with the realms' auth sections
+	// and becomes a main listener, with the first other-kind transport of
+	// the same authentication; every further transport is served with its
+	// own authentication, as crossbar serves each transport.
 	var first *transport
 	var ws, rs *transport
+	var rest []*transport
 	for i, t := range w.list("transports") {
 		tr := c.transport(c.object(fmt.Sprintf("%s.transports[%d]", w.path, i), t))
 		if tr == nil {
 			continue
 		}
-		name, slot := "WebSocket", &ws
+		slot := &ws
 		if !tr.ws {
-			name, slot = "RawSocket", &rs
+			slot = &rs
 		}
-		if *slot != nil {
-			c.warn(tr.path, fmt.Sprintf("not supported, ignored: telemesh's router has one %s listener, already %s", name, (*slot).path))
-			continue
-		}
-		if first != nil && !reflect.DeepEqual(first.auth, tr.auth) {
-			c.warn(tr.path, fmt.Sprintf("not supported, ignored: its authentication differs from %s and telemesh applies authentication per realm, not per transport", first.path))
+		if *slot != nil || (first != nil && !reflect.DeepEqual(first.auth, tr.auth)) {
+			rest = append(rest, tr)
 			continue
 		}
 		if first == nil {
@@ -397,13 +400,41 @@ func (c *conv) routerWorker(w *obj) router.Config {
 		*slot = tr
 	}
 	if ws != nil {
-		cfg.Listeners.WebSocket = router.WebSocketListener{Address: ws.address, Path: ws.wsPath, TLS: ws.tls}
+		cfg.Listeners.WebSocket = router.WebSocketListener{Address: ws.address, Path: ws.wsPath, TLS: ws.tls, Origins: ws.origins, Web: ws.web}
 		cfg.KeepAlive = ws.keep
 		cfg.MaxMessageSize = ws.maxMsg
 	}
 	if rs != nil {
 		cfg.Listeners.RawSocket = router.RawSocketListener{Address: rs.address, TLS: rs.tls}
 		cfg.MaxMessageSize = max(cfg.MaxMessageSize, rs.maxMsg)
+	}
+	roles := map[string]bool{}
+	for _, r := range cfg.Realms {
+		for _, ro := range r.Roles {
+			roles[r.Name+"\x00"+ro.Name] = true
+		}
+	}
+	for _, tr := range rest {
+		if missing := missingRole(tr.auth, cfg.Realms, roles); missing != "" {
+			c.warn(tr.path, fmt.Sprintf("ignored: its authentication grants role %s, which its realm does not define, so crossbar would refuse every session on it", missing))
+			continue
+		}
+		t := router.Transport{Name: tr.path, Type: router.TransportWebSocket, Address: tr.address, TLS: tr.tls, Path: tr.wsPath, Origins: tr.origins, Web: tr.web, Auth: map[string]router.AuthConfig{}}
+		if !tr.ws {
+			t.Type = router.TransportRawSocket
+		}
+		for realm, a := range tr.auth {
+			if realm == "" {
+				realm = router.AllRealms
+			}
+			t.Auth[realm] = a
+		}
+		cfg.Transports = append(cfg.Transports, t)
+		cfg.MaxMessageSize = max(cfg.MaxMessageSize, tr.maxMsg)
+		if tr.ws && cfg.KeepAlive == 0 {
+			cfg.KeepAlive = tr.keep
+		}
+		c.logger.Info(tr.path+": served as a further transport with its own authentication", "file", c.file, "address", tr.address)
 	}
 	if first == nil {
 		if len(c.fatal) == 0 {
@@ -505,11 +536,17 @@ func (c *conv) transport(t *obj) *transport {
 			pt := po.str("type")
 			switch pt {
 			case "websocket":
-			case "caller", "publisher", "webhook":
-				c.warn(po.path+".type="+pt, "not supported, ignored (crossbar's HTTP bridge; use a WAMP client such as the telemesh CLI or autobahn)")
+			case "static", "caller", "publisher":
+				if wp, ok := c.webPath(wsPath(k), pt, po); ok {
+					tr.web = append(tr.web, wp)
+				}
+				po.done()
+				continue
+			case "webhook":
+				c.warn(po.path+".type="+pt, "not supported, ignored (crossbar's webhook bridge; use a WAMP client such as the telemesh CLI or autobahn)")
 				continue
 			default:
-				c.warn(po.path+".type="+pt, "not supported, ignored (telemesh serves its own web pages)")
+				c.warn(po.path+".type="+pt, "not supported, ignored (telemesh serves static, caller, publisher and websocket paths)")
 				continue
 			}
 			if found {
@@ -692,6 +729,9 @@ func (c *conv) tls(t *obj, tr *transport) {
 // a websocket transport).
 func (c *conv) websocket(w *obj, tr *transport) {
 	w.ignore("type")
+	// crossbar's defaults: any origin, and "null" (a page opened from a
+	// file) too.
+	tr.origins = router.OriginPolicy{AllowedOrigins: []string{"*"}, AllowNullOrigin: true}
 	c.serializers(w)
 	if w.has("options") {
 		o := w.sub("options")
@@ -704,8 +744,11 @@ func (c *conv) websocket(w *obj, tr *transport) {
 		if n, ok := o.integer("max_message_size"); ok {
 			tr.maxMsg = n
 		}
-		if origins := o.strings("allowed_origins"); len(origins) > 0 && !(len(origins) == 1 && origins[0] == "*") {
-			c.warn(o.key("allowed_origins"), "not supported, ignored: telemesh accepts WebSocket connections from any origin")
+		if o.has("allowed_origins") {
+			tr.origins.AllowedOrigins = o.strings("allowed_origins")
+		}
+		if o.has("allow_null_origin") {
+			tr.origins.AllowNullOrigin = o.boolean("allow_null_origin")
 		}
 		o.done()
 	}
@@ -857,4 +900,84 @@ func union[V any](a, b map[string]V) map[string]V {
 	maps.Copy(out, a)
 	maps.Copy(out, b)
 	return out
+}
+
+// webPath converts a static, caller or publisher web path; false when it
+// cannot be served (after reporting why).
+func (c *conv) webPath(at, typ string, po *obj) (router.WebPath, bool) {
+	wp := router.WebPath{Path: at, Type: typ}
+	po.ignore("type")
+	switch typ {
+	case "static":
+		dir := po.str("directory")
+		if dir == "" {
+			// crossbar also serves a Python package's resource folder.
+			if po.has("package") {
+				po.get("package")
+				po.ignore("resource")
+				c.warn(po.key("package"), "not supported, path ignored: give a directory")
+				return wp, false
+			}
+			c.fail(po.key("directory"), "missing directory")
+			return wp, false
+		}
+		orig := dir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(c.cbdir, dir)
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			c.warn(po.key("directory"), fmt.Sprintf("folder %q not found (relative to the config's folder), path ignored", orig))
+			po.ignore("options")
+			return wp, false
+		}
+		wp.Directory = dir
+		if po.has("options") {
+			o := po.sub("options")
+			if o.boolean("enable_directory_listing") {
+				c.warn(o.key("enable_directory_listing"), "not supported, ignored: telemesh never lists folders")
+			}
+			// Cache headers and MIME types are Go's defaults.
+			o.ignore("cache_timeout", "mime_types")
+			o.done()
+		}
+	default:
+		wp.Realm, wp.Role = po.str("realm"), po.str("role")
+		if wp.Role == "" {
+			c.fail(po.key("role"), "missing role")
+			return wp, false
+		}
+		if po.has("options") {
+			o := po.sub("options")
+			if n, ok := o.integer("post_body_limit"); ok {
+				wp.MaxBody = n
+			}
+			for _, k := range []string{"key", "secret", "require_ip", "require_tls"} {
+				if o.has(k) {
+					o.get(k)
+					c.fail(o.key(k), "not supported: telemesh's HTTP bridge has no signed requests, IP or TLS requirements; remove it or put the bridge behind a proxy that enforces it")
+				}
+			}
+			o.ignore("debug", "timestamp_delta_limit")
+			o.done()
+		}
+	}
+	return wp, true
+}
+
+// missingRole returns a role an auth section grants that its realm lacks,
+// as "name" in realm "r", or "".
+func missingRole(auth map[string]router.AuthConfig, realms []router.RealmConfig, roles map[string]bool) string {
+	for _, realm := range sortedKeys(auth) {
+		for _, r := range realms {
+			if realm != "" && realm != r.Name {
+				continue
+			}
+			for _, role := range auth[realm].Roles() {
+				if !roles[r.Name+"\x00"+role] {
+					return fmt.Sprintf("%q in realm %q", role, r.Name)
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -130,6 +130,20 @@ func TestExamples(t *testing.T) {
 		if ws.Address != ":8080" || ws.Path != "/ws" || !ws.TLS.Enabled() || cfg.Listeners.RawSocket.Address != "" {
 			t.Errorf("listeners = %+v", cfg.Listeners)
 		}
+		if len(ws.Web) != 1 || ws.Web[0].Type != router.WebStatic || ws.Web[0].Path != "/" || filepath.Base(ws.Web[0].Directory) != "www" {
+			t.Errorf("web paths = %+v, want the static www folder at /", ws.Web)
+		}
+		if o := ws.Origins; len(o.AllowedOrigins) != 1 || o.AllowedOrigins[0] != "*" || !o.AllowNullOrigin {
+			t.Errorf("origins = %+v, want crossbar's default (any, and null)", o)
+		}
+		// The plain anonymous port 8001 is served with its own auth only.
+		if len(cfg.Transports) != 1 {
+			t.Fatalf("transports = %+v, want the plain port 8001", cfg.Transports)
+		}
+		if tr := cfg.Transports[0]; tr.Address != ":8001" || tr.Type != router.TransportWebSocket || tr.TLS.Enabled() ||
+			tr.Auth[router.AllRealms].Anonymous == nil || tr.Auth[router.AllRealms].Anonymous.Role != "server" || tr.Auth[router.AllRealms].WAMPCRA != nil {
+			t.Errorf("transport = %+v", tr)
+		}
 		if len(cfg.Realms) != 1 || cfg.Realms[0].Name != "test_realm" || len(cfg.Realms[0].Roles) != 4 {
 			t.Fatalf("realms = %+v", cfg.Realms)
 		}
@@ -143,8 +157,7 @@ func TestExamples(t *testing.T) {
 		}
 		wantReports(t, rec,
 			"workers[0].options.pythonpath: not supported",
-			"workers[0].transports[0].paths./.type=static: not supported, ignored",
-			"workers[0].transports[1]: not supported, ignored: telemesh's router has one WebSocket listener",
+			"workers[0].transports[1]: served as a further transport with its own authentication",
 			"workers[1].type=container: not supported")
 	})
 	t.Run("ocs", func(t *testing.T) {
@@ -162,7 +175,9 @@ func TestExamples(t *testing.T) {
 		if a := cfg.Realms[0].Auth.Anonymous; a == nil || a.Role != "iocs_agent" || a.LoopbackOnly {
 			t.Errorf("anonymous = %+v", a)
 		}
-		wantReports(t, rec, "workers[0].transports[0].paths.call.type=caller: not supported, ignored")
+		if w := cfg.Listeners.WebSocket.Web; len(w) != 1 || w[0] != (router.WebPath{Path: "/call", Type: router.WebCaller, Realm: "test_realm", Role: "iocs_controller"}) {
+			t.Errorf("web paths = %+v, want the HTTP caller at /call", w)
+		}
 	})
 }
 
@@ -172,6 +187,14 @@ func cbdirSisock(t *testing.T) string {
 	t.Helper()
 	path := cbdir(t, "../examples/sisock/.crossbar/config.json")
 	dir := filepath.Dir(path)
+	// The site's static folder, next to .crossbar as in sisock.
+	www := filepath.Join(dir, "..", "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("Sisock is running\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for from, to := range map[string]string{"server.crt": "server_cert.pem", "server.key": "server_key.pem"} {
 		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
 			t.Fatal(err)

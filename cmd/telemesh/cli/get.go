@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -78,14 +81,73 @@ func get(c *ucli.Context) error {
 		if err := checkKnown(node, fields, fs); err != nil {
 			return err
 		}
+		tls := timelinesOf(fs)
 		r, err := cl.GetData(ctx, node, q)
 		if err != nil {
-			return err
+			if r, tls, err = getSisock(ctx, cl, node, q, tls, err); err != nil {
+				return err
+			}
+			logger(c).Info("the node takes no max_points or agg (a sisock node): asked for min_stride and downsampled here, as the Grafana bridge does", "node", node)
 		}
 		w, format := c.App.Writer, c.String("format")
 		if format == "json" {
 			return writeJSON(w, r, false)
 		}
-		return writeRows(w, format, append([]string{"time"}, fields...), dataRows(r, fields, timelinesOf(fs)))
+		return writeRows(w, format, append([]string{"time"}, fields...), dataRows(r, fields, tls))
 	})
+}
+
+// getSisock repeats a get_data that failed with err the way the Grafana
+// bridge does for sisock-era nodes, whose get_data takes only (field,
+// start, end, min_stride) and fails on the max_points and agg keywords
+// with an error outside the protocol's kinds: with min_stride alone, then
+// downsampling each field here. Each field then has its own timeline
+// (named after it) in the result. Any other error is returned as it is.
+func getSisock(ctx context.Context, cl *consumers.Client, node string, q consumers.Query, tls map[string]string, err error) (*protocol.DataResult, map[string]string, error) {
+	var pe *protocol.Error
+	if (q.MaxPoints == 0 && q.Agg == "") || errors.As(err, &pe) || ctx.Err() != nil {
+		return nil, nil, err
+	}
+	start, end := q.Start, q.End
+	now := protocol.FromTime(time.Now())
+	if start <= 0 {
+		start += now
+	}
+	if end <= 0 {
+		end += now
+	}
+	stride := q.MinStride
+	if q.MaxPoints > 0 {
+		stride = max(stride, bridge.BucketWidth(time.Duration((end-start)*float64(time.Second)), q.MaxPoints, 0))
+	}
+	r, err2 := cl.GetData(ctx, node, consumers.Query{Fields: q.Fields, Start: q.Start, End: q.End, MinStride: stride})
+	if err2 != nil {
+		return nil, nil, err
+	}
+	out := &protocol.DataResult{Data: map[string]protocol.Values{}, Timeline: map[string]protocol.TimelineData{}}
+	own := map[string]string{}
+	agg := q.Agg
+	if agg == "" {
+		agg = protocol.AggMean
+	}
+	w := downsample.Width(protocol.ToNanos(start), protocol.ToNanos(end), stride, int64(q.MaxPoints), agg)
+	for _, f := range q.Fields {
+		ps, ok := r.Series(f, tls[f])
+		if !ok {
+			continue
+		}
+		if w > 0 {
+			if ps.Times, ps.Values, err2 = downsample.Apply(ps.Times, ps.Values, w, agg); err2 != nil {
+				return nil, nil, err2
+			}
+		}
+		ts := make([]float64, len(ps.Times))
+		for i, t := range ps.Times {
+			ts[i] = protocol.FromNanos(t)
+		}
+		out.Data[f] = ps.Values
+		out.Timeline[f] = protocol.TimelineData{T: ts, FinalizedUntil: r.Timeline[ps.Timeline].FinalizedUntil}
+		own[f] = f
+	}
+	return out, own, nil
 }

@@ -54,8 +54,9 @@ func runRouter(c *ucli.Context) error {
 			return err
 		}
 		n.Realm = cfg.Realms[0].Name
-		mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
-		log.Info("live dashboard", "path", "/", "realm", n.Realm, "base_uri", n.Base)
+		if mountDashboard(srv, n, cfg.Listeners.WebSocket.Path) {
+			log.Info("live dashboard", "path", "/", "realm", n.Realm, "base_uri", n.Base)
+		}
 	}
 	return srv.Run(c.Context)
 }

@@ -31,6 +31,7 @@ func tlsCommand() *ucli.Command {
 					&ucli.IntFlag{Name: "days", Value: 825, Usage: "server certificate lifetime in days"},
 					&ucli.IntFlag{Name: "ca-days", Value: 3650, Usage: "lifetime in days of a newly created CA"},
 					&ucli.BoolFlag{Name: "force", Usage: "replace an existing server certificate and key"},
+					&ucli.BoolFlag{Name: "sisock", Usage: "write sisock's server_cert.pem and server_key.pem instead: one self-signed certificate with SANs that sisock's unchanged clients and telemesh's both trust"},
 				},
 				Action: tlsInit,
 			},
@@ -52,21 +53,25 @@ func tlsInit(c *ucli.Context) error {
 		return errors.New("tls init: --days and --ca-days must be positive")
 	}
 	dir := c.String("dir")
-	p, err := pki.Init(dir, pki.Options{
+	o := pki.Options{
 		CN:         c.String("cn"),
 		SANs:       c.StringSlice("san"),
 		Lifetime:   pki.Days(c.Int("days")),
 		CALifetime: pki.Days(c.Int("ca-days")),
 		Force:      c.Bool("force"),
-	})
-	if err != nil {
-		return fmt.Errorf("tls init: %w", err)
 	}
 	abs := func(s string) string {
 		if a, err := filepath.Abs(s); err == nil {
 			return a
 		}
 		return s
+	}
+	if c.Bool("sisock") {
+		return tlsInitSisock(c, dir, o, abs)
+	}
+	p, err := pki.Init(dir, o)
+	if err != nil {
+		return fmt.Errorf("tls init: %w", err)
 	}
 	desc, err := pki.Describe(p.Cert)
 	if err != nil {
@@ -100,5 +105,32 @@ func tlsShow(c *ucli.Context) error {
 		return fmt.Errorf("tls show: %w", err)
 	}
 	fmt.Fprint(c.App.Writer, s)
+	return nil
+}
+
+// tlsInitSisock writes sisock's certificate files and says how each kind
+// of client trusts them.
+func tlsInitSisock(c *ucli.Context, dir string, o pki.Options, abs func(string) string) error {
+	p, err := pki.InitSisock(dir, o)
+	if err != nil {
+		return fmt.Errorf("tls init --sisock: %w", err)
+	}
+	desc, err := pki.Describe(p.Cert)
+	if err != nil {
+		return fmt.Errorf("tls init --sisock: %w", err)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "certificate (its own root):  %s\n", abs(p.Cert))
+	fmt.Fprintf(w, "key:                         %s\n\n", abs(p.Key))
+	fmt.Fprintf(w, "%s\n", strings.TrimRight(desc, "\n"))
+	fmt.Fprintf(w, `
+Next steps:
+  router:         telemesh router --crossbar-config %s
+                  (the sisock config's endpoint.tls names server_key.pem and server_cert.pem)
+  sisock clients: unchanged; they load %s as their trust root
+  telemesh:       --url wss://HOST:PORT/ws --ca-file %s
+                  (HOST must be one of the SANs above)
+  renew:          telemesh tls init --sisock --dir %s --cn %s --san ... --force
+`, filepath.Join(abs(dir), "config.json"), abs(p.Cert), abs(p.Cert), dir, o.CN)
 	return nil
 }

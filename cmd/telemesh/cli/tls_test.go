@@ -35,3 +35,19 @@ func TestTLSInitAndShow(t *testing.T) {
 		t.Fatal("show without FILE accepted")
 	}
 }
+
+func TestTLSInitSisock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".crossbar")
+	out, err := run(t, "tls", "init", "--sisock", "--dir", dir, "--cn", "localhost", "--san", "127.0.0.1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"server_cert.pem", "server_key.pem", "--ca-file", "SANs:        localhost, 127.0.0.1", "CA:          true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("init --sisock output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca.key")); err == nil {
+		t.Error("init --sisock wrote a CA key")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/crossbar-config/crossbar"
@@ -62,7 +63,7 @@ func up(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
+	dashboard := mountDashboard(srv, n, cfg.Listeners.WebSocket.Path)
 
 	// The router gets its own context and stops last, so that the node can
 	// say goodbye to the hub and every session closes before the router.
@@ -95,11 +96,17 @@ func up(c *ucli.Context) error {
 	}
 	a := srv.Addrs()
 	log.Info("router up", "websocket", srv.WebSocketURL(), "rawsocket", srv.RawSocketURL(), "realm", n.Realm, "base_uri", n.Base)
-	if a.WebSocket != "" {
+	if a.WebSocket != "" && dashboard {
 		log.Info("live dashboard", "url", "http://"+a.WebSocket+"/", "metrics", "http://"+a.WebSocket+"/metrics")
 	}
 
-	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", protocol.RoleHub), Logger: log.With("component", "hub")})
+	upProfileHint(c, log)
+	// Sessions the router admits without credentials have no identity to
+	// bind a node name to (a sisock site's anonymous nodes): they announce
+	// any free name, as sisock's hub let them.
+	policy := hub.DefaultNamePolicy
+	policy.AnyNameRoles = append(slices.Clone(policy.AnyNameRoles), cfg.AnonymousRoles(n.Realm)...)
+	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", srv.InProcessRole(n.Realm, protocol.RoleHub)), Logger: log.With("component", "hub"), Policy: &policy})
 	if err != nil {
 		return err
 	}
@@ -117,7 +124,7 @@ func up(c *ucli.Context) error {
 	}
 
 	if addr := c.String("bridge-listen"); addr != "" {
-		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", protocol.RoleConsumer), n, log.With("component", "bridge"))
+		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", srv.InProcessRole(n.Realm, protocol.RoleConsumer)), n, log.With("component", "bridge"))
 		g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
 		br, err := bridge.NewServer(bridge.Config{Listen: addr}, cl, log.With("component", "bridge"))
 		if err != nil {
@@ -140,10 +147,26 @@ func upRouterConfig(c *ucli.Context, n protocol.Names, log *slog.Logger) (router
 	switch {
 	case c.String("crossbar-config") != "" && c.String("router-config") != "":
 		return router.Config{}, errors.New("give --crossbar-config or --router-config, not both")
-	case c.String("crossbar-config") != "":
-		return crossbar.Load(c.String("crossbar-config"), log)
-	case c.String("router-config") != "":
-		return router.LoadConfig(c.String("router-config"))
+	case c.String("crossbar-config") != "" || c.String("router-config") != "":
+		var cfg router.Config
+		var err error
+		if path := c.String("crossbar-config"); path != "" {
+			cfg, err = crossbar.Load(path, log)
+		} else {
+			cfg, err = router.LoadConfig(c.String("router-config"))
+		}
+		if err != nil {
+			return cfg, err
+		}
+		// The listener flags move the file's main listeners (further
+		// transports keep their addresses).
+		if c.IsSet("ws-listen") {
+			cfg.Listeners.WebSocket.Address = c.String("ws-listen")
+		}
+		if c.IsSet("rs-listen") {
+			cfg.Listeners.RawSocket.Address = c.String("rs-listen")
+		}
+		return cfg, cfg.Validate()
 	}
 	cfg := router.DefaultConfig()
 	cfg.Listeners.WebSocket.Address = c.String("ws-listen")
@@ -177,7 +200,7 @@ func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Log
 		return nil, nil, err
 	}
 	cfg.SetDefaults()
-	return openNode(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, protocol.RoleDataNode), log.With("component", "node", "node", cfg.Name))
+	return openNode(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, srv.InProcessRole(n.Realm, protocol.RoleDataNode)), log.With("component", "node", "node", cfg.Name))
 }
 
 func ignoreCanceled(err error) error {
@@ -185,4 +208,19 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// upProfileHint tells a user who runs the sisock profile without a
+// crossbar config why unchanged sisock nodes will not join, and what to
+// run instead.
+func upProfileHint(c *ucli.Context, log *slog.Logger) {
+	if c.String("profile") != "sisock" || c.String("crossbar-config") != "" || c.String("router-config") != "" {
+		return
+	}
+	log.Warn("sisock's own nodes, hub and Grafana bridge connect with wss:// and WAMP-CRA (users server and simonsobs) " +
+		"on port 8080, or anonymously on port 8001; this router serves plain WebSocket with anonymous loopback consumers only, so they will not join. " +
+		"To admit them unchanged, run the site's crossbar config: " +
+		"telemesh tls init --sisock --dir .crossbar --cn HOST --san HOST,IP && " +
+		"telemesh up --profile sisock --crossbar-config .crossbar/config.json " +
+		"(see docs/migrating-from-sisock.md)")
 }

@@ -32,6 +32,11 @@ func TestUp(t *testing.T) {
 			// urfave/cli writes package-level flag state while it parses,
 			// so the test's own Run calls wait until up is past parsing.
 			testutil.Eventually(t, 20*time.Second, "up to start", func() bool { return strings.Contains(logs.String(), "router up") })
+			// The sisock profile alone says why sisock's own components will
+			// not join and what to run instead.
+			if hint := strings.Contains(logs.String(), "--crossbar-config .crossbar/config.json"); hint != (profile == "sisock") {
+				t.Errorf("profile %s: sisock hint logged = %v", profile, hint)
+			}
 
 			ctx := context.Background()
 			run := func(args ...string) (string, error) {

@@ -66,7 +66,7 @@ func TestDriversEndToEnd(t *testing.T) {
 				}
 				return fmt.Sprintf("{type: file, paths: [%q], delimiter: ',', columns: [{column: 1, field: station.temp, units: C}], timeline: station, interval: 1s, poll: 50ms}", path)
 			}},
-		{name: "wampfeed", field: "observatory.agent1.channel_01_r", live: true,
+		{name: "wampfeed", field: "channel_01_r", live: true,
 			block: func(_ *testing.T, url, _ string) string {
 				return fmt.Sprintf("{type: wampfeed, router: {url: %q, realm: %s, serializer: json}}", url, protocol.DefaultRealm)
 			},
@@ -75,7 +75,8 @@ func TestDriversEndToEnd(t *testing.T) {
 				defer c.Close()
 				msg := wamp.Dict{"temps": wamp.Dict{"block_name": "temps",
 					"timestamps": []any{protocol.FromTime(time.Now())}, "data": wamp.Dict{"Channel 01 R": []any{1.25}}}}
-				c.Publish("observatory.agent1.feeds.temperatures", nil, wamp.List{msg, wamp.Dict{"agent_address": "observatory.agent1", "feed_name": "temperatures"}}, nil)
+				// OCS's shape: one argument, the pair (message, feed_data).
+				c.Publish("observatory.agent1.feeds.temperatures", nil, wamp.List{wamp.List{msg, wamp.Dict{"agent_address": "observatory.agent1", "feed_name": "temperatures", "record": true}}}, nil)
 			}},
 		{name: "mqtt", field: "pi1.scd30.co2", units: "ppm", interval: 10, live: true,
 			block: func(t *testing.T, _, _ string) string {

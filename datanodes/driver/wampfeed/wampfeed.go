@@ -45,15 +45,29 @@ type Driver struct {
 	Feeds    []string      `yaml:"feeds"`
 	Prefix   string        `yaml:"prefix"`
 	Interval time.Duration `yaml:"interval"`
+	// FieldNames is NamesSisock (the default) or NamesAddress.
+	FieldNames string `yaml:"field_names"`
 
 	// Logger receives the session's own messages; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
 
 	dial wampx.Dialer
 
-	mu    sync.Mutex
-	types map[string]string
+	mu     sync.Mutex
+	types  map[string]string
+	owners map[string]string // field -> the agent feeding it
 }
+
+// Field naming schemes.
+const (
+	// NamesSisock names fields as sisock's data_feed_server did: the data
+	// key lower-cased with spaces as "_", so Grafana targets written for
+	// sisock (<node>::<field>) carry over; one agent per node.
+	NamesSisock = "sisock"
+	// NamesAddress prefixes the agent address, so one node can take every
+	// agent: <agent_address>.<key>.
+	NamesAddress = "address"
+)
 
 // New returns a driver with the default configuration.
 func New() *Driver {
@@ -64,6 +78,13 @@ func New() *Driver {
 func (d *Driver) Init() error {
 	if d.Root == "" || strings.Contains(d.Root, "..") || strings.HasSuffix(d.Root, ".") {
 		return fmt.Errorf("wampfeed: bad root %q", d.Root)
+	}
+	switch d.FieldNames {
+	case "":
+		d.FieldNames = NamesSisock
+	case NamesSisock, NamesAddress:
+	default:
+		return fmt.Errorf("wampfeed: field_names %q (want sisock or address)", d.FieldNames)
 	}
 	if d.Router.Realm == "" {
 		return errors.New("wampfeed: router.realm must not be empty")
@@ -117,17 +138,122 @@ func (d *Driver) Handle(sink driver.Sink, ev *wamp.Event) {
 	}
 }
 
-func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
+// block is one block of a feed message: its timestamps and, per data key,
+// the values aligned with them.
+type block struct {
+	name string
+	ts   []any
+	data wamp.Dict // key -> []any, one value per timestamp
+}
+
+// splitEvent takes OCS's event apart: one positional argument, the pair
+// (message, feed_data), as ocs_feed.py publishes it. Two arguments
+// (message, feed_data) are accepted too.
+func splitEvent(args wamp.List) (message, feedData wamp.Dict, err error) {
 	if len(args) < 1 {
-		return errors.New("no message argument")
+		return nil, nil, errors.New("no argument, want the pair (message, feed_data)")
 	}
-	message, ok := wamp.AsDict(args[0])
-	if !ok {
-		return fmt.Errorf("message is %T, want a map", args[0])
-	}
-	var feedData wamp.Dict
-	if len(args) > 1 {
+	first := args[0]
+	if pair, ok := wamp.AsList(first); ok {
+		if len(pair) != 2 {
+			return nil, nil, fmt.Errorf("argument is a list of %d, want the pair (message, feed_data)", len(pair))
+		}
+		first = pair[0]
+		if feedData, ok = wamp.AsDict(pair[1]); !ok {
+			return nil, nil, fmt.Errorf("feed_data is %T, want a map", pair[1])
+		}
+	} else if len(args) > 1 {
 		feedData, _ = wamp.AsDict(args[1])
+	}
+	if message, ok := wamp.AsDict(first); ok {
+		return message, feedData, nil
+	}
+	return nil, nil, fmt.Errorf("message is %T, want a map", first)
+}
+
+// blocks returns the blocks of a message: a recorded feed's message maps
+// block names to blocks; an unrecorded feed's is the agent's own message,
+// one block with "timestamp" and a value per key, or "timestamps" and a
+// list per key.
+func blocks(message, feedData wamp.Dict) ([]block, []error) {
+	record, hasRecord := feedData["record"].(bool)
+	_, topData := message["data"]
+	if (hasRecord && !record) || (!hasRecord && topData) {
+		name, _ := wamp.AsString(message["block_name"])
+		b, err := toBlock(name, message)
+		if err != nil {
+			return nil, []error{err}
+		}
+		return []block{b}, nil
+	}
+	var out []block
+	var errs []error
+	for _, name := range sortedKeys(message) {
+		m, ok := wamp.AsDict(message[name])
+		if !ok {
+			errs = append(errs, fmt.Errorf("block %s is not a map", name))
+			continue
+		}
+		if bn, ok := wamp.AsString(m["block_name"]); ok && bn != "" {
+			name = bn
+		}
+		b, err := toBlock(name, m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, errs
+}
+
+func toBlock(name string, m wamp.Dict) (block, error) {
+	if name == "" {
+		name = "block"
+	}
+	data, ok := wamp.AsDict(m["data"])
+	if !ok {
+		return block{}, fmt.Errorf("block %s has no data map", name)
+	}
+	if v := m["timestamps"]; v != nil {
+		ts, ok := wamp.AsList(v)
+		if !ok {
+			return block{}, fmt.Errorf("block %s: timestamps is %T, want a list", name, v)
+		}
+		return block{name: name, ts: ts, data: data}, nil
+	}
+	if t, ok := m["timestamp"]; ok && t != nil {
+		// One sample: each key holds a single value.
+		one := wamp.Dict{}
+		for k, v := range data {
+			if _, isList := wamp.AsList(v); isList {
+				one[k] = v // reported below as misaligned unless of length 1
+			} else {
+				one[k] = []any{v}
+			}
+		}
+		return block{name: name, ts: []any{t}, data: one}, nil
+	}
+	return block{}, fmt.Errorf("block %s has neither timestamps nor timestamp", name)
+}
+
+// names returns a data key's field and timeline names. As sisock's
+// data_feed_server served them: the key lower-cased with spaces as "_",
+// on timeline <agent_address>.<field>; with field_names "address":
+// <agent_address>.<key> on timeline <agent_address>.<block_name>.
+func (d *Driver) names(agent, blockName, key string) (field, timeline string) {
+	k := strings.ReplaceAll(strings.ToLower(key), " ", "_")
+	if d.FieldNames == NamesAddress {
+		return d.Prefix + config.Sanitize(agent+"."+k), config.Sanitize(agent + "." + blockName)
+	}
+	f := config.Sanitize(k)
+	return d.Prefix + f, config.Sanitize(agent + "." + f)
+}
+
+func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
+	message, feedData, err := splitEvent(args)
+	if err != nil {
+		return err
 	}
 	agent, feed := "", ""
 	if s, ok := wamp.AsString(feedData["agent_address"]); ok {
@@ -153,30 +279,17 @@ func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
 	if len(d.Feeds) > 0 && !slices.Contains(d.Feeds, feed) {
 		return nil
 	}
-	var errs []error
+	bs, errs := blocks(message, feedData)
 	var rs []protocol.Reading
 	var fresh []driver.Field
 	d.mu.Lock()
 	if d.types == nil {
-		d.types = map[string]string{}
+		d.types, d.owners = map[string]string{}, map[string]string{}
 	}
-	for _, name := range sortedKeys(message) {
-		block, ok := wamp.AsDict(message[name])
-		if !ok {
-			errs = append(errs, fmt.Errorf("block %s is not a map", name))
-			continue
-		}
-		if bn, ok := wamp.AsString(block["block_name"]); ok && bn != "" {
-			name = bn
-		}
-		tsList, ok := wamp.AsList(block["timestamps"])
-		if !ok {
-			errs = append(errs, fmt.Errorf("block %s has no timestamps list", name))
-			continue
-		}
-		ts := make([]int64, len(tsList))
+	for _, b := range bs {
+		ts := make([]int64, len(b.ts))
 		bad := false
-		for i, v := range tsList {
+		for i, v := range b.ts {
 			f, err := wampx.Float("timestamp", v)
 			if err != nil {
 				bad = true
@@ -185,22 +298,20 @@ func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
 			ts[i] = protocol.ToNanos(f)
 		}
 		if bad {
-			errs = append(errs, fmt.Errorf("block %s has a bad timestamp", name))
+			errs = append(errs, fmt.Errorf("block %s has a bad timestamp", b.name))
 			continue
 		}
-		data, ok := wamp.AsDict(block["data"])
-		if !ok {
-			errs = append(errs, fmt.Errorf("block %s has no data map", name))
-			continue
-		}
-		timeline := config.Sanitize(agent + "." + name)
-		for _, key := range sortedKeys(data) {
-			vals, ok := wamp.AsList(data[key])
+		for _, key := range sortedKeys(b.data) {
+			vals, ok := wamp.AsList(b.data[key])
 			if !ok || len(vals) != len(ts) {
-				errs = append(errs, fmt.Errorf("block %s key %s: want %d values", name, key, len(ts)))
+				errs = append(errs, fmt.Errorf("block %s key %s: want %d values", b.name, key, len(ts)))
 				continue
 			}
-			field := d.Prefix + config.Sanitize(agent+"."+strings.ReplaceAll(strings.ToLower(key), " ", "_"))
+			field, timeline := d.names(agent, b.name, key)
+			if owner, ok := d.owners[field]; ok && owner != agent {
+				errs = append(errs, fmt.Errorf("field %s is fed by agent %s already, not by %s (limit agents to one per node, or set field_names: address)", field, owner, agent))
+				continue
+			}
 			for i, v := range vals {
 				val, typ := value(v)
 				if typ == "" {
@@ -210,7 +321,7 @@ func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
 					errs = append(errs, fmt.Errorf("field %s changed type from %s to %s", field, old, typ))
 					continue
 				} else if !ok {
-					d.types[field] = typ
+					d.types[field], d.owners[field] = typ, agent
 					fresh = append(fresh, driver.Field{Name: field, Type: typ, Timeline: timeline, Interval: d.Interval,
 						Description: fmt.Sprintf("%s of OCS agent %s, feed %s", key, agent, feed)})
 				}

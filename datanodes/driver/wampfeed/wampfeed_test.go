@@ -32,7 +32,8 @@ func TestConfigErrors(t *testing.T) {
 	})
 }
 
-// ocsMessage builds an OCS feed event's arguments as ocs_feed.py sends them.
+// ocsMessage builds a recorded feed event's arguments as OCS sends them:
+// one argument, the pair (message, feed_data).
 func ocsMessage(agent, feed string, t0 float64, n int) wamp.List {
 	ts := make([]any, n)
 	a, b := make([]any, n), make([]any, n)
@@ -46,9 +47,12 @@ func ocsMessage(agent, feed string, t0 float64, n int) wamp.List {
 		"timestamps": ts,
 		"data":       wamp.Dict{"Channel 01 R": a, "Channel 02 T": b},
 	}}
-	feedData := wamp.Dict{"agent_address": "observatory." + agent, "agg_params": wamp.Dict{}, "feed_name": feed,
-		"address": "observatory." + agent + ".feeds." + feed, "record": true, "session_id": 1, "agent_class": "Lakeshore372Agent"}
-	return wamp.List{msg, feedData}
+	return wamp.List{wamp.List{msg, feedData(agent, feed, true)}}
+}
+
+func feedData(agent, feed string, record bool) wamp.Dict {
+	return wamp.Dict{"agent_address": "observatory." + agent, "agg_params": wamp.Dict{}, "feed_name": feed,
+		"address": "observatory." + agent + ".feeds." + feed, "record": record, "session_id": "1", "agent_class": "Lakeshore372Agent"}
 }
 
 func TestHandle(t *testing.T) {
@@ -57,20 +61,42 @@ func TestHandle(t *testing.T) {
 	if err := d.handle(r, "observatory.LSA22YE.feeds.temperatures", ocsMessage("LSA22YE", "temperatures", 1700000000, 3)); err != nil {
 		t.Fatal(err)
 	}
-	rs := r.Of("observatory.LSA22YE.channel_01_r")
+	// sisock's data_feed_server names: the key, on <agent>.<field>.
+	rs := r.Of("channel_01_r")
 	if len(rs) != 3 || rs[2].Value != 3.5 || rs[2].Time != 1700000002e9 {
 		t.Fatalf("readings = %+v", rs)
 	}
-	f := r.Fields()["observatory.LSA22YE.channel_02_t"]
-	if f.Timeline != "observatory.LSA22YE.temps" || f.Type != protocol.TypeNumber {
+	f := r.Fields()["channel_02_t"]
+	if f.Timeline != "observatory.LSA22YE.channel_02_t" || f.Type != protocol.TypeNumber {
 		t.Fatalf("field = %+v", f)
 	}
+	// Another agent's same key is refused, not mixed in.
+	if err := d.handle(r, "", ocsMessage("other", "temperatures", 1700000000, 1)); err == nil || !strings.Contains(err.Error(), "field_names: address") {
+		t.Fatalf("second agent on the same field: %v", err)
+	}
+	// Unrecorded feeds: the agent's own message, one sample or lists.
+	own := wamp.List{wamp.List{wamp.Dict{"block_name": "state", "timestamp": 1700000010.0, "data": wamp.Dict{"Scan Speed": 0.5, "Mode": "idle"}}, feedData("LSA22YE", "status", false)}}
+	if err := d.handle(r, "", own); err != nil {
+		t.Fatal(err)
+	}
+	if rs := r.Of("scan_speed"); len(rs) != 1 || rs[0].Value != 0.5 || rs[0].Time != 1700000010e9 {
+		t.Fatalf("unrecorded readings = %+v", rs)
+	}
+	if rs := r.Of("mode"); len(rs) != 1 || rs[0].Value != "idle" {
+		t.Fatalf("unrecorded string = %+v", rs)
+	}
+	lists := wamp.List{wamp.List{wamp.Dict{"block_name": "pair", "timestamps": []any{1.0, 2.0}, "data": wamp.Dict{"Az": []any{10.0, 11.0}}}, feedData("LSA22YE", "status", false)}}
+	if err := d.handle(r, "", lists); err != nil || len(r.Of("az")) != 2 {
+		t.Fatalf("unrecorded lists: %v %+v", err, r.Of("az"))
+	}
 	// Malformed events are reported, the good blocks still count.
-	bad := wamp.List{wamp.Dict{
+	d = New()
+	d.FieldNames = NamesAddress
+	bad := wamp.List{wamp.List{wamp.Dict{
 		"a": wamp.Dict{"timestamps": []any{1.0}, "data": wamp.Dict{"x": []any{1.0, 2.0}}},
 		"b": "nope",
 		"c": wamp.Dict{"timestamps": []any{1.0}, "data": wamp.Dict{"ok": []any{7.0}}},
-	}}
+	}, feedData("X", "f", true)}}
 	err := d.handle(r, "observatory.X.feeds.f", bad)
 	if err == nil || !strings.Contains(err.Error(), "want 1 values") || !strings.Contains(err.Error(), "not a map") {
 		t.Fatalf("err = %v", err)
@@ -78,8 +104,13 @@ func TestHandle(t *testing.T) {
 	if rs := r.Of("observatory.X.ok"); len(rs) != 1 {
 		t.Fatalf("good block lost: %+v", rs)
 	}
-	if err := d.handle(r, "", wamp.List{"x"}); err == nil {
-		t.Fatal("string message accepted")
+	if f := r.Fields()["observatory.X.ok"]; f.Timeline != "observatory.X.c" {
+		t.Fatalf("address naming: field = %+v", f)
+	}
+	for _, args := range []wamp.List{{"x"}, {wamp.List{1}}, {wamp.List{wamp.Dict{}, "x"}}, {}} {
+		if err := d.handle(r, "", args); err == nil {
+			t.Errorf("malformed event %v accepted", args)
+		}
 	}
 }
 
@@ -97,7 +128,7 @@ func dialPublisher(t *testing.T, url, realm string) *client.Client {
 
 func TestNexusRouter(t *testing.T) {
 	_, url := testutil.NexusRouter(t, "test_realm")
-	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\nagents: [LSA22YE, thermo1]\n", url)).(*Driver)
+	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\nagents: [LSA22YE, thermo1]\nfield_names: address\n", url)).(*Driver)
 	r := drivertest.NewRecorder()
 	drivertest.Start(t, d, r)
 	pub := dialPublisher(t, url, "test_realm")
@@ -133,20 +164,20 @@ func TestRouterDown(t *testing.T) {
 	r.WaitErrors(t, 2)
 }
 
-// TestPythonPublisher has a python3-autobahn client publish the way OCS
-// agents do.
+// TestPythonPublisher has a python3-autobahn client publish recorded and
+// unrecorded feeds the way OCS agents do.
 func TestPythonPublisher(t *testing.T) {
 	py := testutil.NeedPython(t)
 	_, url := testutil.NexusRouter(t, "test_realm")
-	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\n", url)).(*Driver)
+	d := drivertest.MustDecode(t, "wampfeed", fmt.Sprintf("router: {url: %q, realm: test_realm, serializer: json}\nagents: [LS372]\n", url)).(*Driver)
 	r := drivertest.NewRecorder()
 	drivertest.Start(t, d, r)
 	// Wait until the subscription exists so the publisher's events count.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub := dialPublisher(t, url, "test_realm")
-	for r.Count("observatory.probe.channel_01_r") == 0 {
-		pub.Publish("observatory.probe.feeds.f", nil, ocsMessage("probe", "f", 1700000000, 1), nil)
+	for r.Count("channel_01_r") == 0 {
+		pub.Publish("observatory.LS372.feeds.f", nil, ocsMessage("LS372", "f", 1600000000, 1), nil)
 		wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		r.WaitFor(wctx, func(r *drivertest.Recorder) bool { return r.Len() > 0 })
 		wcancel()
@@ -158,11 +189,20 @@ func TestPythonPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatalf("publisher: %v\n%s", err, out)
 	}
-	rs := r.WaitField(t, "observatory.LS372.channel_01_r", 5)
-	if rs[4].Value != 104.0 {
-		t.Fatalf("readings = %+v", rs)
+	rs := r.WaitField(t, "channel_01_r", 11) // the probe, then 5 events of 2 samples
+	if rs[10].Value != 109.0 {
+		t.Fatalf("recorded readings = %+v", rs)
 	}
-	if f := r.Fields()["observatory.LS372.heater_on"]; f.Type != protocol.TypeBool {
+	if f := r.Fields()["heater_on"]; f.Type != protocol.TypeBool || f.Timeline != "observatory.LS372.heater_on" {
 		t.Fatalf("heater field = %+v", f)
+	}
+	if rs := r.WaitField(t, "scan_speed", 5); rs[4].Value != 2.0 {
+		t.Fatalf("unrecorded readings = %+v", rs)
+	}
+	if rs := r.WaitField(t, "mode", 5); rs[0].Value != "idle" {
+		t.Fatalf("unrecorded strings = %+v", rs)
+	}
+	if rs := r.WaitField(t, "az", 10); rs[9].Value != 15.0 {
+		t.Fatalf("unrecorded lists = %+v", rs)
 	}
 }
