@@ -443,6 +443,9 @@ type NodeStatus struct {
 	Node string `json:"node"`
 	// Lag is how old the newest point written is, in seconds.
 	Lag float64 `json:"lag_seconds"`
+	// Cursor is the oldest of the node's durable cursors (float seconds):
+	// every point before it is in the sink. 0 before the first slice.
+	Cursor float64 `json:"cursor"`
 	// CursorLag is how far the durable cursor is behind now, in seconds.
 	CursorLag   float64 `json:"cursor_lag_seconds"`
 	CatchingUp  bool    `json:"catching_up"`
@@ -457,6 +460,7 @@ func (w *worker) status(now time.Time) NodeStatus {
 		s.Lag = now.Sub(time.Unix(0, w.newest)).Seconds()
 	}
 	if w.minCursor > 0 && !math.IsInf(w.minCursor, 1) {
+		s.Cursor = w.minCursor
 		s.CursorLag = float64(now.UnixNano())/1e9 - w.minCursor
 	}
 	return s
