@@ -61,6 +61,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			return nil
 		},
 		ExitErrHandler: func(*ucli.Context, error) {}, // main prints errors and exits
+		OnUsageError:   usageError,
 	}
 	return app
 }
@@ -101,6 +102,7 @@ func cloneFlags(fs []ucli.Flag) []ucli.Flag {
 func prepare(c *ucli.Command, parents []string) {
 	path := append(append([]string{}, parents...), c.Name)
 	c.Flags = withEnv("", c.Flags)
+	c.OnUsageError = usageError
 	before := c.Before
 	c.Before = func(ctx *ucli.Context) error {
 		if err := applyConfigSection(ctx, path); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/protocol"
@@ -16,7 +15,7 @@ func init() {
 		Name:      "tail",
 		Usage:     "print the live readings of a data node until interrupted",
 		ArgsUsage: "NODE [FIELD...]",
-		Flags:     consumerFlags(10 * time.Second),
+		Flags:     consumerFlags("10s"),
 		Action:    tail,
 	})
 }
@@ -27,7 +26,7 @@ func tail(c *ucli.Context) error {
 		return err
 	}
 	return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
-		fctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+		fctx, cancel := context.WithTimeout(ctx, callTimeout(c))
 		fs, _, err := cl.Fields(fctx, node, 1, 0)
 		cancel()
 		if err != nil {

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
@@ -101,7 +99,7 @@ func (s *Sim) Init() error {
 		return errors.New("interval must be at least 1µs")
 	}
 	if s.Backfill != "" && s.Backfill != "0" {
-		d, err := parseDuration(s.Backfill)
+		d, err := protocol.ParseDuration(s.Backfill)
 		if err != nil {
 			return fmt.Errorf("backfill: %w", err)
 		}
@@ -139,17 +137,6 @@ func (s *Sim) Init() error {
 		}
 	}
 	return nil
-}
-
-func parseDuration(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	return time.ParseDuration(s)
 }
 
 // Run declares the fields, writes the backfill, then emits a sample of
