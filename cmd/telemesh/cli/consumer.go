@@ -208,20 +208,39 @@ func formatTime(s float64) string {
 	return protocol.ToTime(s).Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-// formatValue prints a reading for a table or CSV cell.
+// formatValue prints a reading for a table or CSV cell, numbers as the
+// dashboard shows them (fmtValue in consumers/web/src/data.js): six
+// significant digits, exponent form below 1e-4 and from 1e7 on.
 func formatValue(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return ""
 	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return strconv.FormatFloat(v, 'g', -1, 64)
-		}
-		return strconv.FormatFloat(v, 'g', 10, 64)
+		return formatNumber(v)
 	case string:
 		return v
 	}
 	return fmt.Sprint(v)
+}
+
+func formatNumber(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	if a := math.Abs(v); a != 0 && (a >= 1e7 || a < 1e-4) {
+		// JavaScript's toExponential(4): no sign or leading zeros on a
+		// positive exponent's digits beyond the first.
+		s := strconv.FormatFloat(v, 'e', 4, 64)
+		mant, exp, _ := strings.Cut(s, "e")
+		sign := exp[0]
+		exp = strings.TrimLeft(exp[1:], "0")
+		if exp == "" {
+			exp = "0"
+		}
+		return mant + "e" + string(sign) + exp
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 6, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // parseTime reads a --from or --to value: RFC 3339 or float seconds

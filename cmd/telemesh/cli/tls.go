@@ -58,6 +58,9 @@ func tlsInit(c *ucli.Context) error {
 		CALifetime: pki.Days(c.Int("ca-days")),
 		Force:      c.Bool("force"),
 	})
+	if errors.Is(err, pki.ErrExists) {
+		return fmt.Errorf("tls init: a server certificate already exists in %s; add --force to replace it (the CA is kept)", dir)
+	}
 	if err != nil {
 		return fmt.Errorf("tls init: %w", err)
 	}
