@@ -48,6 +48,9 @@ type Config struct {
 	// Drivers lists the drivers to run: each a map with "type" plus the
 	// driver's own keys.
 	Drivers []DriverConfig `yaml:"drivers"`
+	// Limits maps a field name to its warning and alarm ranges (see
+	// limits.go); they win over limits a driver declares.
+	Limits map[string]protocol.Limits `yaml:"limits"`
 }
 
 // StoreConfig tunes the node's store.
@@ -213,6 +216,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Names(); err != nil {
 		return err
+	}
+	for f, l := range c.Limits {
+		if err := checkLimits(f, l); err != nil {
+			return err
+		}
 	}
 	if c.MaxReplyBytes < 4096 {
 		return fmt.Errorf("max_reply_bytes %d is too small (minimum 4096)", c.MaxReplyBytes)

@@ -50,6 +50,7 @@ type Node struct {
 	liveLost   atomic.Int64
 	announced  chan struct{}
 	announceMu sync.Mutex
+	alarms     *alarms
 }
 
 type namedDriver struct {
@@ -82,6 +83,7 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		announced: make(chan struct{}, 1),
 		backoff:   wampx.DefaultBackoff,
 		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
+		alarms:    newAlarms(cfg.Limits),
 	}
 	n.names, _ = cfg.Names()
 	for i, d := range cfg.Drivers {
@@ -336,7 +338,9 @@ func (n *Node) fieldMaps(keep func(*fieldState) bool) (wamp.Dict, wamp.Dict) {
 			continue
 		}
 		m := fs.meta
-		fields[name] = fieldInfo(m).Wire()
+		fi := fieldInfo(m)
+		fi.Limits = n.alarms.of(name)
+		fields[name] = fi.Wire()
 		ti := tls[m.Timeline]
 		if ti == nil {
 			ti = &protocol.TimelineInfo{}

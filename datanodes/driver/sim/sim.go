@@ -35,6 +35,9 @@ const Sample = `# Simulated sensors: deterministic for a given seed.
       daily: 2          # amplitude of the daily cycle (peak at 14:00 UTC)
       spike_prob: 0.0005   # probability of a spike per sample
       spike_size: 8     # spike height
+      limits:           # optional: outside warning warns, outside alarm alarms
+        warning: {low: 18, high: 25}
+        alarm: {low: 15, high: 30}
 `
 
 func init() {
@@ -57,6 +60,8 @@ type Field struct {
 	Daily       float64 `yaml:"daily"`
 	SpikeProb   float64 `yaml:"spike_prob"`
 	SpikeSize   float64 `yaml:"spike_size"`
+	// Limits are the field's warning and alarm ranges (optional).
+	Limits *protocol.Limits `yaml:"limits"`
 }
 
 // Sim is the simulated driver and its configuration.
@@ -153,7 +158,7 @@ func (s *Sim) Run(ctx context.Context, sink driver.Sink) error {
 	}
 	fs := make([]driver.Field, len(s.Fields))
 	for i, f := range s.Fields {
-		fs[i] = driver.Field{Name: f.Name, Description: f.Description, Units: f.Units, Type: protocol.TypeNumber, Timeline: s.Timeline, Interval: s.Interval}
+		fs[i] = driver.Field{Name: f.Name, Description: f.Description, Units: f.Units, Type: protocol.TypeNumber, Timeline: s.Timeline, Interval: s.Interval, Limits: f.Limits}
 	}
 	sink.Declare(fs...)
 	iv := int64(s.Interval)
