@@ -210,8 +210,8 @@ func nodeSeries(t testing.TB, cl *consumers.Client, node string, fields []string
 	out := sinktest.Series{}
 	ts := r.Timeline["sim"].T
 	for _, f := range fields {
-		for i, v := range r.Data[f] {
-			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v.(float64)})
+		for i, v := range r.Data[f].Nums {
+			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v})
 		}
 	}
 	return out

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +58,9 @@ type Config struct {
 	// Clock is the node's one clock: request times relative to now,
 	// finalized_until and the live topic's age cut-off; nil is time.Now.
 	Clock func() time.Time `yaml:"-"`
+	// Limits maps a field name to its warning and alarm ranges (see
+	// limits.go); they win over limits a driver declares.
+	Limits map[string]protocol.Limits `yaml:"limits"`
 }
 
 // HealthConfig tunes the node's watchdog and its health endpoint.
@@ -174,7 +176,7 @@ type Duration time.Duration
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML accepts Go durations plus a "d" (day) suffix.
+// UnmarshalYAML accepts Go durations plus d (day) and w (week) units.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil {
@@ -187,23 +189,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes d as a Go duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// ParseDuration parses a Go duration, also accepting whole or fractional
-// days ("7d", "1.5d").
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasSuffix(s, "d") {
-		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
-	return v, nil
-}
+// ParseDuration is protocol.ParseDuration: Go durations plus d and w.
+func ParseDuration(s string) (time.Duration, error) { return protocol.ParseDuration(s) }
 
 // Names returns the protocol names the profile, realm and base select.
 func (c Config) Names() (protocol.Names, error) {
@@ -255,6 +242,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Names(); err != nil {
 		return err
+	}
+	for f, l := range c.Limits {
+		if err := checkLimits(f, l); err != nil {
+			return err
+		}
 	}
 	if c.MaxReplyBytes < 4096 {
 		return fmt.Errorf("max_reply_bytes %d is too small (minimum 4096)", c.MaxReplyBytes)

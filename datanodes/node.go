@@ -60,6 +60,7 @@ type Node struct {
 	// sisock is set when the hub takes data_node.add in sisock's form
 	// only (sisockhub.go).
 	sisock sisockHub
+	alarms *alarms
 }
 
 type namedDriver struct {
@@ -94,6 +95,7 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		backoff:   wampx.DefaultBackoff,
 		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
 		now:       cfg.Clock,
+		alarms:    newAlarms(cfg.Limits),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -452,7 +454,9 @@ func (n *Node) fieldMaps(keep func(*fieldState) bool) (wamp.Dict, wamp.Dict) {
 			continue
 		}
 		m := fs.meta
-		fields[name] = fieldInfo(m).Wire()
+		fi := fieldInfo(m)
+		fi.Limits = n.alarms.of(name)
+		fields[name] = fi.Wire()
 		ti := tls[m.Timeline]
 		if ti == nil {
 			ti = &protocol.TimelineInfo{}

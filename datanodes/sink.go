@@ -49,6 +49,15 @@ func (s *sink) Declare(fields ...driver.Field) {
 			n.mu.Lock()
 			continue
 		}
+		if f.Limits != nil {
+			if err := checkLimits(f.Name, *f.Limits); err != nil {
+				n.mu.Unlock()
+				s.Error(err)
+				n.mu.Lock()
+				f.Limits = nil
+			}
+		}
+		n.alarms.declare(f.Name, f.Limits)
 		fs := n.fields[m.Name]
 		if fs == nil {
 			fs = &fieldState{}
@@ -134,6 +143,7 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 		}
 	}
 	n.mu.Unlock()
+	n.alarms.observe(ok, cutoff)
 	for _, err := range bad {
 		s.Error(err)
 	}
@@ -257,6 +267,7 @@ func (n *Node) publishLoop(ctx context.Context) {
 }
 
 func (n *Node) publish() {
+	n.publishAlarms()
 	n.mu.Lock()
 	batch := n.live
 	n.live = nil

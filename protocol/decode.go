@@ -20,6 +20,7 @@ func DecodeFieldMap(v any) (map[string]FieldInfo, error) {
 		Timeline    string `json:"timeline"`
 		Type        string `json:"type"`
 		Units       any    `json:"units"`
+		Limits      any    `json:"limits"`
 	}
 	if err := roundTrip(v, &raw); err != nil {
 		return nil, Errorf(InvalidArgument, "field map: %v", err)
@@ -35,6 +36,7 @@ func DecodeFieldMap(v any) (map[string]FieldInfo, error) {
 		if s, ok := f.Units.(string); ok {
 			fi.Units = &s
 		}
+		fi.Limits = DecodeLimits(f.Limits)
 		out[name] = fi
 	}
 	return out, nil

@@ -43,6 +43,9 @@ type FieldInfo struct {
 	Timeline    string  `json:"timeline" yaml:"timeline"`
 	Type        string  `json:"type" yaml:"type"`
 	Units       *string `json:"units" yaml:"units"`
+	// Limits are the field's warning and alarm ranges, when configured:
+	// the optional key "limits" (see Limits).
+	Limits *Limits `json:"limits,omitempty" yaml:"limits,omitempty"`
 }
 
 // TimelineInfo describes one timeline, as a value of get_fields' timeline
@@ -79,7 +82,11 @@ func (f FieldInfo) Wire() map[string]any {
 	if typ == "" {
 		typ = TypeNumber
 	}
-	return map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
+	m := map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
+	if f.Limits != nil {
+		m["limits"] = f.Limits.Wire()
+	}
+	return m
 }
 
 // TimelineData is one timeline of a get_data result, as on the wire.

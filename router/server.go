@@ -204,7 +204,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("websocket listener: %w", err)
 		}
-		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout}
+		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

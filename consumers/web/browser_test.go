@@ -116,6 +116,17 @@ func startNodeOn(t *testing.T, st *memstore.Store, dial wampx.Dialer, name, desc
 	return run(t, "node "+name, n.Run)
 }
 
+// simFields are the sim node's: the default three, temperature steady at
+// 21 degC with a warning limit it always exceeds (so the page must colour
+// it and shade the band) and co2 with an alarm limit it never reaches.
+const simFields = `interval: 100ms
+seed: 1
+fields:
+  - {name: temperature, description: air temperature, units: degC, base: 21, noise: 0.1, limits: {warning: {low: 15, high: 20.5}, alarm: {low: 10, high: 35}}}
+  - {name: humidity, description: relative humidity, units: "%", base: 45, noise: 0.5, drift: 5, daily: -8}
+  - {name: co2, description: CO2 concentration, units: ppm, base: 450, noise: 5, drift: 30, daily: 60, limits: {alarm: {high: 5000}}}
+`
+
 // loadSim configures the sim driver with 50 fields sampled at 10 Hz.
 func loadSim() string {
 	var b strings.Builder
@@ -168,7 +179,7 @@ func TestBrowser(t *testing.T) {
 	stopHub := startHub()
 	simStore, loadStore := memstore.New(), memstore.New()
 	const simDesc, loadDesc = "simulated room sensors", "50 fields at 10 Hz"
-	stopSim := startNodeOn(t, simStore, dial, "sim", simDesc, "interval: 100ms\nseed: 1\nbackfill: 30m\n")
+	stopSim := startNodeOn(t, simStore, dial, "sim", simDesc, simFields+"backfill: 30m\n")
 	stopDoomed := startNode(t, dial, "doomed", "a node that dies during the test", "interval: 1s\nseed: 2\n")
 	stopLoad := startNodeOn(t, loadStore, dial, "load", loadDesc, loadSim())
 
@@ -226,7 +237,7 @@ func TestBrowser(t *testing.T) {
 			s = startSite(t, addr, names)
 			t.Logf("router restarted on %s", addr)
 			stopHub = startHub()
-			stopSim = startNodeOn(t, simStore, dial, "sim", simDesc, "interval: 100ms\nseed: 1\n")
+			stopSim = startNodeOn(t, simStore, dial, "sim", simDesc, simFields)
 			stopLoad = startNodeOn(t, loadStore, dial, "load", loadDesc, loadSim())
 			io.WriteString(stdin, "ok\n")
 		case msg.Pass != "":

@@ -47,6 +47,9 @@ type Field struct {
 	Timeline string
 	// Interval is the nominal sampling interval; zero means aperiodic.
 	Interval time.Duration
+	// Limits are the field's warning and alarm ranges, nil for none; the
+	// node file's limits win over them.
+	Limits *protocol.Limits
 }
 
 // Sink receives what a driver measures. Its methods are safe for

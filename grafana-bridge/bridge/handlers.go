@@ -173,6 +173,8 @@ const (
 type timeserie struct {
 	Target     string  `json:"target"`
 	Datapoints [][]any `json:"datapoints"`
+	// Meta carries the field's limits and thresholds (limitsMeta).
+	Meta map[string]any `json:"meta,omitempty"`
 }
 
 type column struct {
@@ -319,7 +321,7 @@ func toTimeserie(se Series) timeserie {
 	for i, t := range se.Times {
 		dp[i] = []any{jsonValue(se.Values.At(i)), jsonMillis(t)}
 	}
-	return timeserie{Target: se.Target.String(), Datapoints: dp}
+	return timeserie{Target: se.Target.String(), Datapoints: dp, Meta: limitsMeta(se.Info)}
 }
 
 func columnType(info protocol.FieldInfo) string {

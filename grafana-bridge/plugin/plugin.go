@@ -242,6 +242,7 @@ func SeriesFrame(s bridge.Series) *data.Frame {
 	if s.Info.Units != nil && *s.Info.Units != "" {
 		cfg.Unit = "suffix: " + *s.Info.Units
 	}
+	cfg.Thresholds = thresholds(s.Info.Limits)
 	v.Config = cfg
 	f := data.NewFrame(s.Target.String(), timeField(s.Times), v)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}

@@ -21,6 +21,7 @@ import (
 // the flag structs as it parses).
 func subcommands() []*ucli.Command {
 	return []*ucli.Command{
+		archiveCommand(),
 		backupCommand(),
 		benchCommand(),
 		bridgeCommand(),
@@ -83,6 +84,7 @@ func newApp(stdout, stderr io.Writer, extra ...*ucli.Command) *ucli.App {
 			return nil
 		},
 		ExitErrHandler: func(*ucli.Context, error) {}, // main prints errors and exits
+		OnUsageError:   usageError,
 	}
 	return app
 }
@@ -92,6 +94,7 @@ func newApp(stdout, stderr io.Writer, extra ...*ucli.Command) *ucli.App {
 func prepare(c *ucli.Command, parents []string) {
 	path := append(append([]string{}, parents...), c.Name)
 	c.Flags = withEnv("", c.Flags)
+	c.OnUsageError = usageError
 	before := c.Before
 	c.Before = func(ctx *ucli.Context) error {
 		if err := applyConfigSection(ctx, path); err != nil {

@@ -18,9 +18,10 @@ import (
 	"github.com/telemesh/telemesh/consumers"
 )
 
-func init() {
+// archiveCommand is telemesh archive.
+func archiveCommand() *ucli.Command {
 	fileFlag := &ucli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "archiver configuration (YAML: data_dir, sinks, ...)"}
-	register(&ucli.Command{
+	return &ucli.Command{
 		Name:  "archive",
 		Usage: "copy every data node's readings into InfluxDB, VictoriaMetrics or PostgreSQL, with nothing lost",
 		Subcommands: []*ucli.Command{
@@ -50,7 +51,7 @@ func init() {
 				Action: archiveStatus,
 			},
 		},
-	})
+	}
 }
 
 func checkArchive(c *ucli.Context) error {

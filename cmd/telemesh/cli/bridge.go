@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
@@ -34,8 +33,8 @@ func bridgeCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "auth-token-file", Usage: "file holding the bearer token"},
 			&ucli.StringFlag{Name: "basic-auth", Usage: "require HTTP basic auth as user:password"},
 			&ucli.StringFlag{Name: "basic-auth-file", Usage: "file holding user:password"},
-			&ucli.DurationFlag{Name: "node-timeout", Value: 10 * time.Second, Usage: "bound on each data node call"},
-			&ucli.DurationFlag{Name: "max-range", Value: 10 * 366 * 24 * time.Hour, Usage: "longest time range a query may span"},
+			durationFlag("node-timeout", "10s", "bound on each data node call"),
+			durationFlag("max-range", "3660d", "longest time range a query may span"),
 			&ucli.IntFlag{Name: "max-points", Value: 100000, Usage: "cap on a query's maxDataPoints"},
 			&ucli.StringFlag{Name: "default-agg", Value: "mean", Usage: "aggregation of queries that name none: mean, min, max, last or minmax"},
 		),
@@ -66,18 +65,25 @@ func secretFlag(c *ucli.Context, flag, fileFlag string) (string, error) {
 
 // bridgeConfig builds the bridge configuration from the flags.
 func bridgeConfig(c *ucli.Context) (bridge.Config, error) {
+	nodeTimeout, err := flagDuration(c, "node-timeout")
+	if err != nil {
+		return bridge.Config{}, err
+	}
+	maxRange, err := flagDuration(c, "max-range")
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	cfg := bridge.Config{
 		Listen:  c.String("listen"),
 		TLSCert: c.String("tls-cert"),
 		TLSKey:  c.String("tls-key"),
 		Options: bridge.Options{
-			NodeTimeout: c.Duration("node-timeout"),
-			MaxRange:    c.Duration("max-range"),
+			NodeTimeout: nodeTimeout,
+			MaxRange:    maxRange,
 			MaxPoints:   c.Int("max-points"),
 			DefaultAgg:  c.String("default-agg"),
 		},
 	}
-	var err error
 	if cfg.AuthToken, err = secretFlag(c, "auth-token", "auth-token-file"); err != nil {
 		return cfg, err
 	}

@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gammazero/nexus/v3/client"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/protocol"
@@ -21,18 +24,36 @@ import (
 )
 
 // consumerFlags are the flags of the commands that read from data nodes:
-// the client flags, a time limit and an output format.
-func consumerFlags(timeout time.Duration, extra ...ucli.Flag) []ucli.Flag {
+// the client flags, time limits and an output format.
+func consumerFlags(timeout string, extra ...ucli.Flag) []ucli.Flag {
 	return append(append(clientFlags(),
-		&ucli.DurationFlag{Name: "timeout", Value: timeout, Usage: "give up when the router or the node has not answered after this long"},
+		durationFlag("connect-timeout", "5s", "give up when no session to the router is up after this long"),
+		durationFlag("timeout", timeout, "give up when the node has not answered after this long"),
 		&ucli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
 	), extra...)
 }
 
+// callTimeout is the --timeout of a consumer command, which withClient
+// has already checked.
+func callTimeout(c *ucli.Context) time.Duration {
+	d, _ := flagDuration(c, "timeout")
+	return d
+}
+
 // withClient connects a consumers.Client, waits for its session and runs
-// fn with it; the client is closed when fn returns.
+// fn with it; the client is closed when fn returns. An error a retry
+// cannot cure (refused credentials, an untrusted certificate, a TLS
+// mismatch, an unknown realm) ends the wait at once with its cause and a
+// hint; a router that does not answer ends it after --connect-timeout.
 func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Client) error) error {
 	if err := checkFormat(c.String("format")); err != nil {
+		return err
+	}
+	connectTimeout, err := flagDuration(c, "connect-timeout")
+	if err != nil {
+		return err
+	}
+	if _, err := flagDuration(c, "timeout"); err != nil {
 		return err
 	}
 	dial, cfg, n, err := clientDialer(c)
@@ -42,24 +63,51 @@ func withClient(c *ucli.Context, fn func(ctx context.Context, cl *consumers.Clie
 	log := logger(c)
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	cl := consumers.New(dial, n, log)
+	wctx, wcancel := context.WithTimeoutCause(ctx, connectTimeout, errNoAnswer)
+	defer wcancel()
+	fatal, stopFatal := context.WithCancelCause(wctx)
+	defer stopFatal(nil)
+	var lastErr atomic.Pointer[error]
+	cl := consumers.New(func(ctx context.Context) (*client.Client, error) {
+		s, err := dial(ctx)
+		if err != nil {
+			lastErr.Store(&err)
+			if perr := permanentDialError(err, cfg); perr != nil {
+				stopFatal(perr)
+			}
+		}
+		return s, err
+	}, n, retryQuiet(log))
 	// The session outlives fn (which Ctrl-C interrupts) until fn has
 	// returned and stopped its subscriptions, so nothing is sent on a
 	// session while it closes.
 	rctx, stopRun := context.WithCancel(context.WithoutCancel(c.Context))
 	done := make(chan struct{})
 	go func() { cl.Run(rctx); close(done) }()
-	defer func() { stopRun(); <-done }()
-	wctx, wcancel := context.WithTimeout(ctx, c.Duration("timeout"))
-	defer wcancel()
-	if err := cl.Ready(wctx); err != nil {
+	defer stopRun()
+	go probeTLS(fatal, cfg, stopFatal)
+	if err := cl.Ready(fatal); err != nil {
 		if c.Context.Err() != nil {
+			<-done
 			return nil // interrupted
 		}
-		return fmt.Errorf("cannot reach the router at %s (realm %s) within %v", cfg.URL, cfg.Realm, c.Duration("timeout"))
+		if cause := context.Cause(fatal); cause != nil && !errors.Is(cause, errNoAnswer) && !errors.Is(cause, context.Canceled) {
+			// Without waiting for Run: a dial stuck in a handshake that
+			// will never complete ends only at its own timeout.
+			return cause
+		}
+		<-done
+		msg := fmt.Sprintf("cannot reach the router at %s (realm %s) within %v", cfg.URL, cfg.Realm, connectTimeout)
+		if p := lastErr.Load(); p != nil {
+			msg += ": " + (*p).Error()
+		}
+		return errors.New(msg + "; is it running (telemesh up), and is --url right?")
 	}
-	return fn(ctx, cl)
+	defer func() { stopRun(); <-done }()
+	return explainCallError(fn(ctx, cl), cfg, n)
 }
+
+var errNoAnswer = errors.New("no answer from the router")
 
 // clientDialer returns the dialer the client flags configure, with the
 // connection settings and names it was built from.
@@ -160,20 +208,39 @@ func formatTime(s float64) string {
 	return protocol.ToTime(s).Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-// formatValue prints a reading for a table or CSV cell.
+// formatValue prints a reading for a table or CSV cell, numbers as the
+// dashboard shows them (fmtValue in consumers/web/src/data.js): six
+// significant digits, exponent form below 1e-4 and from 1e7 on.
 func formatValue(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return ""
 	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return strconv.FormatFloat(v, 'g', -1, 64)
-		}
-		return strconv.FormatFloat(v, 'g', 10, 64)
+		return formatNumber(v)
 	case string:
 		return v
 	}
 	return fmt.Sprint(v)
+}
+
+func formatNumber(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	if a := math.Abs(v); a != 0 && (a >= 1e7 || a < 1e-4) {
+		// JavaScript's toExponential(4): no sign or leading zeros on a
+		// positive exponent's digits beyond the first.
+		s := strconv.FormatFloat(v, 'e', 4, 64)
+		mant, exp, _ := strings.Cut(s, "e")
+		sign := exp[0]
+		exp = strings.TrimLeft(exp[1:], "0")
+		if exp == "" {
+			exp = "0"
+		}
+		return mant + "e" + string(sign) + exp
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 6, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // parseTime reads a --from or --to value: RFC 3339 or float seconds

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/protocol"
@@ -17,14 +16,14 @@ func fieldsCommand() *ucli.Command {
 		Name:      "fields",
 		Usage:     "list the fields of a data node",
 		ArgsUsage: "NODE",
-		Flags:     consumerFlags(10 * time.Second),
+		Flags:     consumerFlags("10s"),
 		Action: func(c *ucli.Context) error {
 			node, _, err := nodeArgs(c, 0, 0, "usage: telemesh fields [flags] NODE (telemesh nodes lists the nodes)")
 			if err != nil {
 				return err
 			}
 			return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
-				ctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+				ctx, cancel := context.WithTimeout(ctx, callTimeout(c))
 				defer cancel()
 				fs, ts, err := cl.Fields(ctx, node, 1, 0)
 				if err != nil {

@@ -24,8 +24,8 @@ since the epoch; as in sisock, zero or negative seconds count from now
 (--from -600 is ten minutes ago). With --max-points or --min-stride the node
 downsamples into buckets aggregated with --agg (mean by default; minmax keeps
 spikes).`,
-		Flags: consumerFlags(60*time.Second,
-			&ucli.DurationFlag{Name: "since", Value: time.Hour, Usage: "read the last DURATION (ignored with --from)"},
+		Flags: consumerFlags("60s",
+			durationFlag("since", "1h", "read the last DURATION (ignored with --from)"),
 			&ucli.StringFlag{Name: "from", Usage: "start time, RFC 3339 or epoch seconds"},
 			&ucli.StringFlag{Name: "to", Usage: "end time, RFC 3339 or epoch seconds (default now)"},
 			&ucli.IntFlag{Name: "max-points", Usage: "at most this many points per field (0: all)"},
@@ -53,7 +53,11 @@ func get(c *ucli.Context) error {
 			return err
 		}
 	} else {
-		q.Start = q.End - c.Duration("since").Seconds()
+		since, err := flagDuration(c, "since")
+		if err != nil {
+			return err
+		}
+		q.Start = q.End - since.Seconds()
 	}
 	if q.Start >= q.End && q.Start > 0 && q.End > 0 {
 		return fmt.Errorf("empty interval: --from %s is not before --to %s", formatTime(q.Start), formatTime(q.End))
@@ -72,7 +76,7 @@ func get(c *ucli.Context) error {
 		}
 	}
 	return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
-		ctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+		ctx, cancel := context.WithTimeout(ctx, callTimeout(c))
 		defer cancel()
 		fs, _, err := cl.Fields(ctx, node, 1, 0)
 		if err != nil {

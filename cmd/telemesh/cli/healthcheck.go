@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/wampx"
@@ -25,14 +24,18 @@ func healthcheckCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "http", Usage: "URL that must answer 200"},
 			&ucli.BoolFlag{Name: "hub", Usage: "check that the hub answers"},
 			&ucli.StringFlag{Name: "node", Usage: "check that the hub lists this data node"},
-			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after this long"},
+			durationFlag("timeout", "5s", "give up after this long"),
 		),
 		Action: healthcheck,
 	}
 }
 
 func healthcheck(c *ucli.Context) error {
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	timeout, err := flagDuration(c, "timeout")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, timeout)
 	defer cancel()
 	if u := c.String("http"); u != "" {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

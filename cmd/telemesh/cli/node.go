@@ -17,10 +17,18 @@ func nodeCommand() *ucli.Command {
 		Description: `Runs the drivers of a node file (--config node.yaml), keeps their readings in
 <data-dir>/<name>.db, publishes them live on B.consumer.<name>.data and answers
 get_fields and get_data, announcing itself to the hub (and again whenever the
-hub restarts). For a quick start without a file:
+hub restarts).
+
+Anonymous sessions are read-only, so a node needs credentials. Next to a
+running "telemesh up" (same --data-dir, where up keeps node.secret) it finds
+them by itself:
   telemesh node --name lab1 --driver sim
-Flags given on the command line override the node file; "telemesh drivers"
-lists the drivers and prints a sample block for each.`,
+From another machine, copy node.secret there and give the router's address
+(up must listen on the LAN: --ws-listen 0.0.0.0:8080):
+  telemesh node --name pi1 --driver hwmon --url ws://HOST:8080/ws --authid node --secret-file node.secret
+Against another router, use --authid and --secret-file (or router: in the
+node file). Flags given on the command line override the node file;
+"telemesh drivers" lists the drivers and prints a sample block for each.`,
 		Flags: append([]ucli.Flag{
 			&ucli.PathFlag{Name: "config", EnvVars: []string{EnvPrefix + "NODE_CONFIG"}, Usage: "node file (YAML: name, description, router, store, drivers)"},
 			&ucli.StringFlag{Name: "name", Usage: "node name, one URI component"},
@@ -35,8 +43,15 @@ lists the drivers and prints a sample block for each.`,
 				return err
 			}
 			log := logger(c).With("component", "node")
+			if useLocalNodeCredential(&cfg.Router, cfg.DataDir) {
+				log.Info("using the node credential of telemesh up", "file", cfg.Router.SecretFile, "authid", cfg.Router.AuthID)
+			}
 			dial, err := cfg.Router.Dialer(log)
 			if err != nil {
+				return err
+			}
+			names, _ := cfg.Names()
+			if err := nodePreflight(c.Context, dial, cfg.Router, names, cfg.Name); err != nil {
 				return err
 			}
 			n, st, err := openNode(cfg, dial, log)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/telemesh/telemesh/consumers"
 	ucli "github.com/urfave/cli/v2"
@@ -15,10 +14,10 @@ func nodesCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "nodes",
 		Usage: "list the data nodes the hub knows",
-		Flags: consumerFlags(10 * time.Second),
+		Flags: consumerFlags("10s"),
 		Action: func(c *ucli.Context) error {
 			return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
-				ctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+				ctx, cancel := context.WithTimeout(ctx, callTimeout(c))
 				defer cancel()
 				nodes, err := cl.Nodes(ctx)
 				if err != nil {

@@ -3,8 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
-	"time"
+	"strings"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/protocol"
@@ -17,7 +18,7 @@ func tailCommand() *ucli.Command {
 		Name:      "tail",
 		Usage:     "print the live readings of a data node until interrupted",
 		ArgsUsage: "NODE [FIELD...]",
-		Flags:     consumerFlags(10 * time.Second),
+		Flags:     consumerFlags("10s"),
 		Action:    tail,
 	}
 }
@@ -28,7 +29,7 @@ func tail(c *ucli.Context) error {
 		return err
 	}
 	return withClient(c, func(ctx context.Context, cl *consumers.Client) error {
-		fctx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
+		fctx, cancel := context.WithTimeout(ctx, callTimeout(c))
 		fs, _, err := cl.Fields(fctx, node, 1, 0)
 		cancel()
 		if err != nil {
@@ -62,11 +63,7 @@ func tail(c *ucli.Context) error {
 			return err
 		}
 		defer stop()
-		if format == "table" {
-			// Column widths cannot be known ahead of a stream: print the
-			// header once and tab-separate.
-			format = "table-stream"
-		}
+		table := newStreamTable(header)
 		for {
 			select {
 			case <-ctx.Done():
@@ -89,22 +86,55 @@ func tail(c *ucli.Context) error {
 					if format == "csv" {
 						writeRows(w, "csv", h, rows)
 					} else {
-						if h != nil {
-							rows = append([][]string{upper(h)}, rows...)
-						}
-						for _, row := range rows {
-							for i, cell := range row {
-								if i > 0 {
-									fmt.Fprint(w, "\t")
-								}
-								fmt.Fprint(w, cell)
-							}
-							fmt.Fprintln(w)
-						}
+						table.write(w, h != nil, rows)
 					}
 					first = false
 				}
 			}
 		}
 	})
+}
+
+// streamTable aligns the columns of a table printed as it streams: widths
+// cannot wait for every row, so each column is as wide as its header or
+// the widest cell formatValue and formatTime print, whichever is wider,
+// with get's two spaces between columns.
+type streamTable struct {
+	header []string
+	widths []int
+}
+
+// Widest cells: an RFC 3339 time with milliseconds, and a number such as
+// -0.000123457 or -1.2346e+7.
+const timeWidth, valueWidth = len("2006-01-02T15:04:05.000Z"), len("-0.000123457")
+
+func newStreamTable(header []string) *streamTable {
+	t := &streamTable{header: upper(header), widths: make([]int, len(header))}
+	for i, h := range header {
+		t.widths[i] = max(len(h), valueWidth)
+	}
+	t.widths[0] = max(len(header[0]), timeWidth)
+	return t
+}
+
+func (t *streamTable) write(w io.Writer, header bool, rows [][]string) {
+	if header {
+		t.line(w, t.header)
+	}
+	for _, r := range rows {
+		t.line(w, r)
+	}
+}
+
+func (t *streamTable) line(w io.Writer, cells []string) {
+	var b strings.Builder
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
+		}
+		b.WriteString(c)
+		b.WriteString(strings.Repeat(" ", max(t.widths[i]-len(c), 0)+2))
+	}
+	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 }

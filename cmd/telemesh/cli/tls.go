@@ -70,6 +70,9 @@ func tlsInit(c *ucli.Context) error {
 		return tlsInitSisock(c, dir, o, abs)
 	}
 	p, err := pki.Init(dir, o)
+	if errors.Is(err, pki.ErrExists) {
+		return fmt.Errorf("tls init: a server certificate already exists in %s; add --force to replace it (the CA is kept)", dir)
+	}
 	if err != nil {
 		return fmt.Errorf("tls init: %w", err)
 	}

@@ -21,7 +21,7 @@ func TestTLSInitAndShow(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "server.key")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("server.key: %v %v", st, err)
 	}
-	if out, err := run(t, "tls", "init", "--dir", dir, "--cn", "router.lab"); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if out, err := run(t, "tls", "init", "--dir", dir, "--cn", "router.lab"); err == nil || !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("second init: %v\n%s", err, out)
 	}
 	if out, err := run(t, "tls", "init", "--dir", dir, "--cn", "bad host"); err == nil {

@@ -59,6 +59,12 @@ func up(c *ucli.Context) error {
 	if len(cfg.Realms) > 0 {
 		n.Realm = cfg.Realms[0].Name
 	}
+	nodeSecret := ""
+	if c.String("crossbar-config") == "" && c.String("router-config") == "" {
+		if nodeSecret, err = addNodeCredential(&cfg, n, c.String("data-dir")); err != nil {
+			return err
+		}
+	}
 	srv, err := router.New(cfg, log.With("component", "router"))
 	if err != nil {
 		return err
@@ -97,7 +103,11 @@ func up(c *ucli.Context) error {
 	a := srv.Addrs()
 	log.Info("router up", "websocket", srv.WebSocketURL(), "rawsocket", srv.RawSocketURL(), "realm", n.Realm, "base_uri", n.Base)
 	if a.WebSocket != "" && dashboard {
-		log.Info("live dashboard", "url", "http://"+a.WebSocket+"/", "metrics", "http://"+a.WebSocket+"/metrics")
+		web := webURL(srv.WebSocketURL())
+		log.Info("live dashboard", "url", web, "metrics", web+"metrics")
+		if nodeSecret != "" {
+			logNodeCommands(log, srv.WebSocketURL(), c.String("data-dir"), c.String("profile"))
+		}
 	}
 
 	upProfileHint(c, log)

@@ -60,7 +60,8 @@ try {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') say({ log: 'console: ' + m.text() }); });
 
-  await page.goto(URL_ + '#node=sim');
+  // The landing page: every node at a glance, no toolbar.
+  await page.goto(URL_);
   await page.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
   pass('connected');
   await waitNodes(page, () => {
@@ -68,6 +69,33 @@ try {
     return ['sim', 'doomed', 'load'].every((n) => ns.includes(n));
   }, 'node list');
   pass('nodes listed: ' + (await nodesListed(page)).join(','));
+  const header = await page.evaluate(() => document.querySelector('h1').textContent + ' ' + document.getElementById('realm').textContent);
+  check(!/telemesh\s+telemesh/.test(header), 'header repeats itself: ' + header);
+  check(await page.isHidden('#toolbar') && await page.isHidden('#csv'), 'toolbar hidden before a node is chosen');
+  await page.waitForFunction(() => ['sim', 'doomed', 'load'].every((n) => {
+    const card = document.querySelector('.node-card[data-node="' + n + '"]');
+    const vals = card ? [...card.querySelectorAll('tr[data-field] .value')] : [];
+    return vals.length > 0 && vals.every((td) => td.textContent !== '—');
+  }), null, { timeout: 15000 });
+  check(await page.$$eval('.node-card[data-node="load"] tr[data-field]', (trs) => trs.length) === 8, 'a card lists at most 8 fields');
+  const ov = await page.$$eval('.node-card', (cards) => cards.map((c) => ({
+    node: c.dataset.node,
+    fields: [...c.querySelectorAll('tr[data-field]')].map((tr) => ({
+      f: tr.dataset.field, v: tr.querySelector('.value').textContent, u: tr.querySelector('.units').textContent,
+      age: tr.querySelector('.age').textContent, limit: tr.querySelector('.value').dataset.limit || '', stale: tr.classList.contains('stale'),
+    })),
+  })));
+  const simCard = ov.find((c) => c.node === 'sim');
+  check(simCard.fields.some((f) => f.u === 'degC') && simCard.fields.every((f) => /ago/.test(f.age)), 'overview units and ages: ' + JSON.stringify(simCard));
+  check(simCard.fields.every((f) => !f.stale), 'live sim fields are not stale: ' + JSON.stringify(simCard));
+  check(simCard.fields.find((f) => f.f === 'temperature').limit === 'warning', 'temperature coloured by its warning limit: ' + JSON.stringify(simCard));
+  const liveBefore = await page.$eval('.node-card[data-node="sim"] tr[data-field="temperature"] .value', (td) => td.title);
+  await page.waitForFunction((b) => document.querySelector('.node-card[data-node="sim"] tr[data-field="temperature"] .value').title !== b, liveBefore, { timeout: 5000 });
+  await page.waitForTimeout(1200); // let the sparklines and ages settle for the picture
+  await page.screenshot({ path: path.join(ART, 'overview.png'), fullPage: true });
+  pass('overview: ' + ov.map((c) => c.node + ' ' + c.fields.map((f) => f.f + '=' + f.v + f.u).join(' ')).join('; ') + ', live');
+
+  await page.click('.node-card[data-node="sim"] h3 a');
 
   await page.waitForSelector('#fields tr[data-field="temperature"]', { timeout: 10000 });
   const rows = await page.$$eval('#fields tbody tr', (trs) => trs.map((tr) => ({
@@ -86,14 +114,53 @@ try {
   pass('live chart ' + field + ' got new points in ' + ms + ' ms');
   await page.waitForFunction(() => [...document.querySelectorAll('#fields .value')].every((td) => td.textContent !== '—'), null, { timeout: 5000 });
   pass('latest values shown');
+  check(await page.isVisible('#toolbar'), 'toolbar shown once a node is chosen');
+
+  // Limits: the value is coloured and the chart shades its band.
+  await page.waitForFunction(() => document.querySelector('#fields tr[data-field="temperature"] .value').dataset.limit === 'warning', null, { timeout: 5000 });
+  await page.waitForFunction(() => (window.__telemeshCharts().find((c) => c.field === 'temperature') || {}).bands > 0, null, { timeout: 5000 });
+  pass('alarm limit: temperature value coloured as warning, band drawn');
   await page.screenshot({ path: path.join(ART, 'desktop.png') });
 
-  // CSV of what is shown.
+  // Hover: the legend shows the value under the cursor.
+  const over = await page.$('.chart[data-field="temperature"] .u-over');
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+  await page.waitForFunction(() => /^-?[0-9.]+(e[-+][0-9]+)?$/.test(document.querySelector('.chart[data-field="temperature"] .u-legend .u-series:nth-child(2) .u-value').textContent), null, { timeout: 3000 });
+  const hover = await page.$eval('.chart[data-field="temperature"] .u-legend', (l) => l.textContent);
+  await page.screenshot({ path: path.join(ART, 'hover.png') });
+  pass('hover shows ' + hover.replace(/\s+/g, ' '));
+
+  // Drag to zoom: every chart narrows to the dragged span, Reset returns.
+  const span = (cs) => cs.map((c) => c.xmax - c.xmin);
+  const before = span(await page.evaluate(() => window.__telemeshCharts()));
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((b) => {
+    const cs = window.__telemeshCharts();
+    return cs.every((c, i) => !c.loading && c.points > 0 && c.xmax - c.xmin < b[i] * 0.4);
+  }, before, { timeout: 5000 });
+  const zoomed = span(await page.evaluate(() => window.__telemeshCharts()));
+  check(await page.isVisible('#reset-zoom'), 'reset button shown when zoomed');
+  await page.screenshot({ path: path.join(ART, 'zoomed.png') });
+
+  // CSV of the zoomed range: raw readings, labelled columns, no buckets.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
-  const csv = readFileSync(await dl.path(), 'utf8').split('\n');
-  check(csv[0] === 'time_utc,unix,field,value,units', 'csv header: ' + csv[0]);
-  check(csv.length > 100 && csv[1].includes(',' + charts[0].field + ','), 'csv rows: ' + csv.slice(0, 3));
-  pass('csv download: ' + (csv.length - 2) + ' rows');
+  const csv = readFileSync(await dl.path(), 'utf8').trim().split('\n');
+  check(/^time_utc,unix,/.test(csv[0]) && csv[0].includes('temperature [degC]'), 'csv header: ' + csv[0]);
+  const times = csv.slice(1).map((l) => Number(l.split(',')[1]));
+  check(new Set(times).size === times.length, 'csv has one row per time (readings, not min/max buckets)');
+  const expect = zoomed[0] / 0.1; // the sim node reads every 100 ms
+  check(times.length > expect * 0.8 && times.length < expect * 1.2, 'csv holds the readings of the range: ' + times.length + ' rows for ' + zoomed[0].toFixed(1) + ' s');
+  check(times.every((t, i) => !i || (t > times[i - 1] && Math.abs(t - times[i - 1] - 0.1) < 0.05)), 'csv rows 100 ms apart');
+  pass('csv download: ' + times.length + ' readings over ' + zoomed[0].toFixed(1) + ' s, header ' + csv[0]);
+
+  await page.click('#reset-zoom');
+  await page.waitForFunction((b) => window.__telemeshCharts().every((c, i) => !c.loading && Math.abs(c.xmax - c.xmin - b[i]) < 5), before, { timeout: 5000 });
+  check(await page.isHidden('#reset-zoom'), 'reset button hidden after reset');
+  pass('zoom ' + before[0].toFixed(0) + ' s -> ' + zoomed[0].toFixed(1) + ' s, reset back');
 
   // Time range: 1 h asks for a longer window with the same point budget.
   await page.selectOption('#range', '1h');
@@ -105,6 +172,9 @@ try {
   const local = (t) => { const d = new Date(t * 1000); return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); };
   const now = Math.floor(Date.now() / 1000);
   await page.selectOption('#range', 'custom');
+  await page.waitForTimeout(700);
+  const untouched = await page.evaluate(() => window.__telemeshCharts());
+  check(untouched.every((c) => c.points > 0 && c.xmax - c.xmin > 3000), 'choosing custom keeps the charts until Apply: ' + JSON.stringify(untouched));
   await page.fill('#from', local(now - 600));
   await page.fill('#to', local(now - 300));
   await page.click('#apply');
@@ -117,11 +187,45 @@ try {
   await page.selectOption('#range', '15m');
   await page.waitForFunction(() => window.__telemeshCharts().every((c) => !c.loading && c.last > Date.now() / 1000 - 5), null, { timeout: 10000 });
 
+  // An unknown node shows nothing of the previous one and no raw error URI.
+  await page.evaluate(() => { location.hash = '#node=nosuch'; });
+  await page.waitForSelector('#node-empty:not([hidden])', { timeout: 5000 });
+  const unknown = await page.evaluate(() => ({
+    text: document.getElementById('node-pane').innerText, charts: window.__telemeshCharts().length,
+    fieldsHidden: document.getElementById('fields').hidden, toolbarHidden: document.getElementById('toolbar').hidden,
+    title: document.getElementById('node-name').textContent,
+  }));
+  check(unknown.title === 'nosuch' && /No data node named .nosuch. is connected/.test(unknown.text), 'unknown node state: ' + unknown.text);
+  check(unknown.charts === 0 && unknown.fieldsHidden && unknown.toolbarHidden && !/temperature|humidity|co2/.test(unknown.text), 'no stale fields under the new name: ' + JSON.stringify(unknown));
+  check(!/wamp\.error/.test(await page.evaluate(() => document.body.innerText)), 'no raw error URI on the page');
+  await page.screenshot({ path: path.join(ART, 'unknown-node.png') });
+  pass('unknown node: ' + unknown.text.replace(/\s+/g, ' '));
+
+  // No node chosen: back to the overview, toolbar hidden.
+  await page.click('#node-empty a');
+  await page.waitForSelector('#overview:not([hidden]) .node-card[data-node="sim"]', { timeout: 5000 });
+  check(await page.isHidden('#toolbar') && await page.isHidden('#node-view'), 'no node: no toolbar');
+  check(await page.evaluate(() => window.__telemeshCharts().length === 0), 'no node: no charts');
+  pass('no node chosen: overview, no toolbar');
+  await page.evaluate(() => { location.hash = '#node=sim'; });
+  await page.waitForFunction(() => window.__telemeshCharts().length > 0 && window.__telemeshCharts().every((c) => !c.loading && c.points > 0), null, { timeout: 10000 });
+
   // A node that leaves disappears from the list.
   await page.evaluate(() => { window.__sameDocument = true; });
   await need('kill-doomed');
   await waitNodes(page, () => ![...document.querySelectorAll('#nodes a')].some((a) => a.dataset.node === 'doomed'), 'doomed node removed');
   pass('killed node removed from the list');
+  // The overview keeps the node that left, marked offline and stale.
+  await page.evaluate(() => { location.hash = ''; });
+  await page.waitForSelector('.node-card.offline[data-node="doomed"]', { timeout: 5000 });
+  const gone = await page.$eval('.node-card[data-node="doomed"]', (c) => ({
+    badge: c.querySelector('.state-badge').textContent, stale: [...c.querySelectorAll('tr[data-field]')].every((tr) => tr.classList.contains('stale')),
+  }));
+  check(gone.badge === 'offline' && gone.stale, 'offline node marked: ' + JSON.stringify(gone));
+  await page.screenshot({ path: path.join(ART, 'overview-offline.png'), fullPage: true });
+  pass('overview marks the node that left offline, its values stale');
+  await page.evaluate(() => { location.hash = '#node=sim'; });
+  await page.waitForFunction(() => window.__telemeshCharts().length > 0 && window.__telemeshCharts().every((c) => !c.loading && c.points > 0), null, { timeout: 10000 });
 
   // A restarted router is reconnected to without a reload.
   let sawReconnecting = false;

@@ -77,6 +77,7 @@ export class Link {
       max_retry_delay: MAX_DELAY,
       retry_delay_growth: 1.5,
       retry_if_unreachable: true,
+      use_deferred: progressDeferred,
     };
     if (creds) {
       opts.authmethods = [creds.method || 'ticket'];
@@ -143,11 +144,45 @@ export function unwrap(r) {
   return r;
 }
 
+// progressDeferred is autobahn's deferred on native promises plus notify,
+// which autobahn calls with each progressive result: the promise's
+// onprogress, when set, receives them.
+function progressDeferred() {
+  const d = {};
+  d.promise = new Promise((resolve, reject) => { d.resolve = resolve; d.reject = reject; });
+  d.notify = (r) => { if (d.promise.onprogress) d.promise.onprogress(r); };
+  return d;
+}
+
+// callProgressive calls proc asking for progressive results and returns
+// every slice, the final result last; onSlice sees each as it arrives.
+export async function callProgressive(session, proc, args, kwargs, onSlice) {
+  const slices = [];
+  const p = session.call(proc, args, kwargs, { receive_progress: true });
+  p.onprogress = (r) => { const v = unwrap(r); slices.push(v); if (onSlice) onSlice(v, slices.length); };
+  const last = unwrap(await p);
+  if (last) { slices.push(last); if (onSlice) onSlice(last, slices.length); }
+  return slices;
+}
+
+// Sentences for the router's own error URIs, which a page should not show.
+const WAMP_ERRORS = {
+  'wamp.error.no_such_procedure': 'nobody serves this (is the node connected?)',
+  'wamp.error.not_authorized': 'not allowed for this session',
+  'wamp.error.authorization_failed': 'not allowed for this session',
+  'wamp.error.canceled': 'cancelled',
+  'wamp.error.timeout': 'timed out',
+  'wamp.error.no_such_realm': 'the router has no such realm',
+};
+
+// errText is the sentence to show for an error: the callee's own message
+// when it sent one, else a sentence for the router's URI.
 export function errText(e) {
   if (!e) return 'error';
   if (e instanceof autobahn.Error) {
     const m = e.args && e.args.length ? String(e.args[0]) : '';
-    return m ? m + ' (' + e.error + ')' : e.error;
+    if (WAMP_ERRORS[e.error]) return WAMP_ERRORS[e.error];
+    return m || e.error.replace(/^.*\.error\./, '').replace(/_/g, ' ');
   }
   return e.message || String(e);
 }

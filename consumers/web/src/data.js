@@ -22,18 +22,50 @@ function csvCell(s) {
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
-// toCSV writes series [{field, units, t: [], v: []}] in long form: one row
-// per reading, so fields on different timelines need no alignment.
-export function toCSV(series) {
-  const rows = ['time_utc,unix,field,value,units'];
-  for (const s of series) {
-    for (let i = 0; i < s.t.length; i++) {
-      const t = s.t[i];
-      rows.push([new Date(t * 1000).toISOString(), t, s.field, s.v[i] === null ? '' : s.v[i], s.units || '']
-        .map(csvCell).join(','));
+// readingsCSV writes the readings of get_data results (the slices of a
+// progressive call) in wide form, like `telemesh get --format csv`: one row
+// per time, a labelled column per field ("co2 [ppm]"), empty where a field
+// has no reading at that time.
+export function readingsCSV(fields, results, info) {
+  const rows = new Map(); // t -> cells
+  fields.forEach((f, col) => {
+    for (const res of results) {
+      const vals = (res && res.data && res.data[f]) || [];
+      const tl = timelineOf(res, f, info[f] && info[f].timeline);
+      if (!tl || !tl.t) continue;
+      for (let i = 0; i < Math.min(vals.length, tl.t.length); i++) {
+        const t = tl.t[i];
+        let r = rows.get(t);
+        if (!r) { r = new Array(fields.length).fill(''); rows.set(t, r); }
+        r[col] = vals[i] === null || vals[i] === undefined ? '' : vals[i];
+      }
     }
+  });
+  const head = ['time_utc', 'unix'].concat(fields.map((f) => (info[f] && info[f].units ? f + ' [' + info[f].units + ']' : f)));
+  const out = [head.map(csvCell).join(',')];
+  for (const t of [...rows.keys()].sort((a, b) => a - b)) {
+    out.push([new Date(t * 1000).toISOString(), t].concat(rows.get(t)).map(csvCell).join(','));
   }
-  return rows.join('\n') + '\n';
+  return { text: out.join('\n') + '\n', rows: rows.size };
+}
+
+// limitState is the state of value v under a field's limits ({warning,
+// alarm: {low, high}}): 'alarm', 'warning' or '' (none or inside).
+export function limitState(limits, v) {
+  if (!limits || typeof v !== 'number') return '';
+  const out = (r) => r && ((r.low !== undefined && r.low !== null && v < r.low) || (r.high !== undefined && r.high !== null && v > r.high));
+  if (out(limits.alarm)) return 'alarm';
+  if (out(limits.warning)) return 'warning';
+  return '';
+}
+
+// fmtAge prints how long ago a reading was, in s, min, h or d.
+export function fmtAge(seconds) {
+  if (!(seconds >= 0)) return '';
+  if (seconds < 60) return Math.floor(seconds) + ' s ago';
+  if (seconds < 3600) return Math.floor(seconds / 60) + ' min ago';
+  if (seconds < 86400) return Math.floor(seconds / 3600) + ' h ago';
+  return Math.floor(seconds / 86400) + ' d ago';
 }
 
 // toNumber maps a field value to what a chart can plot.

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver"
@@ -37,6 +35,9 @@ const Sample = `# Simulated sensors: deterministic for a given seed.
       daily: 2          # amplitude of the daily cycle (peak at 14:00 UTC)
       spike_prob: 0.0005   # probability of a spike per sample
       spike_size: 8     # spike height
+      limits:           # optional: outside warning warns, outside alarm alarms
+        warning: {low: 18, high: 25}
+        alarm: {low: 15, high: 30}
 `
 
 func init() {
@@ -59,6 +60,8 @@ type Field struct {
 	Daily       float64 `yaml:"daily"`
 	SpikeProb   float64 `yaml:"spike_prob"`
 	SpikeSize   float64 `yaml:"spike_size"`
+	// Limits are the field's warning and alarm ranges (optional).
+	Limits *protocol.Limits `yaml:"limits"`
 }
 
 // Sim is the simulated driver and its configuration.
@@ -101,7 +104,7 @@ func (s *Sim) Init() error {
 		return errors.New("interval must be at least 1µs")
 	}
 	if s.Backfill != "" && s.Backfill != "0" {
-		d, err := parseDuration(s.Backfill)
+		d, err := protocol.ParseDuration(s.Backfill)
 		if err != nil {
 			return fmt.Errorf("backfill: %w", err)
 		}
@@ -141,17 +144,6 @@ func (s *Sim) Init() error {
 	return nil
 }
 
-func parseDuration(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	return time.ParseDuration(s)
-}
-
 // Run declares the fields, writes the backfill, then emits a sample of
 // every field each interval, at multiples of the interval.
 func (s *Sim) Run(ctx context.Context, sink driver.Sink) error {
@@ -166,7 +158,7 @@ func (s *Sim) Run(ctx context.Context, sink driver.Sink) error {
 	}
 	fs := make([]driver.Field, len(s.Fields))
 	for i, f := range s.Fields {
-		fs[i] = driver.Field{Name: f.Name, Description: f.Description, Units: f.Units, Type: protocol.TypeNumber, Timeline: s.Timeline, Interval: s.Interval}
+		fs[i] = driver.Field{Name: f.Name, Description: f.Description, Units: f.Units, Type: protocol.TypeNumber, Timeline: s.Timeline, Interval: s.Interval, Limits: f.Limits}
 	}
 	sink.Declare(fs...)
 	iv := int64(s.Interval)
