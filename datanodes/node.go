@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,44 +445,26 @@ func (n *Node) Announced() <-chan struct{} { return n.announced }
 // returns true for (nil: every known field).
 func (n *Node) fieldMaps(keep func(*fieldState) bool) (wamp.Dict, wamp.Dict) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	fields := wamp.Dict{}
-	tls := map[string]*protocol.TimelineInfo{}
+	metas := make([]store.FieldMeta, 0, len(n.fields))
 	for name, fs := range n.fields {
-		if keep != nil && !keep(fs) {
-			continue
+		if keep == nil || keep(fs) {
+			m := fs.meta
+			m.Name = name
+			metas = append(metas, m)
 		}
-		m := fs.meta
-		fi := fieldInfo(m)
-		fi.Limits = n.alarms.of(name)
-		fields[name] = fi.Wire()
-		ti := tls[m.Timeline]
-		if ti == nil {
-			ti = &protocol.TimelineInfo{}
-			tls[m.Timeline] = ti
-		}
-		if m.Interval > 0 {
-			ti.Interval = protocol.Ptr(float64(m.Interval) / 1e9)
-		}
-		ti.Fields = append(ti.Fields, name)
+	}
+	n.mu.Unlock()
+	fields := wamp.Dict{}
+	for _, m := range metas {
+		fi := m.Info()
+		fi.Limits = n.alarms.of(m.Name)
+		fields[m.Name] = fi.Wire()
 	}
 	timelines := wamp.Dict{}
-	for name, ti := range tls {
-		sort.Strings(ti.Fields)
+	for name, ti := range store.Timelines(metas) {
 		timelines[name] = ti.Wire()
 	}
 	return fields, timelines
-}
-
-func fieldInfo(m store.FieldMeta) protocol.FieldInfo {
-	fi := protocol.FieldInfo{Timeline: m.Timeline, Type: m.Type}
-	if m.Description != "" {
-		fi.Description = protocol.Ptr(m.Description)
-	}
-	if m.Units != "" {
-		fi.Units = protocol.Ptr(m.Units)
-	}
-	return fi
 }
 
 // Latest returns the newest reading of each field this run has seen.

@@ -234,8 +234,7 @@ func (h *Hub) publishLocked(ev []Event, why string) {
 		if h.sess == nil {
 			continue
 		}
-		p := wamp.Dict{"name": e.Node.Name, "description": e.Node.Description}
-		if err := h.sess.Publish(topic, nil, wamp.List{p}, nil); errors.Is(err, wampx.ErrBacklog) {
+		if err := h.sess.Publish(topic, nil, wamp.List{e.Node.Summary().Wire()}, nil); errors.Is(err, wampx.ErrBacklog) {
 			h.log.Warn("outbox full; event dropped", "topic", topic, "node", e.Node.Name)
 		}
 	}
@@ -389,7 +388,7 @@ func (h *Hub) snapshot() []protocol.NodeInfo {
 func (h *Hub) getDataNode(context.Context, *wamp.Invocation) client.InvokeResult {
 	list := wamp.List{}
 	for _, n := range h.snapshot() {
-		list = append(list, wamp.Dict{"name": n.Name, "description": n.Description})
+		list = append(list, n.Summary().Wire())
 	}
 	return client.InvokeResult{Args: wamp.List{list}}
 }
@@ -397,23 +396,7 @@ func (h *Hub) getDataNode(context.Context, *wamp.Invocation) client.InvokeResult
 func (h *Hub) listNodes(context.Context, *wamp.Invocation) client.InvokeResult {
 	list := wamp.List{}
 	for _, n := range h.snapshot() {
-		fields := wamp.Dict{}
-		for k, f := range n.Fields {
-			fields[k] = f.Wire()
-		}
-		tls := wamp.Dict{}
-		for k, t := range n.Timelines {
-			tls[k] = t.Wire()
-		}
-		meta := wamp.Dict{}
-		for k, v := range n.Meta {
-			meta[k] = v
-		}
-		list = append(list, wamp.Dict{
-			"name": n.Name, "description": n.Description, "session": n.Session,
-			"joined": n.Joined, "last_seen": n.LastSeen,
-			"fields": fields, "timelines": tls, "meta": meta,
-		})
+		list = append(list, n.Wire())
 	}
 	return client.InvokeResult{Args: wamp.List{list}}
 }

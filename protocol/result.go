@@ -103,7 +103,8 @@ func Merge(ss []Series) ([]int64, []Values) {
 
 // Append appends the later slice part of a progressive result to r:
 // values and times are concatenated per field and timeline, and
-// finalized_until follows the latest slice that sets it.
+// finalized_until follows the latest slice that sets it. r may share
+// memory with part afterwards (the first slice is not copied).
 func (r *DataResult) Append(part *DataResult) error {
 	if r.Data == nil {
 		r.Data = map[string]Values{}
@@ -120,7 +121,11 @@ func (r *DataResult) Append(part *DataResult) error {
 	}
 	for name, tl := range part.Timeline {
 		cur := r.Timeline[name]
-		cur.T = append(cur.T, tl.T...)
+		if cur.T == nil {
+			cur.T = tl.T
+		} else {
+			cur.T = append(cur.T, tl.T...)
+		}
 		if tl.FinalizedUntil != nil {
 			cur.FinalizedUntil = tl.FinalizedUntil
 		}

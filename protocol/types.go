@@ -111,6 +111,11 @@ type NodeSummary struct {
 	Description string `json:"description"`
 }
 
+// Wire returns the map sent on the wire for this summary.
+func (s NodeSummary) Wire() map[string]any {
+	return map[string]any{"name": s.Name, "description": s.Description}
+}
+
 // NodeInfo is one entry of list_nodes' result.
 type NodeInfo struct {
 	Name        string                  `json:"name"`
@@ -121,6 +126,31 @@ type NodeInfo struct {
 	Fields      map[string]FieldInfo    `json:"fields"`
 	Timelines   map[string]TimelineInfo `json:"timelines"`
 	Meta        map[string]any          `json:"meta"`
+}
+
+// Summary returns the node's name and description.
+func (n NodeInfo) Summary() NodeSummary { return NodeSummary{Name: n.Name, Description: n.Description} }
+
+// Wire returns the map sent on the wire for this entry of list_nodes, the
+// shape DecodeNodeInfos reads.
+func (n NodeInfo) Wire() map[string]any {
+	fields := make(map[string]any, len(n.Fields))
+	for k, f := range n.Fields {
+		fields[k] = f.Wire()
+	}
+	tls := make(map[string]any, len(n.Timelines))
+	for k, t := range n.Timelines {
+		tls[k] = t.Wire()
+	}
+	meta := make(map[string]any, len(n.Meta))
+	for k, v := range n.Meta {
+		meta[k] = v
+	}
+	return map[string]any{
+		"name": n.Name, "description": n.Description, "session": n.Session,
+		"joined": n.Joined, "last_seen": n.LastSeen,
+		"fields": fields, "timelines": tls, "meta": meta,
+	}
 }
 
 // Ptr returns a pointer to v, for the optional members of FieldInfo and

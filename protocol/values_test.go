@@ -247,3 +247,17 @@ func TestJoinFixture(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeInfoWireRoundTrip(t *testing.T) {
+	in := NodeInfo{Name: "n1", Description: "d", Session: 7, Joined: 1.5, LastSeen: 2.5,
+		Fields:    map[string]FieldInfo{"a": {Timeline: "tl", Type: TypeNumber, Units: Ptr("K")}},
+		Timelines: map[string]TimelineInfo{"tl": {Interval: Ptr(1.0), Fields: []string{"a"}}},
+		Meta:      map[string]any{"version": "1.0"}}
+	got, err := DecodeNodeInfos([]any{in.Wire()})
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], in) {
+		t.Errorf("round trip = %+v, %v; want %+v", got, err, in)
+	}
+	if s, err := DecodeNodeSummary(in.Summary().Wire()); err != nil || s != in.Summary() {
+		t.Errorf("summary round trip = %+v, %v", s, err)
+	}
+}
