@@ -3,6 +3,7 @@ package datanodes
 import (
 	"context"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
+	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
@@ -23,7 +25,10 @@ type cutter struct {
 	l        net.Listener
 	target   string
 	accepted atomic.Int64
-	mu       sync.Mutex
+	// frozen stops forwarding without closing: a peer that takes no more
+	// bytes.
+	frozen atomic.Bool
+	mu     sync.Mutex
 	conns    []net.Conn
 }
 
@@ -53,8 +58,27 @@ func (c *cutter) serve() {
 		c.conns = append(c.conns, in, out)
 		c.mu.Unlock()
 		c.accepted.Add(1)
-		go func() { _, _ = io.Copy(out, in); out.Close() }()
-		go func() { _, _ = io.Copy(in, out); in.Close() }()
+		go func() { c.pipe(out, in); out.Close() }()
+		go func() { c.pipe(in, out); in.Close() }()
+	}
+}
+
+// pipe copies src to dst, holding bytes while the proxy is frozen.
+func (c *cutter) pipe(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for c.frozen.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -146,4 +170,61 @@ func TestNoWedgeOnSessionLoss(t *testing.T) {
 		t.Fatal("node did not stop within 10s of its context ending")
 	}
 	t.Logf("%d cuts survived; stopped in %v", iterations, time.Since(start))
+}
+
+// stuck is a driver that ignores its context: it never returns.
+type stuck struct{}
+
+func (stuck) Run(context.Context, driver.Sink) error { select {} }
+
+func init() {
+	driver.Register(driver.Registration{Name: "test-stuck", Usage: "test only", New: func() driver.Driver { return stuck{} }})
+}
+
+// TestStopBounded stops a node whose driver ignores its context and whose
+// router stopped reading (so the goodbye to the hub and the session's
+// close cannot complete): Run still returns within the stop bound, having
+// flushed the store.
+func TestStopBounded(t *testing.T) {
+	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	proxy := newCutter(t, url[len("ws://"):len(url)-len("/ws")])
+	purl := "ws://" + proxy.l.Addr().String() + "/ws"
+	cfg := Config{Name: "n1", StopTimeout: Duration(time.Second), Drivers: []DriverConfig{{Type: "test-stuck"}}}
+	d, err := wampx.Config{URL: purl, Realm: protocol.DefaultRealm, Timeout: 30 * time.Second}.Dialer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New()
+	n, err := New(cfg, d, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	caller := session(t, url)
+	testutil.Eventually(t, 10*time.Second, "node registered", func() bool {
+		_, err := caller.Call(context.Background(), protocol.DefaultNames().GetFields("n1"), nil, wamp.List{1, 0}, nil, nil)
+		return err == nil
+	})
+	s := n.Sink()
+	s.Declare(driver.Field{Name: "x"})
+	s.Emit(protocol.Reading{Field: "x", Time: time.Now().UnixNano(), Value: 1.0})
+	proxy.frozen.Store(true)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not stop within 10s (stop_timeout 1s)")
+	}
+	t.Logf("stopped in %v with a stuck driver and a frozen router (stop_timeout 1s)", time.Since(start))
+	series, err := st.Query(context.Background(), store.Query{Fields: []string{"x"}, Start: 0, End: math.MaxInt64})
+	if err != nil || len(series) != 1 || len(series[0].Times) != 1 {
+		t.Errorf("stored %v, %v; want the one reading", series, err)
+	}
+	proxy.frozen.Store(false)
 }
