@@ -29,7 +29,7 @@ type cutter struct {
 	// bytes.
 	frozen atomic.Bool
 	mu     sync.Mutex
-	conns    []net.Conn
+	conns  []net.Conn
 }
 
 func newCutter(t testing.TB, target string) *cutter {
