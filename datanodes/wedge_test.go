@@ -159,17 +159,7 @@ func TestNoWedgeOnSessionLoss(t *testing.T) {
 	}
 	stopProducer()
 	<-produced
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node did not stop within 10s of its context ending")
-	}
-	t.Logf("%d cuts survived; stopped in %v", iterations, time.Since(start))
+	t.Logf("%d cuts survived; stopped in %v", iterations, stopWithin(t, cancel, done, 10*time.Second))
 }
 
 // stuck is a driver that ignores its context: it never returns.
@@ -211,6 +201,19 @@ func TestStopBounded(t *testing.T) {
 	s.Declare(driver.Field{Name: "x"})
 	s.Emit(protocol.Reading{Field: "x", Time: time.Now().UnixNano(), Value: 1.0})
 	proxy.frozen.Store(true)
+	took := stopWithin(t, cancel, done, 10*time.Second)
+	t.Logf("stopped in %v with a stuck driver and a frozen router (stop_timeout 1s)", took)
+	series, err := st.Query(context.Background(), store.Query{Fields: []string{"x"}, Start: 0, End: math.MaxInt64})
+	if err != nil || len(series) != 1 || len(series[0].Times) != 1 {
+		t.Errorf("stored %v, %v; want the one reading", series, err)
+	}
+	proxy.frozen.Store(false)
+}
+
+// stopWithin cancels a node's Run and fails the test unless Run returns
+// without error within d; it returns how long the stop took.
+func stopWithin(t *testing.T, cancel func(), done <-chan error, d time.Duration) time.Duration {
+	t.Helper()
 	start := time.Now()
 	cancel()
 	select {
@@ -218,13 +221,64 @@ func TestStopBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node did not stop within 10s (stop_timeout 1s)")
+	case <-time.After(d):
+		t.Fatalf("node did not stop within %v of its context ending", d)
 	}
-	t.Logf("stopped in %v with a stuck driver and a frozen router (stop_timeout 1s)", time.Since(start))
+	return time.Since(start)
+}
+
+// slowStore is a store whose Append waits until release closes, as a disk
+// that stalls.
+type slowStore struct {
+	*memstore.Store
+	release chan struct{}
+}
+
+func (s *slowStore) Append(ctx context.Context, rs []protocol.Reading) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.Append(ctx, rs)
+}
+
+// TestEmitNeverBlocks stalls the store under a running node: Emit returns
+// within its bound each time, a full queue is reported as a sink error,
+// and once the store recovers every queued reading is stored.
+func TestEmitNeverBlocks(t *testing.T) {
+	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	st := &slowStore{Store: memstore.New(), release: make(chan struct{})}
+	n, err := New(Config{Name: "n1"}, dialer(t, url), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.writes, n.emitWait = make(chan write, 2), 50*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	s := n.Sink()
+	s.Declare(driver.Field{Name: "x"})
+	testutil.Eventually(t, 10*time.Second, "the store writer running", n.writing.Load)
+	for i := range 10 {
+		start := time.Now()
+		s.Emit(protocol.Reading{Field: "x", Time: int64(i+1) * 1e9, Value: float64(i)})
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Emit %d blocked %v on a stalled store", i, d)
+		}
+		if i == 0 {
+			testutil.Eventually(t, 10*time.Second, "the writer to take the first batch", func() bool { return len(n.writes) == 0 })
+		}
+	}
+	// One batch is with the writer, two wait in the queue: the rest were
+	// dropped, and said so.
+	if got := n.Stats().SinkErrors; got != 7 {
+		t.Errorf("%d sink errors for 7 dropped batches", got)
+	}
+	close(st.release)
+	stopWithin(t, cancel, done, 10*time.Second)
 	series, err := st.Query(context.Background(), store.Query{Fields: []string{"x"}, Start: 0, End: math.MaxInt64})
-	if err != nil || len(series) != 1 || len(series[0].Times) != 1 {
-		t.Errorf("stored %v, %v; want the one reading", series, err)
+	if err != nil || len(series) != 1 || len(series[0].Times) != 3 {
+		t.Errorf("stored %v, %v; want the 3 readings not dropped", series, err)
 	}
-	proxy.frozen.Store(false)
 }
