@@ -12,6 +12,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/internal/version"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/router"
 )
@@ -44,6 +45,10 @@ func TestWithHub(t *testing.T) {
 			d, _ := wamp.AsDict(v)
 			f, _ := wamp.AsDict(d["fields"])
 			if d["name"] == "n1" && f["x"] != nil {
+				// The release's one version, not a second variable.
+				if m, _ := wamp.AsDict(d["meta"]); m["version"] != version.Version {
+					t.Errorf("node announced version %v, want %s", m["version"], version.Version)
+				}
 				return true
 			}
 		}
