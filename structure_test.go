@@ -338,3 +338,22 @@ func TestCustomBuild(t *testing.T) {
 		t.Errorf("-tags custom,drivers.sim: sim linked %v, mqtt linked %v", deps[drv+"sim"], deps[drv+"mqtt"])
 	}
 }
+
+// TestVersionLdflags checks that the release builds stamp the one version
+// variable every component reports (the node's meta, telemesh version).
+func TestVersionLdflags(t *testing.T) {
+	const x = "-X github.com/telemesh/telemesh/internal/version.Version="
+	for _, f := range []string{"Makefile", "Dockerfile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), x) {
+			t.Errorf("%s does not set %s", f, x)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("internal", "version", "version.go"))
+	if err != nil || !strings.Contains(string(b), "\nvar Version = ") {
+		t.Errorf("internal/version has no Version variable for -X to set: %v", err)
+	}
+}
