@@ -51,8 +51,9 @@ type Node struct {
 	announced  chan struct{}
 	// writes feeds the store's one writer (see writeLoop), which runs
 	// while writing is set.
-	writes  chan write
-	writing atomic.Bool
+	writes   chan write
+	writing  atomic.Bool
+	emitWait time.Duration
 	// health is what the watchdog reports (see Health).
 	health     health
 	healthAddr atomic.Value // string
@@ -91,6 +92,7 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		changed:   make(chan struct{}, 1),
 		announced: make(chan struct{}, 1),
 		writes:    make(chan write, writeQueue),
+		emitWait:  emitWait,
 		backoff:   wampx.DefaultBackoff,
 		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
 		now:       cfg.Clock,

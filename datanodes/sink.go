@@ -178,12 +178,12 @@ func (s *sink) enqueue(rs []protocol.Reading) {
 	if !s.n.writing.Load() {
 		// Outside Run (embedding code, tests) Emit writes itself, within
 		// the same bound.
-		ctx, cancel := context.WithTimeout(context.Background(), emitWait)
+		ctx, cancel := context.WithTimeout(context.Background(), s.n.emitWait)
 		defer cancel()
 		s.n.write(ctx, w)
 		return
 	}
-	t := time.NewTimer(emitWait)
+	t := time.NewTimer(s.n.emitWait)
 	defer t.Stop()
 	select {
 	case s.n.writes <- w:

@@ -107,9 +107,9 @@ func (d *Directory) Holder(name string) (uint64, bool) {
 // another session holds the name and gone does not report that session
 // ended, and false for a repetition by the same session that changes
 // nothing (as sisock's hub answered for a name that already exists). A
-// name the policy does not allow the caller is an error. Taking over a
-// held entry (the same node reconnected) publishes nothing unless the
-// description changed.
+// name the policy does not allow the caller is an error. Taking over the
+// entry of a gone session (the node reconnected) publishes nothing unless
+// the description changed.
 func (d *Directory) Add(a Announce, now time.Time, gone func(sid uint64) bool) (bool, []Event, error) {
 	if !d.policy.Allows(a.AuthID, a.AuthRole, a.Name) {
 		return false, nil, protocol.Errorf(protocol.NotAuthorized,
@@ -118,14 +118,18 @@ func (d *Directory) Add(a Announce, now time.Time, gone func(sid uint64) bool) (
 	}
 	t := protocol.FromTime(now)
 	var ev []Event
+	if gone == nil {
+		gone = func(uint64) bool { return false }
+	}
 	e, ok := d.nodes[a.Name]
 	if ok && e.info.Session != a.Session {
-		held := !e.gone.IsZero()
-		if !held && !gone(e.info.Session) {
+		if e.gone.IsZero() && !gone(e.info.Session) {
 			return false, nil, nil
 		}
-		if held && e.announced != 0 {
-			// The node back on a new session: keep its entry.
+		if e.announced != 0 {
+			// The holder is gone: the node is back on a new session (it
+			// may announce before the hub has reconciled). Its entry is
+			// kept, so consumers see no subtract and add.
 			e.info.Session, e.gone = a.Session, time.Time{}
 		} else {
 			ev = append(ev, d.remove(a.Name)...)
