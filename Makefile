@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/telemesh/telemesh/internal/version.Version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test unit lint bench deps release plugin web clean
+.PHONY: all build run test unit lint bench fuzz deps release plugin web clean
 
 all: build
 
@@ -29,6 +29,18 @@ test: lint
 
 unit:
 	$(GO) test -short -count=1 $(PKG)
+
+## fuzz: every Go fuzz target of the tree for FUZZTIME each (their seed corpora in
+## testdata/fuzz also run as plain tests in `make test`); FUZZPARALLEL workers.
+FUZZTIME     ?= 10s
+FUZZPARALLEL ?= 1
+fuzz:
+	@set -e; for d in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go | cut -d' ' -f2); do \
+	    echo "fuzz ./$$d $$f for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$d; \
+	  done; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

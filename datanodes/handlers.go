@@ -145,6 +145,9 @@ func (n *Node) parseGetData(args wamp.List, kw wamp.Dict) (request, error) {
 		if stride < 0 {
 			return q, protocol.Errorf(protocol.InvalidArgument, "min_stride must not be negative, got %v", stride)
 		}
+		if stride > math.MaxInt64/1e9 { // buckets are int64 nanoseconds
+			return q, protocol.Errorf(protocol.InvalidArgument, "min_stride must be at most %.4g s, got %v", float64(math.MaxInt64/1e9), stride)
+		}
 	}
 	var maxPoints int64
 	if v, ok := kw["max_points"]; ok && v != nil {

@@ -280,6 +280,7 @@ func TestGetDataMalformed(t *testing.T) {
 		{"invalid field name", wamp.List{[]string{"a b"}, t0, t0 + 1}, nil, protocol.UnknownField},
 		{"negative min_stride", wamp.List{[]string{"a"}, t0, t0 + 1, -1}, nil, protocol.InvalidArgument},
 		{"string min_stride", wamp.List{[]string{"a"}, t0, t0 + 1, "1s"}, nil, protocol.InvalidArgument},
+		{"min_stride over int64 nanoseconds", wamp.List{[]string{"a"}, t0, t0 + 1, 1e10}, nil, protocol.InvalidArgument},
 		{"min_stride twice", wamp.List{[]string{"a"}, t0, t0 + 1, 1}, wamp.Dict{"min_stride": 2}, protocol.InvalidArgument},
 		{"zero max_points", ok, wamp.Dict{"max_points": 0}, protocol.InvalidArgument},
 		{"negative max_points", ok, wamp.Dict{"max_points": -5}, protocol.InvalidArgument},

@@ -1,12 +1,16 @@
 package router
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+	"gopkg.in/yaml.v3"
 
 	"github.com/telemesh/telemesh/protocol"
 )
@@ -97,5 +101,48 @@ func TestCheckURIPattern(t *testing.T) {
 		if err := CheckURIPattern(tt.uri, tt.match); (err == nil) != tt.ok {
 			t.Errorf("CheckURIPattern(%q, %s) = %v", tt.uri, tt.match, err)
 		}
+	}
+}
+
+// TestAnonymousAddressPolicy checks allow_from and that the compose
+// router never gives anonymous clients a role from any address.
+func TestAnonymousAddressPolicy(t *testing.T) {
+	nets, err := parseCIDRs([]string{"172.16.0.0/12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &anonymousAuth{role: "consumer", allowFrom: nets}
+	for addr, want := range map[string]bool{
+		"127.0.0.1:1": true, "[::1]:2": true, "172.18.0.5:3": true, "192.0.2.1:4": false, "[2001:db8::1]:5": false,
+	} {
+		_, err := a.Authenticate(1, wamp.Dict{"transport": wamp.Dict{"peer": addr}}, nil)
+		if got := err == nil; got != want {
+			t.Errorf("anonymous from %s admitted %v, want %v", addr, got, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "compose", "router.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.Realms {
+		an := r.Auth.Anonymous
+		if an == nil {
+			continue
+		}
+		if !an.LoopbackOnly && len(an.AllowFrom) == 0 {
+			t.Errorf("compose realm %s admits anonymous sessions from any address", r.Name)
+		}
+		for _, n := range an.AllowFrom {
+			if _, ipn, err := net.ParseCIDR(n); err != nil || ipn.IP.IsUnspecified() {
+				t.Errorf("compose realm %s: anonymous allow_from %q", r.Name, n)
+			}
+		}
+	}
+	if _, err := parseConfig([]byte("listeners: {websocket: {address: 127.0.0.1:0}}\nrealms: [{name: r, auth: {anonymous: {role: x, allow_from: [nonsense]}}, roles: [{name: x}]}]\n"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "allow_from") {
+		t.Errorf("bad allow_from: %v", err)
 	}
 }

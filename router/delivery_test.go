@@ -90,7 +90,7 @@ func TestOversizeToRawSocketPeer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), pse) {
 		t.Errorf("INVOCATION over the callee's 64 KiB: got %v, want %s", err, pse)
 	}
-	can.check("oversize messages")
+	can.check(t, "oversize messages")
 }
 
 // TestInvalidRequests sends requests the WAMP specification makes

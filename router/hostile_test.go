@@ -67,7 +67,7 @@ func TestHostileFrames(t *testing.T) {
 			if tt.abort != "" && errorURI(last) != tt.abort {
 				t.Errorf("last message before the close %v, want ABORT %s", last, tt.abort)
 			}
-			can.check(tt.name)
+			can.check(t, tt.name)
 		})
 	}
 }
@@ -105,7 +105,7 @@ func TestHostileHandshakes(t *testing.T) {
 			if !bytes.HasPrefix(got, []byte(tt.reply)) {
 				t.Errorf("reply %q, want prefix %q", got, tt.reply)
 			}
-			can.check(tt.name)
+			can.check(t, tt.name)
 		})
 	}
 }

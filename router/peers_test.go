@@ -125,7 +125,7 @@ func TestHungRawSocketNode(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("call to the dropped node still waiting")
 	}
-	cons.check("hung node")
+	cons.check(t, "hung node")
 }
 
 // TestHungRawSocketConsumer has a RawSocket subscriber stop reading while
@@ -205,7 +205,7 @@ func TestAmplification(t *testing.T) {
 	hello := rawRSWith(t, s, 0xf, 2)
 	hello.frame(0, msgpackEmptyArrays(1, "x", 16<<20-20))
 	hello.closed()
-	can.check("16 MB HELLO")
+	can.check(t, "16 MB HELLO")
 
 	base := heapNow()
 	stop := make(chan struct{})
@@ -237,5 +237,5 @@ func TestAmplification(t *testing.T) {
 	if growth > bound {
 		t.Errorf("heap grew by %d bytes, over %d", growth, bound)
 	}
-	can.check("amplification")
+	can.check(t, "amplification")
 }

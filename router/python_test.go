@@ -2,16 +2,22 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gammazero/nexus/v3/wamp"
+
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/tls/pki"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // pyScenario is one run of testdata/wamp_client.py.
@@ -163,5 +169,32 @@ func TestPythonBinaryPayloads(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// TestAutobahnJSProgressiveCallee has a real autobahn-js callee, which
+// does not announce call canceling, stream progressive results to a Go
+// caller.
+func TestAutobahnJSProgressiveCallee(t *testing.T) {
+	node := testutil.Need(t, "node")
+	modules := testutil.NeedNodeModule(t, filepath.Join("..", "consumers", "examples", "js"), "autobahn")
+	cfg := testConfig(t)
+	cfg.Realms[0].Auth.Anonymous.Role = protocol.RoleAdmin
+	s := startServer(t, cfg)
+	host, port, _ := strings.Cut(s.Addrs().RawSocket, ":")
+	proc := testNames.URI("js.progress")
+	cmd := exec.Command(node, filepath.Join("testdata", "progress_callee.js"), host, port, testNames.Realm, proc)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	p := testutil.StartProc(t, cmd)
+	if line := p.Line(t, 20*time.Second); line != "registered" {
+		t.Fatalf("callee: %q %s", line, p.Stderr())
+	}
+	caller := mustDial(t, wampx.Config{URL: s.WebSocketURL()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var progress []any
+	res, err := caller.Call(ctx, proc, nil, nil, nil, func(r *wamp.Result) { progress = append(progress, r.Arguments...) })
+	if err != nil || len(res.Arguments) != 1 || fmt.Sprint(res.Arguments[0]) != "3" || fmt.Sprint(progress) != "[1 2]" {
+		t.Fatalf("result %v, progress %v, err %v", res, progress, err)
 	}
 }

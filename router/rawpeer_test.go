@@ -182,7 +182,6 @@ const helloJSON = `[1,"telemesh",{"roles":{"caller":{},"callee":{},"publisher":{
 // canary is a consumer calling an echo procedure: the router serves it
 // after every hostile case.
 type canary struct {
-	t    testing.TB
 	c    *client.Client
 	proc string
 }
@@ -200,17 +199,17 @@ func newCanary(t testing.TB, s *Server) *canary {
 	if err := admin.Register(proc, echo, nil); err != nil {
 		t.Fatal(err)
 	}
-	return &canary{t: t, c: mustDial(t, wampx.Config{URL: s.RawSocketURL()}), proc: proc}
+	return &canary{c: mustDial(t, wampx.Config{URL: s.RawSocketURL()}), proc: proc}
 }
 
 // check fails the test unless the router still answers the canary.
-func (c *canary) check(what string) {
-	c.t.Helper()
+func (c *canary) check(t testing.TB, what string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := c.c.Call(ctx, c.proc, nil, wamp.List{what}, nil, nil)
 	if err != nil || len(res.Arguments) != 1 || res.Arguments[0] != what {
-		c.t.Fatalf("after %s the router no longer serves the canary: %v %v", what, res, err)
+		t.Fatalf("after %s the router no longer serves the canary: %v %v", what, res, err)
 	}
 }
 

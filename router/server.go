@@ -54,6 +54,9 @@ type Server struct {
 	wsTLS   *tls.Config
 	rsTLS   *tls.Config
 	roles   map[string]map[string]bool // realm -> role names
+	// httpRead and httpIdle are httpReadTimeout and httpIdleTimeout
+	// (shorter in tests).
+	httpRead, httpIdle time.Duration
 
 	ready          chan struct{}
 	mu             sync.Mutex
@@ -76,12 +79,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     wampx.Logger(logger),
-		metrics: newMetrics(),
-		mux:     http.NewServeMux(),
-		ready:   make(chan struct{}),
-		roles:   map[string]map[string]bool{},
+		cfg:      cfg,
+		log:      wampx.Logger(logger),
+		metrics:  newMetrics(),
+		mux:      http.NewServeMux(),
+		ready:    make(chan struct{}),
+		roles:    map[string]map[string]bool{},
+		httpRead: httpReadTimeout,
+		httpIdle: httpIdleTimeout,
 	}
 	s.nxlog = newCountingLog(s.log, s.metrics.dropped)
 	var err error
@@ -204,7 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("websocket listener: %w", err)
 		}
-		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: handshakeTimeout, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: min(handshakeTimeout, s.httpRead), ReadTimeout: s.httpRead, IdleTimeout: s.httpIdle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -14,6 +14,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 
+	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/wampx"
 )
@@ -323,5 +324,48 @@ func TestKeepAliveDropsHungPeer(t *testing.T) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("still connected %v after the last pong", time.Since(start))
+	}
+}
+
+// TestHTTPTimeouts checks that an idle keep-alive connection and a
+// request whose body stalls are closed, while a WebSocket session lives
+// on past both timeouts.
+func TestHTTPTimeouts(t *testing.T) {
+	s, err := New(testConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.httpRead, s.httpIdle = 300*time.Millisecond, 300*time.Millisecond
+	testutil.Serve(t, s.Run, s.Ready())
+	closedWithin := func(name, req string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", s.Addrs().WebSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.Write([]byte(req))
+		_, err = io.ReadAll(conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: connection still open after 10 s", name)
+		}
+	}
+	closedWithin("idle keep-alive", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	closedWithin("stalled body", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+	closedWithin("stalled headers", "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+
+	cons := mustDial(t, wampx.Config{URL: s.WebSocketURL()})
+	time.Sleep(time.Second) // past both timeouts: the session must not notice them
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cons.Call(ctx, string(wamp.MetaProcSessionCount), nil, nil, nil, nil); err != nil && !isNotAuthorized(err) {
+		t.Errorf("websocket session after the HTTP timeouts: %v", err)
+	}
+	select {
+	case <-cons.Done():
+		t.Error("websocket session closed by an HTTP timeout")
+	default:
 	}
 }
