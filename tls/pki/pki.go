@@ -72,31 +72,9 @@ func Init(dir string, o Options) (Paths, error) {
 		Cert:   filepath.Join(dir, CertFile),
 		Key:    filepath.Join(dir, KeyFile),
 	}
-	if o.Lifetime < 0 || o.CALifetime < 0 {
-		return p, errors.New("pki: negative lifetime")
-	}
-	if o.Lifetime == 0 {
-		o.Lifetime = DefaultLifetime
-	}
-	if o.CALifetime == 0 {
-		o.CALifetime = DefaultCALifetime
-	}
-	dns, ips, err := parseSANs(o.CN, o.SANs)
+	o, dns, ips, err := prepare(dir, p, o)
 	if err != nil {
 		return p, err
-	}
-	if len(dns) == 0 && len(ips) == 0 {
-		return p, errors.New("pki: need a common name or at least one SAN")
-	}
-	if !o.Force {
-		for _, f := range []string{p.Cert, p.Key} {
-			if _, err := os.Stat(f); err == nil {
-				return p, fmt.Errorf("pki: %s: %w", f, ErrExists)
-			}
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return p, fmt.Errorf("pki: %w", err)
 	}
 	caCert, caKey, err := loadOrCreateCA(p, o.CALifetime)
 	if err != nil {
@@ -142,6 +120,38 @@ func Init(dir string, o Options) (Paths, error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// prepare applies the default lifetimes, parses the names and checks that
+// p's certificate and key may be written into dir, which it creates.
+func prepare(dir string, p Paths, o Options) (Options, []string, []net.IP, error) {
+	if o.Lifetime < 0 || o.CALifetime < 0 {
+		return o, nil, nil, errors.New("pki: negative lifetime")
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = DefaultLifetime
+	}
+	if o.CALifetime == 0 {
+		o.CALifetime = DefaultCALifetime
+	}
+	dns, ips, err := parseSANs(o.CN, o.SANs)
+	if err != nil {
+		return o, nil, nil, err
+	}
+	if len(dns) == 0 && len(ips) == 0 {
+		return o, nil, nil, errors.New("pki: need a common name or at least one SAN")
+	}
+	if !o.Force {
+		for _, f := range []string{p.Cert, p.Key} {
+			if _, err := os.Stat(f); err == nil {
+				return o, nil, nil, fmt.Errorf("pki: %s: %w", f, ErrExists)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return o, nil, nil, fmt.Errorf("pki: %w", err)
+	}
+	return o, dns, ips, nil
 }
 
 // parseSANs splits SAN entries (comma separated entries are accepted too)

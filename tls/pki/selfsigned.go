@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -29,28 +27,9 @@ const (
 func InitSisock(dir string, o Options) (Paths, error) {
 	p := Paths{Cert: filepath.Join(dir, SisockCertFile), Key: filepath.Join(dir, SisockKeyFile)}
 	p.CACert = p.Cert
-	if o.Lifetime < 0 {
-		return p, errors.New("pki: negative lifetime")
-	}
-	if o.Lifetime == 0 {
-		o.Lifetime = DefaultLifetime
-	}
-	dns, ips, err := parseSANs(o.CN, o.SANs)
+	o, dns, ips, err := prepare(dir, p, o)
 	if err != nil {
 		return p, err
-	}
-	if len(dns) == 0 && len(ips) == 0 {
-		return p, errors.New("pki: need a common name or at least one SAN")
-	}
-	if !o.Force {
-		for _, f := range []string{p.Cert, p.Key} {
-			if _, err := os.Stat(f); err == nil {
-				return p, fmt.Errorf("pki: %s: %w", f, ErrExists)
-			}
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return p, fmt.Errorf("pki: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
