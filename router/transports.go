@@ -57,13 +57,7 @@ const mainListener = ""
 // validateTransports checks the further transports.
 func (c Config) validateTransports() []error {
 	var errs []error
-	roles := map[string]map[string]bool{}
-	for _, r := range c.Realms {
-		roles[r.Name] = map[string]bool{}
-		for _, ro := range r.Roles {
-			roles[r.Name][ro.Name] = true
-		}
-	}
+	roles := c.roleSets()
 	names := map[string]bool{}
 	for i, t := range c.Transports {
 		where := fmt.Sprintf("transports[%d] %q", i, t.name(i))
@@ -101,6 +95,18 @@ func (c Config) validateTransports() []error {
 		}
 	}
 	return errs
+}
+
+// roleSets returns each realm's role names.
+func (c Config) roleSets() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, r := range c.Realms {
+		out[r.Name] = map[string]bool{}
+		for _, ro := range r.Roles {
+			out[r.Name][ro.Name] = true
+		}
+	}
+	return out
 }
 
 // Roles lists the roles an auth section grants, in no particular order.

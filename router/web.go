@@ -38,13 +38,7 @@ type WebPath struct {
 // validateWeb checks the web paths of every listener.
 func (c Config) validateWeb() []error {
 	var errs []error
-	roles := map[string]map[string]bool{}
-	for _, r := range c.Realms {
-		roles[r.Name] = map[string]bool{}
-		for _, ro := range r.Roles {
-			roles[r.Name][ro.Name] = true
-		}
-	}
+	roles := c.roleSets()
 	check := func(where string, paths []WebPath, origins OriginPolicy, wsPath string) {
 		if err := origins.Check(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))

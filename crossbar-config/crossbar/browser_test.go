@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/router"
 )
 
 // TestBrowserOrigins opens a WAMP page in headless Chromium from a file
@@ -55,15 +54,7 @@ func TestBrowserOrigins(t *testing.T) {
 			if tc.options != nil {
 				setTransportOptions(t, path, 1, tc.options)
 			}
-			cfg, err := Load(path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := router.New(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			testutil.Serve(t, s.Run, s.Ready())
+			s := serveConfig(t, path)
 			q := url.Values{"ws": {"ws://" + s.TransportAddrs()["workers[0].transports[1]"] + "/"}, "realm": {"test_realm"}}.Encode()
 			urls := []string{"file://" + page + "?" + q, other.URL + "/page.html?" + q}
 			cmd := exec.Command(nodeBin, filepath.Join("testdata", "origins.mjs"))

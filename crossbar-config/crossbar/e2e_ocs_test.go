@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/router"
 )
 
 // TestOCSHTTPBridge runs the OCS crossbar config, with a publisher path
@@ -34,15 +33,7 @@ func TestOCSHTTPBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	loopbackPorts(t, path)
-	cfg, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := router.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Serve(t, s.Run, s.Ready())
+	s := serveConfig(t, path)
 	base := "http://" + s.Addrs().WebSocket
 	out, err := testutil.RunErr(60*time.Second, py, filepath.Join("testdata", "ocs_agent.py"), "ws://"+s.Addrs().WebSocket+"/ws", "test_realm", base+"/call", base+"/publish")
 	if err != nil {

@@ -1,7 +1,6 @@
 package crossbar
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,15 +24,7 @@ func TestSisockConfigWithAutobahn(t *testing.T) {
 
 	path := cbdirSisock(t)
 	loopbackPorts(t, path)
-	cfg, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := router.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Serve(t, s.Run, s.Ready())
+	s := serveConfig(t, path)
 	url := "wss://" + s.Addrs().WebSocket + "/ws"
 	ca := filepath.Join(filepath.Dir(path), "ca.crt")
 	script := filepath.Join("testdata", "cra_client.py")
@@ -80,25 +71,21 @@ func TestSisockConfigWithAutobahn(t *testing.T) {
 // 127.0.0.1 with a port chosen by the system, leaving the rest unchanged.
 func loopbackPorts(t *testing.T, path string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	testutil.CrossbarConfig(t, path, path, func(int) int { return 0 })
+}
+
+// serveConfig loads the crossbar config at path and runs its router until
+// the test ends.
+func serveConfig(t *testing.T, path string) *router.Server {
+	t.Helper()
+	cfg, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var root map[string]any
-	if err := json.Unmarshal(b, &root); err != nil {
+	s, err := router.New(cfg, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range root["workers"].([]any) {
-		ts, _ := w.(map[string]any)["transports"].([]any)
-		for _, tr := range ts {
-			ep := tr.(map[string]any)["endpoint"].(map[string]any)
-			ep["port"], ep["interface"] = 0, "127.0.0.1"
-		}
-	}
-	if b, err = json.MarshalIndent(root, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Serve(t, s.Run, s.Ready())
+	return s
 }

@@ -72,33 +72,29 @@ func Init(dir string, o Options) (Paths, error) {
 		Cert:   filepath.Join(dir, CertFile),
 		Key:    filepath.Join(dir, KeyFile),
 	}
-	if o.Lifetime < 0 || o.CALifetime < 0 {
-		return p, errors.New("pki: negative lifetime")
-	}
-	if o.Lifetime == 0 {
-		o.Lifetime = DefaultLifetime
-	}
-	if o.CALifetime == 0 {
-		o.CALifetime = DefaultCALifetime
-	}
-	dns, ips, err := parseSANs(o.CN, o.SANs)
-	if err != nil {
-		return p, err
-	}
-	if len(dns) == 0 && len(ips) == 0 {
-		return p, errors.New("pki: need a common name or at least one SAN")
-	}
-	if !o.Force {
-		for _, f := range []string{p.Cert, p.Key} {
-			if _, err := os.Stat(f); err == nil {
-				return p, fmt.Errorf("pki: %s: %w", f, ErrExists)
-			}
+	return issue(dir, p, o, func(o Options, tmpl *x509.Certificate, key *ecdsa.PrivateKey) ([]byte, error) {
+		caCert, caKey, err := loadOrCreateCA(p, o.CALifetime)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return p, fmt.Errorf("pki: %w", err)
-	}
-	caCert, caKey, err := loadOrCreateCA(p, o.CALifetime)
+		if tmpl.NotAfter.After(caCert.NotAfter) {
+			tmpl.NotAfter = caCert.NotAfter
+		}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return nil, fmt.Errorf("pki: sign server certificate: %w", err)
+		}
+		return der, nil
+	})
+}
+
+// issue writes p's server key and certificate: it applies the options'
+// defaults, makes a key and the certificate template for the options'
+// names, and has sign complete the template and sign it.
+func issue(dir string, p Paths, o Options, sign func(Options, *x509.Certificate, *ecdsa.PrivateKey) ([]byte, error)) (Paths, error) {
+	o, dns, ips, err := prepare(dir, p, o)
 	if err != nil {
 		return p, err
 	}
@@ -115,25 +111,20 @@ func Init(dir string, o Options) (Paths, error) {
 		}
 	}
 	now := time.Now()
-	notAfter := now.Add(o.Lifetime)
-	if notAfter.After(caCert.NotAfter) {
-		notAfter = caCert.NotAfter
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"telemesh"}},
 		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		NotAfter:              now.Add(o.Lifetime),
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		DNSNames:              dns,
 		IPAddresses:           ips,
 		SubjectKeyId:          keyID(&key.PublicKey),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := sign(o, tmpl, key)
 	if err != nil {
-		return p, fmt.Errorf("pki: sign server certificate: %w", err)
+		return p, err
 	}
 	if err := writeKey(p.Key, key); err != nil {
 		return p, err
@@ -142,6 +133,38 @@ func Init(dir string, o Options) (Paths, error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// prepare applies the default lifetimes, parses the names and checks that
+// p's certificate and key may be written into dir, which it creates.
+func prepare(dir string, p Paths, o Options) (Options, []string, []net.IP, error) {
+	if o.Lifetime < 0 || o.CALifetime < 0 {
+		return o, nil, nil, errors.New("pki: negative lifetime")
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = DefaultLifetime
+	}
+	if o.CALifetime == 0 {
+		o.CALifetime = DefaultCALifetime
+	}
+	dns, ips, err := parseSANs(o.CN, o.SANs)
+	if err != nil {
+		return o, nil, nil, err
+	}
+	if len(dns) == 0 && len(ips) == 0 {
+		return o, nil, nil, errors.New("pki: need a common name or at least one SAN")
+	}
+	if !o.Force {
+		for _, f := range []string{p.Cert, p.Key} {
+			if _, err := os.Stat(f); err == nil {
+				return o, nil, nil, fmt.Errorf("pki: %s: %w", f, ErrExists)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return o, nil, nil, fmt.Errorf("pki: %w", err)
+	}
+	return o, dns, ips, nil
 }
 
 // parseSANs splits SAN entries (comma separated entries are accepted too)

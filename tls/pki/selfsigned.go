@@ -2,15 +2,10 @@ package pki
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"time"
 )
 
 // File names of sisock's TLS recipe, in a site's .crossbar folder.
@@ -29,69 +24,16 @@ const (
 func InitSisock(dir string, o Options) (Paths, error) {
 	p := Paths{Cert: filepath.Join(dir, SisockCertFile), Key: filepath.Join(dir, SisockKeyFile)}
 	p.CACert = p.Cert
-	if o.Lifetime < 0 {
-		return p, errors.New("pki: negative lifetime")
-	}
-	if o.Lifetime == 0 {
-		o.Lifetime = DefaultLifetime
-	}
-	dns, ips, err := parseSANs(o.CN, o.SANs)
-	if err != nil {
-		return p, err
-	}
-	if len(dns) == 0 && len(ips) == 0 {
-		return p, errors.New("pki: need a common name or at least one SAN")
-	}
-	if !o.Force {
-		for _, f := range []string{p.Cert, p.Key} {
-			if _, err := os.Stat(f); err == nil {
-				return p, fmt.Errorf("pki: %s: %w", f, ErrExists)
-			}
+	return issue(dir, p, o, func(_ Options, tmpl *x509.Certificate, key *ecdsa.PrivateKey) ([]byte, error) {
+		// A root for OpenSSL (a CA that may sign certificates) and a
+		// server certificate for everyone.
+		tmpl.Issuer = tmpl.Subject
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign
+		tmpl.IsCA, tmpl.MaxPathLenZero = true, true
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			return nil, fmt.Errorf("pki: self-sign certificate: %w", err)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return p, fmt.Errorf("pki: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return p, fmt.Errorf("pki: generate key: %w", err)
-	}
-	cn := o.CN
-	if cn == "" {
-		if len(dns) > 0 {
-			cn = dns[0]
-		} else {
-			cn = ips[0].String()
-		}
-	}
-	now := time.Now()
-	name := pkix.Name{CommonName: cn, Organization: []string{"telemesh"}}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      name,
-		Issuer:       name,
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.Add(o.Lifetime),
-		// A root for OpenSSL (CA, may sign certificates) and a server
-		// certificate for everyone.
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-		DNSNames:              dns,
-		IPAddresses:           ips,
-		SubjectKeyId:          keyID(&key.PublicKey),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return p, fmt.Errorf("pki: self-sign certificate: %w", err)
-	}
-	if err := writeKey(p.Key, key); err != nil {
-		return p, err
-	}
-	if err := writePEM(p.Cert, "CERTIFICATE", der, 0o644); err != nil {
-		return p, err
-	}
-	return p, nil
+		return der, nil
+	})
 }

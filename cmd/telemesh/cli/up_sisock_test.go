@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,32 +28,14 @@ func sisockCBDir(t *testing.T) (path, tlsAddr, plainAddr string) {
 	if _, err := pki.InitSisock(dir, pki.Options{CN: "localhost", SANs: []string{"127.0.0.1"}}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("../../../crossbar-config/examples/sisock/.crossbar/config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root map[string]any
-	if err := json.Unmarshal(b, &root); err != nil {
-		t.Fatal(err)
-	}
 	tlsPort, plainPort := testutil.FreePort(t), testutil.FreePort(t)
-	for _, w := range root["workers"].([]any) {
-		ts, _ := w.(map[string]any)["transports"].([]any)
-		for _, tr := range ts {
-			ep := tr.(map[string]any)["endpoint"].(map[string]any)
-			if ep["port"].(float64) == 8080 {
-				ep["port"] = tlsPort
-			} else {
-				ep["port"] = plainPort
-			}
-			ep["interface"] = "127.0.0.1"
-		}
-	}
-	b, _ = json.Marshal(root)
 	path = filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.CrossbarConfig(t, "../../../crossbar-config/examples/sisock/.crossbar/config.json", path, func(old int) int {
+		if old == 8080 {
+			return tlsPort
+		}
+		return plainPort
+	})
 	if err := os.MkdirAll(filepath.Join(site, "www"), 0o755); err != nil {
 		t.Fatal(err)
 	}

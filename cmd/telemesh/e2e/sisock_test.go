@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,39 +35,22 @@ func newSisockSite(t *testing.T) *sisockSite {
 	s.cbdir = filepath.Join(s.dir, ".crossbar")
 	s.tlsAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	s.plainAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "crossbar-config", "examples", "sisock", ".crossbar", "config.json"))
-	if err != nil {
+	if err := os.MkdirAll(s.cbdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var root map[string]any
-	if err := json.Unmarshal(b, &root); err != nil {
+	ports := map[int]string{8080: s.tlsAddr, 8001: s.plainAddr}
+	testutil.CrossbarConfig(t, filepath.Join("..", "..", "..", "crossbar-config", "examples", "sisock", ".crossbar", "config.json"),
+		filepath.Join(s.cbdir, "config.json"), func(old int) int {
+			_, port, _ := net.SplitHostPort(ports[old])
+			n, _ := strconv.Atoi(port)
+			return n
+		})
+	www := filepath.Join(s.dir, "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ports := map[float64]string{8080: s.tlsAddr, 8001: s.plainAddr}
-	for _, w := range root["workers"].([]any) {
-		ts, _ := w.(map[string]any)["transports"].([]any)
-		for _, tr := range ts {
-			ep := tr.(map[string]any)["endpoint"].(map[string]any)
-			_, port, _ := net.SplitHostPort(ports[ep["port"].(float64)])
-			ep["port"], ep["interface"] = port, "127.0.0.1"
-		}
-	}
-	if b, err = json.MarshalIndent(root, "", "  "); err != nil {
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("Sisock is running\n"), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(s.dir, "www"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for path, data := range map[string][]byte{
-		filepath.Join(s.cbdir, "config.json"):     b,
-		filepath.Join(s.dir, "www", "index.html"): []byte("Sisock is running\n"),
-	} {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	out, err := exec.Command(bin, "tls", "init", "--sisock", "--dir", s.cbdir, "--cn", "localhost", "--san", "127.0.0.1").CombinedOutput()
 	if err != nil {
