@@ -123,6 +123,7 @@ func TestKillArchiver(t *testing.T) {
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 3, interval: 100 * time.Millisecond, backfill: "30m"}
 	n.start(t, rt.url())
 	cl := client(t, rt.url())
+	waitBackfill(t, cl, "n1", 18000)
 	addr := "127.0.0.1:" + itoa(testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
 

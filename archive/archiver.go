@@ -275,10 +275,11 @@ func (a *Archiver) workers() []*worker {
 	return out
 }
 
-// Handler serves /metrics (Prometheus) and /status (JSON).
+// Handler serves /metrics (Prometheus), /status (JSON) and /healthz.
 func (a *Archiver) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.Status())

@@ -239,7 +239,7 @@ func ParseConfig(r io.Reader) (Config, map[string]Sink, error) {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, nil, err
+		return c, nil, yamlErr(err, false)
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -255,9 +255,28 @@ func DecodeBlock(block []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(block))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return yamlErr(err, true)
 	}
 	return nil
+}
+
+// yamlErr gives one line per problem. A sink's block is decoded again on
+// its own, so its line numbers would mislead: they are dropped.
+func yamlErr(err error, dropLines bool) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	errs := make([]error, len(te.Errors))
+	for i, e := range te.Errors {
+		if dropLines {
+			if _, rest, ok := strings.Cut(e, ": "); ok && strings.HasPrefix(e, "line ") {
+				e = rest
+			}
+		}
+		errs[i] = errors.New(e)
+	}
+	return errors.Join(errs...)
 }
 
 // Head is embedded (yaml:",inline") by sink configurations for the

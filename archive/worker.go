@@ -225,7 +225,6 @@ func (w *worker) catchUp(ctx context.Context) error {
 			w.cur[f] = start
 		}
 	}
-	probed := false
 	for ctx.Err() == nil {
 		now := float64(time.Now().UnixNano()) / 1e9
 		from := math.Inf(1)
@@ -257,27 +256,21 @@ func (w *worker) catchUp(ctx context.Context) error {
 				w.scan = to
 				return nil
 			}
-			if !probed {
-				// Find where the data resumes instead of walking an empty
-				// stretch window by window.
-				probed = true
-				p, err := w.a.src.GetData(ctx, w.node, want, from, now, probePoints)
-				if err != nil {
-					return err
-				}
-				if b, ok := firstTime(p); ok && b > from {
-					w.scan = b
-				} else if !ok {
-					w.scan = now
-				}
-				w.window = w.a.cfg.Window.D()
-				continue
+			// Find where the data resumes instead of walking an empty
+			// stretch window by window: each probe narrows it 256-fold.
+			p, err := w.a.src.GetData(ctx, w.node, want, to, now, probePoints)
+			if err != nil {
+				return err
 			}
-			w.scan = to
-			w.window *= 2
+			b, ok := firstTime(p)
+			if !ok {
+				w.scan = now
+				return nil
+			}
+			w.scan = max(to, b)
+			w.window = w.a.cfg.Window.D()
 			continue
 		}
-		probed = false
 		pts := w.storePoints(res, want, fin, to)
 		if err := w.writeBatches(ctx, pts); err != nil {
 			return err
@@ -299,6 +292,7 @@ func (w *worker) catchUp(ctx context.Context) error {
 				return err
 			}
 		}
+		w.log.Debug("catch-up slice archived", "from", from, "to", to, "points", len(pts), "cursor", end)
 		w.scan = max(w.scan, end)
 		w.forget(end)
 		w.setCursor()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/telemesh/telemesh/archive"
 	"github.com/telemesh/telemesh/cmd/telemesh/cli"
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/protocol"
@@ -37,7 +38,10 @@ func load(t *testing.T, files ...string) *types.Project {
 		WorkingDir:  abs,
 		ConfigFiles: cfs,
 		Environment: types.Mapping{},
-	}, func(o *loader.Options) { o.SetProjectName("telemesh", true) })
+	}, func(o *loader.Options) {
+		o.SetProjectName("telemesh", true)
+		o.Profiles = []string{"archive"}
+	})
 	if err != nil {
 		t.Fatalf("loading %v: %v", files, err)
 	}
@@ -60,10 +64,14 @@ func TestCompose(t *testing.T) {
 	for _, files := range [][]string{
 		{"docker-compose.yml"},
 		{"docker-compose.yml", "docker-compose.tls.yml"},
+		{"docker-compose.yml", "deploy/compose/archive.compose.yml"},
 	} {
 		t.Run(strings.Join(files, "+"), func(t *testing.T) {
 			p := load(t, files...)
 			want := []string{"secrets", "router", "hub", "node-sim", "node-hwmon", "bridge", "grafana-plugin", "grafana"}
+			if strings.Contains(strings.Join(files, " "), "archive") {
+				want = append(want, "victoria-metrics", "archive")
+			}
 			for _, name := range want {
 				if _, ok := p.Services[name]; !ok {
 					t.Errorf("service %s missing", name)
@@ -114,6 +122,9 @@ func TestCompose(t *testing.T) {
 				if !mountsVolumeAt(p.Services[name], "/var/lib/telemesh") {
 					t.Errorf("%s keeps its data in no volume", name)
 				}
+			}
+			if a, ok := p.Services["archive"]; ok && !mountsVolumeAt(a, "/var/lib/telemesh") {
+				t.Error("archive keeps its cursors in no volume")
 			}
 			if !mountsVolumeAt(p.Services["grafana"], "/var/lib/grafana") {
 				t.Error("grafana keeps its state in no volume")
@@ -198,6 +209,9 @@ func TestComposeConfigs(t *testing.T) {
 		if cfg.Router.AuthID != cfg.Name || !users[cfg.Name+"/datanode"] {
 			t.Errorf("%s: node %q authenticates as %q; the router needs a datanode user of the same name", f, cfg.Name, cfg.Router.AuthID)
 		}
+	}
+	if _, _, err := archive.LoadConfig(filepath.Join(repo, "deploy/compose/archive.yaml")); err != nil {
+		t.Errorf("archive.yaml: %v", err)
 	}
 	for _, u := range []string{"hub/hub", "bridge/consumer"} {
 		if !users[u] {

@@ -91,7 +91,7 @@ type Config struct {
 // Sink writes line protocol batches.
 type Sink struct {
 	cfg    Config
-	naming Naming
+	naming compiled
 	write  string // full write URL
 	auth   string // Authorization header
 	hc     *http.Client
@@ -173,9 +173,11 @@ func New(c Config) (*Sink, error) {
 	case c.Password != "":
 		return nil, errors.New("username: missing for the password")
 	}
-	if s.naming, err = c.Naming.resolve(); err != nil {
+	n, err := c.Naming.resolve()
+	if err != nil {
 		return nil, err
 	}
+	s.naming = n.compile()
 	tc, err := tlsConfig(c)
 	if err != nil {
 		return nil, err
@@ -287,7 +289,7 @@ func (s *Sink) post(ctx context.Context, body []byte, n int) error {
 	var rd io.Reader = bytes.NewReader(body)
 	if s.gzip {
 		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
 		zw.Write(body)
 		zw.Close()
 		rd = &z
@@ -387,26 +389,26 @@ func (s *Sink) line(b *bytes.Buffer, p *archive.Point) bool {
 	default:
 		return false
 	}
-	n := s.naming
-	b.WriteString(measurementEsc.Replace(expand(n.Measurement, p)))
-	for _, k := range sortedKeys(n.Tags) {
-		v := expand(n.Tags[k], p)
+	n := &s.naming
+	b.WriteString(measurementEsc.Replace(n.measurement.expand(p)))
+	for _, k := range n.tags {
+		v := k.t.expand(p)
 		if v == "" {
 			continue
 		}
 		b.WriteByte(',')
-		b.WriteString(keyEsc.Replace(k))
+		b.WriteString(k.key)
 		b.WriteByte('=')
 		b.WriteString(keyEsc.Replace(v))
 	}
 	b.WriteByte(' ')
-	b.WriteString(keyEsc.Replace(expand(n.Field, p)))
+	b.WriteString(keyEsc.Replace(n.field.expand(p)))
 	b.WriteByte('=')
 	b.WriteString(val)
-	for _, k := range sortedKeys(n.Strings) {
-		if v := expand(n.Strings[k], p); v != "" {
+	for _, k := range n.strings {
+		if v := k.t.expand(p); v != "" {
 			b.WriteByte(',')
-			b.WriteString(keyEsc.Replace(k))
+			b.WriteString(k.key)
 			b.WriteByte('=')
 			b.WriteString(quote(v))
 		}

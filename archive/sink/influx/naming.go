@@ -120,14 +120,90 @@ func split(name string) (string, string) {
 	return name, name
 }
 
-// expand fills a template for p.
-func expand(tpl string, p *archive.Point) string {
-	if !strings.Contains(tpl, "{") {
-		return tpl
+// template is a parsed naming template: literal text and variables.
+type template []segment
+
+type segment struct {
+	lit string
+	v   string // variable name; "" for a literal
+}
+
+func parseTemplate(tpl string) template {
+	var out template
+	for tpl != "" {
+		i := strings.IndexByte(tpl, '{')
+		if i < 0 {
+			out = append(out, segment{lit: tpl})
+			break
+		}
+		j := strings.IndexByte(tpl[i:], '}')
+		if i > 0 {
+			out = append(out, segment{lit: tpl[:i]})
+		}
+		out = append(out, segment{v: tpl[i+1 : i+j]})
+		tpl = tpl[i+j+1:]
 	}
-	fp, fk := split(p.Field)
-	tp, tk := split(p.Timeline)
-	r := strings.NewReplacer("{node}", p.Node, "{field}", p.Field, "{timeline}", p.Timeline, "{units}", p.Units,
-		"{field_prefix}", fp, "{field_key}", fk, "{timeline_prefix}", tp, "{timeline_key}", tk)
-	return r.Replace(tpl)
+	return out
+}
+
+// expand fills the template for p.
+func (t template) expand(p *archive.Point) string {
+	if len(t) == 1 {
+		return t[0].value(p)
+	}
+	var b strings.Builder
+	for _, s := range t {
+		b.WriteString(s.value(p))
+	}
+	return b.String()
+}
+
+func (s segment) value(p *archive.Point) string {
+	switch s.v {
+	case "":
+		return s.lit
+	case "node":
+		return p.Node
+	case "field":
+		return p.Field
+	case "timeline":
+		return p.Timeline
+	case "units":
+		return p.Units
+	case "field_prefix":
+		a, _ := split(p.Field)
+		return a
+	case "field_key":
+		_, b := split(p.Field)
+		return b
+	case "timeline_prefix":
+		a, _ := split(p.Timeline)
+		return a
+	case "timeline_key":
+		_, b := split(p.Timeline)
+		return b
+	}
+	return ""
+}
+
+// compiled is a resolved Naming with parsed templates in key order.
+type compiled struct {
+	measurement, field template
+	tags, strings      []keyed
+}
+
+type keyed struct {
+	key string // escaped
+	t   template
+}
+
+func (n Naming) compile() compiled {
+	c := compiled{measurement: parseTemplate(n.Measurement), field: parseTemplate(n.Field)}
+	for _, k := range sortedKeys(n.Tags) {
+		c.tags = append(c.tags, keyed{keyEsc.Replace(k), parseTemplate(n.Tags[k])})
+	}
+	for _, k := range sortedKeys(n.Strings) {
+		c.strings = append(c.strings, keyed{keyEsc.Replace(k), parseTemplate(n.Strings[k])})
+	}
+	return c
 }
