@@ -18,7 +18,7 @@ func TestBundleUpToDate(t *testing.T) {
 		if testutil.InCI() {
 			t.Fatalf("esbuild missing (make deps runs npm ci): %v", err)
 		}
-		t.Skip("esbuild not installed: run npm ci in consumers/web")
+		testutil.SkipMissing(t, "esbuild not installed: run make deps")
 	}
 	out := t.TempDir()
 	t.Setenv("TELEMESH_WEB_OUT", out)

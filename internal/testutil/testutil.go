@@ -9,6 +9,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -36,9 +37,28 @@ func Need(t testing.TB, name string) string {
 		if InCI() {
 			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
 		}
-		t.Skipf("%s not installed: %v", name, err)
+		SkipMissing(t, "%s not installed: %v", name, err)
 	}
 	return p
+}
+
+// SkipLogEnv names the file SkipMissing appends a line to for each test
+// it skips, so that `make test` can say which suites did not run.
+const SkipLogEnv = "TELEMESH_SKIPLOG"
+
+// SkipMissing skips a test whose external tool is missing, noting it in
+// the file $TELEMESH_SKIPLOG names, if any.
+func SkipMissing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if path := os.Getenv(SkipLogEnv); path != "" {
+		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			wd, _ := os.Getwd()
+			fmt.Fprintf(f, "%s/%s %s: %s\n", filepath.Base(filepath.Dir(wd)), filepath.Base(wd), t.Name(), msg)
+			f.Close()
+		}
+	}
+	t.Skip(msg)
 }
 
 // NeedPython returns the system python3 that has autobahn (Debian's
@@ -53,7 +73,7 @@ func NeedPython(t testing.TB) string {
 	if InCI() {
 		t.Fatal("python3 with autobahn and cbor2 is required in CI (apt-get install python3-autobahn python3-cbor2)")
 	}
-	t.Skip("python3-autobahn not installed")
+	SkipMissing(t, "python3-autobahn not installed")
 	return ""
 }
 
@@ -137,7 +157,7 @@ func NeedNodeModule(t testing.TB, dir, module string) string {
 		if InCI() {
 			t.Fatalf("%s is not installed in %s (make deps runs npm ci): %v", module, modules, err)
 		}
-		t.Skipf("%s not installed in %s: run make deps", module, modules)
+		SkipMissing(t, "%s not installed in %s: run make deps", module, modules)
 	}
 	return modules
 }

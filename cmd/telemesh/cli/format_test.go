@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -51,5 +52,40 @@ func TestTailTableAligned(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "\t") {
 		t.Errorf("tabs in table:\n%s", b.String())
+	}
+}
+
+// TestDurationFlags wants d and w in every duration flag and a bad value
+// (or any flag the parser refuses) answered with one line, not the help.
+func TestDurationFlags(t *testing.T) {
+	url, _ := consumerStack(t)
+	var out syncBuffer
+	if stderr, err := runCtx(context.Background(), &out, "get", "--url", url, "demo", "temp", "--since", "7d", "--format", "csv"); err != nil {
+		t.Fatalf("get --since 7d: %v\n%s", err, stderr)
+	}
+	for _, args := range [][]string{
+		{"get", "--url", url, "demo", "temp", "--since", "7x"},
+		{"get", "--url", url, "demo", "temp", "--max-points", "abc"},
+		{"nodes", "--url", url, "--timeout", "2"},
+		{"healthcheck", "--timeout", "soon"},
+	} {
+		var out syncBuffer
+		stderr, err := runCtx(context.Background(), &out, args...)
+		if err == nil {
+			t.Errorf("%v: no error", args)
+			continue
+		}
+		if strings.Contains(out.String()+stderr, "USAGE") || strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("%v: want one line, got %q (stdout %q, stderr %q)", args, err, out.String(), stderr)
+		}
+		if !strings.Contains(err.Error(), "--") {
+			t.Errorf("%v: error does not name the flag: %v", args, err)
+		}
+	}
+	for _, w := range []string{"2w", "1d12h"} {
+		var out syncBuffer
+		if _, err := runCtx(context.Background(), &out, "get", "--url", url, "demo", "temp", "--since", w); err != nil {
+			t.Errorf("--since %s: %v", w, err)
+		}
 	}
 }

@@ -32,6 +32,13 @@ func TestUpAddsNode(t *testing.T) {
 	if strings.Contains(logs.String(), "node=sim node=sim") {
 		t.Errorf("duplicated node attribute:\n%s", logs.String())
 	}
+	defer func() {
+		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if !strings.HasPrefix(l, "time=") {
+				t.Errorf("unstructured log line: %q", l)
+			}
+		}
+	}()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -166,6 +166,12 @@ try {
   await page.selectOption('#range', '1h');
   await page.waitForFunction(() => window.__telemeshCharts().every((c) => !c.loading && c.points > 0), null, { timeout: 10000 });
   pass('range 1h: ' + (await page.evaluate(() => window.__telemeshCharts().map((c) => c.points).join(','))));
+  // A CSV of the hour is more than one reply may hold: it comes in slices.
+  const [dl2] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('#csv')]);
+  const hour = readFileSync(await dl2.path(), 'utf8').trim().split('\n').length - 1;
+  const csvMsg = await page.textContent('#msg');
+  check(hour > 15000 && /in [0-9]+ slices/.test(csvMsg), 'csv of 1 h holds every reading, progressively: ' + hour + ' rows, ' + csvMsg);
+  pass('csv of 1 h: ' + csvMsg);
 
   // Custom range: a past window, no live points appended.
   const pad = (n) => String(n).padStart(2, '0');

@@ -964,7 +964,7 @@ async function downloadCSV() {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-    message('CSV: ' + rows + ' rows, ' + n + ' readings');
+    message('CSV: ' + rows + ' rows, ' + n + ' readings in ' + slices.length + (slices.length === 1 ? ' reply' : ' slices'));
   } catch (e) {
     if (gen === st.gen) message('CSV: ' + errText(e));
   } finally {
