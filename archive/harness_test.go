@@ -206,7 +206,7 @@ func waitBackfill(t testing.TB, cl *consumers.Client, node string, n int) {
 	t.Helper()
 	testutil.Eventually(t, time.Minute, node+"'s backfill", func() bool {
 		r, err := cl.GetData(context.Background(), node, consumers.Query{Fields: []string{"f0"}, Start: 1, End: now()})
-		return err == nil && len(r.Data["f0"]) >= n
+		return err == nil && r.Data["f0"].Len() >= n
 	})
 }
 

@@ -49,7 +49,7 @@ func TestHandlersWithoutRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Data["a"]; len(got) != 10 || got[0] != 90.0 {
+	if got := r.Data["a"]; got.Len() != 10 || got.Nums[0] != 90.0 {
 		t.Errorf("get_data(-10, 0) by the node's clock = %v", got)
 	}
 	// Everything older than one flush interval (1 s) before the clock is final.

@@ -234,7 +234,7 @@ type slowStore struct {
 	release chan struct{}
 }
 
-func (s *slowStore) Append(ctx context.Context, rs []protocol.Reading) error {
+func (s *slowStore) Append(ctx context.Context, rs []protocol.Series) error {
 	select {
 	case <-s.release:
 	case <-ctx.Done():

@@ -42,12 +42,12 @@ func TestThresholdSteps(t *testing.T) {
 // limits to carry them, and the thresholds, under meta; others no meta.
 func TestTimeserieLimitsMeta(t *testing.T) {
 	l := &protocol.Limits{Alarm: &protocol.Range{High: protocol.Ptr(1000.0)}}
-	ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "co2"}, Info: protocol.FieldInfo{Limits: l}, Times: []float64{1}, Values: []any{400.0}})
+	ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "co2"}, Info: protocol.FieldInfo{Limits: l}, Series: protocol.Series{Times: []int64{1e9}, Values: protocol.Numbers(400)}})
 	steps, _ := ts.Meta["thresholds"].([]ThresholdStep)
 	if ts.Meta["limits"] == nil || len(steps) != 2 || steps[1].State != protocol.LimitAlarm {
 		t.Errorf("meta %+v", ts.Meta)
 	}
-	if ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "x"}, Times: []float64{1}, Values: []any{1.0}}); ts.Meta != nil {
+	if ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "x"}, Series: protocol.Series{Times: []int64{1e9}, Values: protocol.Numbers(1)}}); ts.Meta != nil {
 		t.Errorf("meta without limits: %+v", ts.Meta)
 	}
 }

@@ -13,7 +13,7 @@ import (
 func TestSeriesFrameThresholds(t *testing.T) {
 	l := &protocol.Limits{Warning: &protocol.Range{High: protocol.Ptr(26.0)}, Alarm: &protocol.Range{High: protocol.Ptr(30.0)}}
 	f := SeriesFrame(bridge.Series{Target: bridge.Target{Node: "sim", Field: "t"}, Info: protocol.FieldInfo{Type: protocol.TypeNumber, Limits: l},
-		Times: []float64{1, 2}, Values: []any{20.0, 27.0}})
+		Series: protocol.Series{Times: []int64{1e9, 2e9}, Values: protocol.Numbers(20, 27)}})
 	b, err := json.Marshal(f.Fields[1].Config.Thresholds)
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +22,7 @@ func TestSeriesFrameThresholds(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("thresholds %s\nwant %s", b, want)
 	}
-	f = SeriesFrame(bridge.Series{Target: bridge.Target{Node: "sim", Field: "t"}, Info: protocol.FieldInfo{Type: protocol.TypeNumber}, Times: []float64{1}, Values: []any{20.0}})
+	f = SeriesFrame(bridge.Series{Target: bridge.Target{Node: "sim", Field: "t"}, Info: protocol.FieldInfo{Type: protocol.TypeNumber}, Series: protocol.Series{Times: []int64{1e9}, Values: protocol.Numbers(20)}})
 	if th := f.Fields[1].Config.Thresholds; th != nil {
 		t.Errorf("a field without limits has thresholds %+v", th)
 	}
