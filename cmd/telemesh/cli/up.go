@@ -116,6 +116,10 @@ func up(c *ucli.Context) error {
 	// any free name, as sisock's hub let them.
 	policy := hub.DefaultNamePolicy
 	policy.AnyNameRoles = append(slices.Clone(policy.AnyNameRoles), cfg.AnonymousRoles(n.Realm)...)
+	if nodeSecret != "" {
+		// up's node credential serves any node name (addNodeCredential).
+		policy.AnyNameRoles = append(policy.AnyNameRoles, nodeRole)
+	}
 	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", srv.InProcessRole(n.Realm, protocol.RoleHub)), Logger: log.With("component", "hub"), Policy: &policy})
 	if err != nil {
 		return err
@@ -210,7 +214,7 @@ func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Log
 		return nil, nil, err
 	}
 	cfg.SetDefaults()
-	return openNode(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, srv.InProcessRole(n.Realm, protocol.RoleDataNode)), log.With("component", "node", "node", cfg.Name))
+	return openNode(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, srv.InProcessRole(n.Realm, protocol.RoleDataNode)), log.With("component", "node"))
 }
 
 func ignoreCanceled(err error) error {
