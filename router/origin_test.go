@@ -34,8 +34,8 @@ func FuzzOriginPolicy(f *testing.F) {
 	for _, s := range [][2]string{{"http://evil", "evil"}, {"null", "127.0.0.1:8080"}, {"http://[::1]:80", "[::1]:80"}, {"%", ""}, {"http://a:b:c", "a:b:c"}} {
 		f.Add(s[0], s[1])
 	}
-	c := newOriginChecker(OriginPolicy{}, "127.0.0.1:8080")
-	star := newOriginChecker(OriginPolicy{AllowedOrigins: []string{"https://*.example.org", "*x*"}}, "")
+	c := newOriginChecker(OriginPolicy{}, "127.0.0.1:8080", nil)
+	star := newOriginChecker(OriginPolicy{AllowedOrigins: []string{"https://*.example.org", "*x*"}}, "", nil)
 	f.Fuzz(func(t *testing.T, origin, host string) {
 		r := &http.Request{Header: http.Header{"Origin": {origin}}, Host: host}
 		if c.allowed(r) && origin != "" && origin != "null" && !c.trustedHost(host) {

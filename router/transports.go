@@ -233,7 +233,7 @@ func (s *Server) listenTransports(wg *sync.WaitGroup, closers *[]func()) error {
 			if path == "" {
 				path = DefaultWSPath
 			}
-			oc := newOriginChecker(t.Origins, t.Address)
+			oc := newOriginChecker(t.Origins, t.Address, s.log)
 			mux := http.NewServeMux()
 			mux.Handle(path, s.webSocketHandler(name, oc))
 			s.mountWeb(mux, t.Web, oc)
