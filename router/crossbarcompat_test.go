@@ -203,6 +203,12 @@ func TestWebPathsAndBridge(t *testing.T) {
 	if code, _ = post("/call", `{"args": []}`); code != 400 {
 		t.Errorf("call without procedure = %d, want 400", code)
 	}
+	if code, _ = post("/call", `{"procedure": "`+proc+`", "args": ["`+strings.Repeat("x", cfg.MaxMessageSize)+`"]}`); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize body = %d, want 413", code)
+	}
+	if resp, err := http.Post(base+"/call", "text/plain", strings.NewReader(`{"procedure": "`+proc+`"}`)); err != nil || resp.StatusCode != 400 {
+		t.Errorf("text/plain body = %v %v, want 400", resp.StatusCode, err)
+	}
 	if resp, err := http.Get(base + "/call"); err != nil || resp.StatusCode != 405 {
 		t.Errorf("GET /call = %v %v, want 405", resp.StatusCode, err)
 	}

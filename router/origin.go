@@ -2,11 +2,13 @@ package router
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 )
 
 // OriginPolicy says which browser pages may open a WebSocket or use an HTTP
@@ -49,10 +51,17 @@ type originChecker struct {
 	names    map[string]bool // lower-case host names, without port
 	anyHost  bool
 	patterns []string
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	warned map[string]bool // hosts already reported
 }
 
-func newOriginChecker(p OriginPolicy, listenAddr string) *originChecker {
-	c := &originChecker{policy: p, names: map[string]bool{"localhost": true}}
+// maxWarned bounds the hosts reported, so a flood of names costs nothing.
+const maxWarned = 64
+
+func newOriginChecker(p OriginPolicy, listenAddr string, log *slog.Logger) *originChecker {
+	c := &originChecker{policy: p, names: map[string]bool{"localhost": true}, log: log, warned: map[string]bool{}}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		c.names[strings.ToLower(h)] = true
 	}
@@ -133,7 +142,29 @@ func (c *originChecker) allowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host) && c.trustedHost(r.Host)
+	if !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	if c.trustedHost(r.Host) {
+		return true
+	}
+	c.warnHost(r.Host)
+	return false
+}
+
+// warnHost says, once per host, why a same-origin page was refused: a
+// site reached by a name the router does not know must list it.
+func (c *originChecker) warnHost(host string) {
+	if c.log == nil {
+		return
+	}
+	c.mu.Lock()
+	report := !c.warned[host] && len(c.warned) < maxWarned
+	c.warned[host] = true
+	c.mu.Unlock()
+	if report {
+		c.log.Warn("refused a browser page: its Host is not a name of this listener (DNS rebinding guard); if it is, add it to the listener's hosts", "host", host)
+	}
 }
 
 // guard answers 403 to a request whose Origin the policy refuses.

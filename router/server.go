@@ -129,7 +129,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	// negotiates the WAMP subprotocols; origin.go checks the Origin header.
 	s.upgrade = nxrouter.NewWebsocketServer(s.router).Upgrader
 	ws := cfg.Listeners.WebSocket
-	oc := newOriginChecker(ws.Origins, ws.Address)
+	oc := newOriginChecker(ws.Origins, ws.Address, s.log)
 	s.mux.Handle(ws.Path, s.webSocketHandler(mainListener, oc))
 	s.mountWeb(s.mux, ws.Web, oc)
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -234,11 +235,11 @@ func (s *Server) listenTransports(wg *sync.WaitGroup, closers *[]func()) error {
 			if path == "" {
 				path = DefaultWSPath
 			}
-			oc := newOriginChecker(t.Origins, t.Address)
+			oc := newOriginChecker(t.Origins, t.Address, s.log)
 			mux := http.NewServeMux()
 			mux.Handle(path, s.webSocketHandler(name, oc))
 			s.mountWeb(mux, t.Web, oc)
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: handshakeTimeout}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: min(handshakeTimeout, s.httpRead), ReadTimeout: s.httpRead, IdleTimeout: s.httpIdle, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -87,6 +87,12 @@ func (s *sisockSite) router(t *testing.T) *proc {
 // wss:// with WAMP-CRA as "server", trusting server_cert.pem.
 func (s *sisockSite) node(t *testing.T, name string) *proc {
 	t.Helper()
+	return s.nodeWith(t, name, "  - type: sim\n    interval: 200ms\n")
+}
+
+// nodeWith is node with the given drivers section.
+func (s *sisockSite) nodeWith(t *testing.T, name, drivers string) *proc {
+	t.Helper()
 	cfg := fmt.Sprintf(`name: %s
 description: telemesh node %s
 profile: sisock
@@ -100,9 +106,7 @@ router:
   secret: %s
   ca_file: %s
 drivers:
-  - type: sim
-    interval: 200ms
-`, name, name, filepath.Join(s.dir, "data"), s.tlsAddr, s.serverSecret, s.cert)
+%s`, name, name, filepath.Join(s.dir, "data"), s.tlsAddr, s.serverSecret, s.cert, drivers)
 	path := filepath.Join(s.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -174,6 +178,27 @@ func TestSisockSite(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"node": "sensors"`) || !strings.Contains(out, "done") {
 		t.Fatalf("consumer on the plain port: %v\n%s", err, out)
 	}
+
+	// OCS feeds on the plain port, as a data_feed_server read them, kept
+	// by a wampfeed node under sisock's field names.
+	s.nodeWith(t, "thermometry", fmt.Sprintf("  - type: wampfeed\n    router: {url: \"ws://%s/ws\", realm: test_realm, serializer: json}\n    agents: [LS372]\n", s.plainAddr))
+	expect(t, hub, "added thermometry")
+	var fields string
+	testutil.Eventually(t, 30*time.Second, "the OCS feeds stored under sisock's names", func() bool {
+		out, err := testutil.RunErr(30*time.Second, py, filepath.Join("..", "..", "..", "datanodes", "driver", "wampfeed", "testdata", "ocs_publisher.py"),
+			"ws://"+s.plainAddr+"/ws", "test_realm", "LS372", "2")
+		if err != nil {
+			t.Fatalf("OCS publisher: %v\n%s", err, out)
+		}
+		out, err = testutil.RunErr(60*time.Second, py, filepath.Join("testdata", "sisock_consumer.py"), "ws://"+s.plainAddr+"/ws", "test_realm", "org.simonsobservatory")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, `"node": "thermometry"`) {
+				fields = l
+			}
+		}
+		return err == nil && strings.Contains(fields, `"channel_01_r"`) && strings.Contains(fields, `"scan_speed"`) && strings.Contains(fields, `"az"`)
+	})
+	t.Logf("thermometry: %s", fields)
 
 	// A killed node leaves; crossbar's on_leave lets the hub drop it, and
 	// the restarted node is accepted again.
