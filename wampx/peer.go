@@ -18,34 +18,43 @@ import (
 // it after the last one.
 const drainIdle = time.Second
 
-// ownedPeer is a network peer whose send channel the client side owns.
-// nexus's peers take sends on an unbuffered channel that only their writer
-// drains, and close it on Close: a send stranded behind a dead writer
-// blocks until then and panics. Here sends go to a channel that is never
-// closed; one pump forwards them to the connection while it lives, drops
-// them once the client's session is gone, and after Close a drainer
-// releases any still stranded, so no send ever blocks past the session's
-// end and none meets a closed channel.
+// ownedPeer is a peer whose send channel the client side owns. nexus's
+// peers take sends on an unbuffered channel that only their writer drains,
+// and close it on Close: a send stranded behind a dead writer blocks until
+// then and panics. Here sends go to a channel that is never closed; one
+// pump forwards them to the connection while it lives, drops them once
+// the client's session is gone, and after Close a drainer releases any
+// still stranded, so no send ever blocks past the session's end and none
+// meets a closed channel. A send the connection does not take within the
+// stall bound (a peer that reads no more) ends the session: the pump
+// closes the receive side the client reads, as a lost connection would.
 type ownedPeer struct {
 	wamp.Peer
+	stall  time.Duration
 	wr     chan wamp.Message
+	rd     chan wamp.Message
 	dead   chan struct{} // closed when the client's session ended
+	lost   chan struct{} // closed when a send stalled
 	stop   chan struct{} // closed by Close
-	pumped chan struct{} // closed when the pump has returned
+	pumped chan struct{} // closed when the send pump has returned
 	once   sync.Once
 }
 
-func ownPeer(p wamp.Peer) *ownedPeer {
+func ownPeer(p wamp.Peer, stall time.Duration) *ownedPeer {
 	o := &ownedPeer{
-		Peer: p, wr: make(chan wamp.Message),
-		dead: make(chan struct{}), stop: make(chan struct{}), pumped: make(chan struct{}),
+		Peer: p, stall: stall, wr: make(chan wamp.Message), rd: make(chan wamp.Message),
+		dead: make(chan struct{}), lost: make(chan struct{}), stop: make(chan struct{}), pumped: make(chan struct{}),
 	}
 	go o.pump()
+	go o.receive()
 	return o
 }
 
 // Send is the channel the client sends on.
 func (o *ownedPeer) Send() chan<- wamp.Message { return o.wr }
+
+// Recv is the channel the client receives on.
+func (o *ownedPeer) Recv() <-chan wamp.Message { return o.rd }
 
 // watch marks the connection dead once c's session ends.
 func (o *ownedPeer) watch(c *client.Client) {
@@ -60,15 +69,47 @@ func (o *ownedPeer) watch(c *client.Client) {
 
 func (o *ownedPeer) pump() {
 	defer close(o.pumped)
+	t := time.NewTimer(o.stall)
+	defer t.Stop()
 	for {
 		select {
 		case m := <-o.wr:
+			t.Reset(o.stall)
 			select {
 			case o.Peer.Send() <- m:
 			case <-o.dead: // the writer is gone with the session: drop
+			case <-o.lost:
+			case <-o.stop:
+				return
+			case <-t.C:
+				close(o.lost) // receive ends the session
+			}
+		case <-o.stop:
+			return
+		}
+	}
+}
+
+// receive forwards what the connection receives until it ends, a send
+// stalls or the peer closes.
+func (o *ownedPeer) receive() {
+	defer close(o.rd)
+	in := o.Peer.Recv()
+	for {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return
+			}
+			select {
+			case o.rd <- m:
+			case <-o.lost:
+				return
 			case <-o.stop:
 				return
 			}
+		case <-o.lost:
+			return
 		case <-o.stop:
 			return
 		}
@@ -135,7 +176,19 @@ func connect(ctx context.Context, routerURL string, cfg client.Config) (*client.
 	if err != nil {
 		return nil, err
 	}
-	o := ownPeer(p)
+	return NewClient(p, cfg)
+}
+
+// NewClient joins a realm over p as client.NewClient does, with p's send
+// channel owned on the client side (see ownedPeer), a send stalled for
+// cfg.ResponseTimeout (default 10s) ending the session: for dialers that
+// make their own peers, in-process ones included.
+func NewClient(p wamp.Peer, cfg client.Config) (*client.Client, error) {
+	stall := cfg.ResponseTimeout
+	if stall <= 0 {
+		stall = 10 * time.Second
+	}
+	o := ownPeer(p, stall)
 	c, err := client.NewClient(o, cfg)
 	if err != nil {
 		return nil, err // NewClient closed the peer
