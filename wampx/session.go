@@ -149,12 +149,9 @@ func (s *Session) sender() {
 // ErrSessionClosed when the session ends and with ctx's error when ctx
 // ends first.
 func (s *Session) Call(ctx context.Context, procedure string, options wamp.Dict, args wamp.List, kwargs wamp.Dict, progcb client.ProgressHandler) (*wamp.Result, error) {
-	var res *wamp.Result
-	err := s.do(ctx, false, func() (err error) {
-		res, err = s.c.Call(ctx, procedure, options, args, kwargs, progcb)
-		return err
+	return run(s, ctx, false, func() (*wamp.Result, error) {
+		return s.c.Call(ctx, procedure, options, args, kwargs, progcb)
 	})
-	return res, err
 }
 
 // SendProgress sends a progressive result from an invocation handler;
@@ -186,22 +183,36 @@ func (s *Session) SubscriptionID(topic string) (wamp.ID, bool) { return s.c.Subs
 func (s *Session) SetCallCancelMode(mode string) error { return s.c.SetCallCancelMode(mode) }
 
 // do runs send on its own goroutine and waits for it, for ctx and for the
-// session's end. A pure send (no reply awaited) that stays blocked past
-// StallTimeout means the connection takes no more bytes: the session is
-// declared lost. A send stranded by the session's end is released when
-// Close closes the client (its panic is recovered there).
+// session's end (see run).
 func (s *Session) do(ctx context.Context, pure bool, send func() error) error {
+	_, err := run(s, ctx, pure, func() (struct{}, error) { return struct{}{}, send() })
+	return err
+}
+
+// run runs send on its own goroutine and waits for it, for ctx and for the
+// session's end; its result travels back by channel, so a caller that
+// gave up never shares it with the goroutine. A pure send (no reply
+// awaited) that stays blocked past StallTimeout means the connection takes
+// no more bytes: the session is declared lost. A send stranded by the
+// session's end returns once the connection's peer drops or drains it.
+func run[T any](s *Session, ctx context.Context, pure bool, send func() (T, error)) (T, error) {
+	var zero T
 	if s.ctx.Err() != nil {
-		return ErrSessionClosed
+		return zero, ErrSessionClosed
 	}
-	res := make(chan error, 1)
+	type result struct {
+		v   T
+		err error
+	}
+	res := make(chan result, 1)
 	go func() {
 		defer func() {
-			if r := recover(); r != nil {
-				res <- fmt.Errorf("%w: %v", ErrSessionClosed, r)
+			if r := recover(); r != nil { // a peer that closes under its senders
+				res <- result{err: fmt.Errorf("%w: %v", ErrSessionClosed, r)}
 			}
 		}()
-		res <- send()
+		v, err := send()
+		res <- result{v, err}
 	}()
 	var stall <-chan time.Time
 	if pure {
@@ -210,16 +221,16 @@ func (s *Session) do(ctx context.Context, pure bool, send func() error) error {
 		stall = t.C
 	}
 	select {
-	case err := <-res:
-		return err
+	case r := <-res:
+		return r.v, r.err
 	case <-s.ctx.Done():
-		return ErrSessionClosed
+		return zero, ErrSessionClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return zero, ctx.Err()
 	case <-stall:
 		s.log.Warn("send stalled; dropping the session", "after", s.opts.StallTimeout.String())
 		s.cancel()
-		return ErrSessionClosed
+		return zero, ErrSessionClosed
 	}
 }
 
