@@ -41,7 +41,8 @@ type Config struct {
 	Base    string `yaml:"base"`
 	// Router says how to reach the router; its realm defaults to Realm.
 	Router wampx.Config `yaml:"router"`
-	// DataDir holds the node's database, <data_dir>/<name>.db.
+	// DataDir holds the node's database, <data_dir>/<name>.db (default
+	// ./data; telemesh up: its own data dir).
 	DataDir string      `yaml:"data_dir"`
 	Store   StoreConfig `yaml:"store"`
 	// MaxReplyBytes bounds the size of one get_data reply (default 1 MiB).
@@ -220,9 +221,6 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Live.MaxBatch == 0 {
 		c.Live.MaxBatch = DefaultLiveBatch
-	}
-	if c.DataDir == "" {
-		c.DataDir = "data"
 	}
 	if c.Health.Watchdog == 0 {
 		c.Health.Watchdog = Duration(DefaultWatchdog)

@@ -17,6 +17,11 @@ import (
 // <data_dir>/<name>.db with the node file's store settings and builds the
 // node on it. The caller closes the store after Run.
 func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datanodes.Node, store.Store, error) {
+	if cfg.DataDir == "" {
+		// SetDefaults leaves it unset, so that up can tell a node file
+		// that names none and put the node in its own data dir.
+		cfg.DataDir = "data"
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
