@@ -175,8 +175,8 @@ func (h *Hub) register(c *wampx.Session) error {
 		{h.names.DataNodeAdd(), h.add, wamp.Dict{wamp.OptDiscloseCaller: true}},
 	}
 	for _, p := range procs {
-		err := c.Register(p.uri, p.fn, p.opts)
-		if err != nil && p.opts != nil && !strings.Contains(err.Error(), string(wamp.ErrNotAuthorized)) {
+		err := registerRetrying(c, p.uri, p.fn, p.opts)
+		if err != nil && p.opts != nil && !strings.Contains(err.Error(), string(wamp.ErrNotAuthorized)) && !strings.Contains(err.Error(), string(wamp.ErrProcedureAlreadyExists)) {
 			// Some routers refuse caller disclosure; then the hub falls
 			// back to the session id the node reports itself.
 			h.log.Warn("router refuses caller disclosure; trusting self-reported session ids", "procedure", p.uri, "err", err)
@@ -190,6 +190,25 @@ func (h *Hub) register(c *wampx.Session) error {
 		}
 	}
 	return nil
+}
+
+// registerRetrying registers a procedure, retrying for a while when it
+// already exists: a router answers a leaving session's GOODBYE before it
+// drops that session's registrations, so a hub restarted at once can find
+// its predecessor's still there.
+func registerRetrying(c *wampx.Session, uri string, fn client.InvocationHandler, opts wamp.Dict) error {
+	const tries, pause = 50, 20 * time.Millisecond
+	for i := 0; ; i++ {
+		err := c.Register(uri, fn, opts)
+		if err == nil || i == tries || !strings.Contains(err.Error(), string(wamp.ErrProcedureAlreadyExists)) {
+			return err
+		}
+		select {
+		case <-c.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 func (h *Hub) count() int {

@@ -41,15 +41,18 @@ drivers:
 func TestNodeStoreSettings(t *testing.T) {
 	want := `flush_interval=7s retention_raw=48h0m0s retention_minute=720h0m0s`
 	t.Run("up", func(t *testing.T) {
-		ws := testutil.FreePort(t)
+		ws, dir := testutil.FreePort(t), t.TempDir()
 		var logs testutil.SyncBuffer
 		testutil.Serve(t, func(ctx context.Context) error {
-			return Run(ctx, []string{"telemesh", "up", "--data-dir", t.TempDir(), "--node-config", nodeFile(t, "lab", testutil.FreePort(t)),
+			return Run(ctx, []string{"telemesh", "up", "--data-dir", dir, "--node-config", nodeFile(t, "lab", testutil.FreePort(t)),
 				"--ws-listen", fmt.Sprintf("127.0.0.1:%d", ws), "--rs-listen", "", "--bridge-listen", ""}, io.Discard, &logs)
 		}, nil)
 		testutil.Eventually(t, 20*time.Second, "the node's store opened", func() bool { return strings.Contains(logs.String(), "data node store") })
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("up opened the node's store without the node file's settings (want %s):\n%s", want, logs.String())
+		}
+		if !strings.Contains(logs.String(), "db="+filepath.Join(dir, "lab.db")) {
+			t.Errorf("up ignored --data-dir for the node file's database:\n%s", logs.String())
 		}
 	})
 	t.Run("node", func(t *testing.T) {

@@ -207,7 +207,9 @@ func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Log
 		}
 	}
 	cfg.Realm, cfg.Base = n.Realm, n.Base
-	if cfg.DataDir == "" {
+	// As for `node`: --data-dir wins when given (a loaded node file already
+	// has its default filled in).
+	if c.IsSet("data-dir") || cfg.DataDir == "" {
 		cfg.DataDir = c.String("data-dir")
 	}
 	if err := protocol.CheckNodeName(cfg.Name); err != nil {
