@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
@@ -125,31 +127,30 @@ func jsonBinaryCopy(m wamp.Message) wamp.Message {
 	var c wamp.Message
 	switch m := m.(type) {
 	case *wamp.Call:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Result:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Invocation:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Yield:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Publish:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Event:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Error:
-		x := *m
-		c = &x
+		c = shallow(m)
 	}
 	a, k := payload(c)
 	*a, _ = toJSONBinary(*a).(wamp.List)
 	*k, _ = toJSONBinary(*k).(wamp.Dict)
 	return c
+}
+
+// shallow returns a copy of *m.
+func shallow[T any](m *T) *T {
+	x := *m
+	return &x
 }
 
 func hasBytes(v any) bool {
@@ -182,33 +183,20 @@ func toJSONBinary(v any) any {
 	case []byte:
 		return "\x00" + base64.StdEncoding.EncodeToString(v)
 	case wamp.List:
-		if v == nil {
-			return v
-		}
-		out := make(wamp.List, len(v))
-		for i, e := range v {
-			out[i] = toJSONBinary(e)
-		}
-		return out
+		return wamp.List(mapList(v, toJSONBinary))
 	case []any:
-		return []any(toJSONBinary(wamp.List(v)).(wamp.List))
+		return mapList(v, toJSONBinary)
 	case wamp.Dict:
-		if v == nil {
-			return v
-		}
-		out := make(wamp.Dict, len(v))
-		for k, e := range v {
-			out[k] = toJSONBinary(e)
-		}
-		return out
+		return wamp.Dict(mapDict(v, toJSONBinary))
 	case map[string]any:
-		return map[string]any(toJSONBinary(wamp.Dict(v)).(wamp.Dict))
+		return mapDict(v, toJSONBinary)
 	}
 	return v
 }
 
-// fromJSONBinary replaces, in place, binary strings by their bytes. A
-// string that starts with NUL but is not valid base64 stays a string.
+// fromJSONBinary returns v with binary strings replaced by their bytes,
+// changing lists and maps in place. A string that starts with NUL but is
+// not valid base64 stays a string.
 func fromJSONBinary(v any) any {
 	switch v := v.(type) {
 	case string:
@@ -218,21 +206,41 @@ func fromJSONBinary(v any) any {
 			}
 		}
 	case wamp.List:
-		for i, e := range v {
-			v[i] = fromJSONBinary(e)
-		}
+		return wamp.List(mapListInPlace(v, fromJSONBinary))
 	case []any:
-		for i, e := range v {
-			v[i] = fromJSONBinary(e)
-		}
+		return mapListInPlace(v, fromJSONBinary)
 	case wamp.Dict:
-		for k, e := range v {
-			v[k] = fromJSONBinary(e)
-		}
+		return wamp.Dict(mapDictInPlace(v, fromJSONBinary))
 	case map[string]any:
-		for k, e := range v {
-			v[k] = fromJSONBinary(e)
-		}
+		return mapDictInPlace(v, fromJSONBinary)
 	}
 	return v
+}
+
+func mapList(l []any, f func(any) any) []any {
+	if l == nil {
+		return nil
+	}
+	return mapListInPlace(slices.Clone(l), f)
+}
+
+func mapListInPlace(l []any, f func(any) any) []any {
+	for i, e := range l {
+		l[i] = f(e)
+	}
+	return l
+}
+
+func mapDict(d map[string]any, f func(any) any) map[string]any {
+	if d == nil {
+		return nil
+	}
+	return mapDictInPlace(maps.Clone(d), f)
+}
+
+func mapDictInPlace(d map[string]any, f func(any) any) map[string]any {
+	for k, e := range d {
+		d[k] = f(e)
+	}
+	return d
 }

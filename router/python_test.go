@@ -72,7 +72,7 @@ func orDash(s string) string {
 
 // echoProcedure registers an echo at B.consumer.echo.get_data through an
 // in-process admin session.
-func echoProcedure(t *testing.T, s *Server) string {
+func echoProcedure(t testing.TB, s *Server) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
