@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -46,17 +47,98 @@ func (c *codec) decode(b []byte) (m wamp.Message, err error) {
 			m, err = nil, fmt.Errorf("%w: %v", errDecode, r)
 		}
 	}()
-	m, err = c.ser.Deserialize(b)
-	if err != nil {
+	var v []any
+	if err := c.ser.DeserializeDataItem(b, &v); err != nil {
 		return nil, fmt.Errorf("%w: %v", errDecode, err)
 	}
-	if m == nil {
-		return nil, errDecode
+	if m, err = listToMessage(v); err != nil {
+		return nil, fmt.Errorf("%w: %v", errDecode, err)
 	}
 	if c.json {
 		if args, kw := payload(m); args != nil {
 			*args, _ = fromJSONBinary(*args).(wamp.List)
 			*kw, _ = fromJSONBinary(*kw).(wamp.Dict)
+		}
+	}
+	return m, nil
+}
+
+// listToMessage builds a message from its list form strictly, unlike
+// nexus, which converts numbers to strings (a procedure 42 becomes "*")
+// and panics on some shapes: IDs must be integers in [1, 2^53], URIs and
+// strings strings, dictionaries maps and lists lists, and every field
+// but the trailing optional ones must be present.
+func listToMessage(v []any) (wamp.Message, error) {
+	if len(v) == 0 {
+		return nil, errors.New("empty message")
+	}
+	typ, ok := wamp.AsInt64(v[0])
+	if !ok {
+		return nil, fmt.Errorf("message type %v is not an integer", v[0])
+	}
+	m := wamp.NewMessage(wamp.MessageType(typ))
+	if m == nil {
+		return nil, fmt.Errorf("unknown message type %d", typ)
+	}
+	rv := reflect.ValueOf(m).Elem()
+	rt := rv.Type()
+	if len(v)-1 > rv.NumField() {
+		return nil, fmt.Errorf("%v has %d elements, at most %d", m.MessageType(), len(v), rv.NumField()+1)
+	}
+	for i := range rv.NumField() {
+		f, name := rv.Field(i), rt.Field(i).Name
+		if i+1 >= len(v) {
+			if !strings.Contains(rt.Field(i).Tag.Get("wamp"), "omitempty") {
+				return nil, fmt.Errorf("%v lacks its %s", m.MessageType(), name)
+			}
+			continue
+		}
+		e := v[i+1]
+		bad := func(want string) error {
+			return fmt.Errorf("%v %s must be %s, not %T", m.MessageType(), name, want, e)
+		}
+		switch f.Kind() {
+		case reflect.Uint64:
+			id, ok := wamp.AsID(e)
+			if !ok {
+				return nil, bad("an ID (an integer from 1 to 2^53)")
+			}
+			f.SetUint(uint64(id))
+		case reflect.Int:
+			n, ok := wamp.AsInt64(e)
+			if !ok {
+				return nil, bad("an integer")
+			}
+			f.SetInt(n)
+		case reflect.String:
+			switch e := e.(type) {
+			case string:
+				f.SetString(e)
+			case []byte:
+				f.SetString(string(e))
+			default:
+				return nil, bad("a string")
+			}
+		case reflect.Map:
+			if e == nil {
+				continue
+			}
+			d, ok := wamp.AsDict(e)
+			if !ok {
+				return nil, bad("a dictionary")
+			}
+			f.Set(reflect.ValueOf(d))
+		case reflect.Slice:
+			if e == nil {
+				continue
+			}
+			l, ok := wamp.AsList(e)
+			if !ok {
+				return nil, bad("a list")
+			}
+			f.Set(reflect.ValueOf(l))
+		default:
+			return nil, fmt.Errorf("%v %s: unsupported field kind %v", m.MessageType(), name, f.Kind())
 		}
 	}
 	return m, nil

@@ -105,6 +105,9 @@ func TestInvalidRequests(t *testing.T) {
 	tests := []struct{ name, msg string }{
 		{"CALL arguments not a list", `[48,%d,{},"` + proc + `",{"a":1}]`},
 		{"CALL arguments a string", `[48,%d,{},"` + proc + `","abc"]`},
+		{"CALL procedure not a string", `[48,%d,{},42]`},
+		{"CALL without a procedure", `[48,%d,{}]`},
+		{"CALL with an extra element", `[48,%d,{},"` + proc + `",[],{},"x"]`},
 		{"CALL keyword arguments not a dict", `[48,%d,{},"` + proc + `",[],[1]]`},
 		{"CALL options not a dict", `[48,%d,[],"` + proc + `"]`},
 		{"CALL timeout a string", `[48,%d,{"timeout":"10"},"` + proc + `"]`},
@@ -123,6 +126,8 @@ func TestInvalidRequests(t *testing.T) {
 		{"PUBLISH exclude_me not a boolean", `[16,%d,{"acknowledge":true,"exclude_me":"no"},"` + topic + `"]`},
 		{"PUBLISH arguments not a list", `[16,%d,{"acknowledge":true},"` + topic + `",{"a":1}]`},
 		{"UNSUBSCRIBE subscription not an id", `[34,%d,"sub"]`},
+		{"UNREGISTER registration negative", `[66,%d,-1]`},
+		{"SUBSCRIBE topic a list", `[32,%d,{},["` + topic + `"]]`},
 	}
 	for i, tt := range tests {
 		req := 100 + i
