@@ -198,3 +198,21 @@ func TestAutobahnJSProgressiveCallee(t *testing.T) {
 		t.Fatalf("result %v, progress %v, err %v", res, progress, err)
 	}
 }
+
+// TestPythonIdleRawSocket keeps autobahn-python sessions idle over
+// RawSocket for three keep-alive intervals: autobahn-python cannot answer
+// RawSocket PINGs, so the router must neither ping them to death nor drop
+// them as silent.
+func TestPythonIdleRawSocket(t *testing.T) {
+	py := testutil.NeedPython(t)
+	cfg := testConfig(t)
+	cfg.KeepAlive = time.Second
+	s := startServer(t, cfg)
+	echoProc := echoProcedure(t, s)
+	var scenarios []pyScenario
+	for _, ser := range []string{"json", "msgpack", "cbor"} {
+		scenarios = append(scenarios, pyScenario{"rs idle " + ser, s.RawSocketURL(), ser, "anonymous", "", "",
+			[]string{"sleep:3.5", "call:" + echoProc}, []string{"ok call " + echoProc + " x"}})
+	}
+	runPython(t, py, "", scenarios)
+}
