@@ -174,12 +174,14 @@ func TestPythonBinaryPayloads(t *testing.T) {
 
 // TestAutobahnJSProgressiveCallee has a real autobahn-js callee, which
 // does not announce call canceling, stream progressive results to a Go
-// caller.
+// caller, after idling over RawSocket for three keep-alive intervals
+// (autobahn-js answers the router's PINGs).
 func TestAutobahnJSProgressiveCallee(t *testing.T) {
 	node := testutil.Need(t, "node")
 	modules := testutil.NeedNodeModule(t, filepath.Join("..", "consumers", "examples", "js"), "autobahn")
 	cfg := testConfig(t)
 	cfg.Realms[0].Auth.Anonymous.Role = protocol.RoleAdmin
+	cfg.KeepAlive = time.Second
 	s := startServer(t, cfg)
 	host, port, _ := strings.Cut(s.Addrs().RawSocket, ":")
 	proc := testNames.URI("js.progress")
@@ -189,6 +191,7 @@ func TestAutobahnJSProgressiveCallee(t *testing.T) {
 	if line := p.Line(t, 20*time.Second); line != "registered" {
 		t.Fatalf("callee: %q %s", line, p.Stderr())
 	}
+	time.Sleep(3 * time.Second) // idle: only the router's PINGs and their PONGs
 	caller := mustDial(t, wampx.Config{URL: s.WebSocketURL()})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
