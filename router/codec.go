@@ -146,8 +146,9 @@ func listToMessage(v []any) (wamp.Message, error) {
 
 // decodeHead decodes bytes that decode could not turn into a message as a
 // plain list and returns its message type and request ID, when present,
-// so that a malformed request can be answered with an ERROR.
-func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ok bool) {
+// and whether its options ask for an acknowledgement, so that a malformed
+// request can be answered with an ERROR.
+func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ack, ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -155,11 +156,15 @@ func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ok bool
 	}()
 	var v []any
 	if c.ser.DeserializeDataItem(b, &v) != nil || len(v) < 2 {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	t, ok1 := wamp.AsInt64(v[0])
 	id, ok2 := wamp.AsID(v[1])
-	return wamp.MessageType(t), id, ok1 && ok2
+	if len(v) > 2 {
+		opts, _ := wamp.AsDict(v[2])
+		ack, _ = opts[wamp.OptAcknowledge].(bool)
+	}
+	return wamp.MessageType(t), id, ack, ok1 && ok2
 }
 
 // encode serializes a message; on JSON, []byte payloads become binary

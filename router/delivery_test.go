@@ -137,8 +137,14 @@ func TestInvalidRequests(t *testing.T) {
 			t.Errorf("%s: got %v, want ERROR %s for request %d", tt.name, v, wamp.ErrInvalidArgument, req)
 		}
 	}
+	// Without acknowledge a bad PUBLISH gets no ERROR, which the client
+	// would not expect; the next reply is for the next request.
+	p.send(`[16,2,{},"` + topic + `",{"a":1}]`)
+	p.send(`[16,3,{"exclude":5},"` + topic + `"]`)
 	p.send(`[16,1,{"acknowledge":true},"` + topic + `",[1]]`)
-	p.expect(wamp.PUBLISHED)
+	if v := p.expect(wamp.PUBLISHED); v[1] != float64(1) {
+		t.Errorf("got %v, want PUBLISHED for request 1", v)
+	}
 }
 
 // TestProgressWithoutCanceling has a callee that announces progressive

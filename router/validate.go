@@ -107,17 +107,21 @@ func invalidOptions(m wamp.Message) string {
 	return ""
 }
 
+// isRequest reports whether typ is a request the router answers (or, for
+// PUBLISH, may answer).
+func isRequest(typ wamp.MessageType) bool {
+	switch typ {
+	case wamp.CALL, wamp.REGISTER, wamp.UNREGISTER, wamp.SUBSCRIBE, wamp.UNSUBSCRIBE, wamp.PUBLISH:
+		return true
+	}
+	return false
+}
+
 // requestError answers a malformed request, or returns nil for message
 // types that have no ERROR reply (a PUBLISH only gets one when it asked
 // for an acknowledgement).
 func requestError(typ wamp.MessageType, req wamp.ID, acknowledge bool, why string) *wamp.Error {
-	switch typ {
-	case wamp.CALL, wamp.REGISTER, wamp.UNREGISTER, wamp.SUBSCRIBE, wamp.UNSUBSCRIBE:
-	case wamp.PUBLISH:
-		if !acknowledge {
-			return nil
-		}
-	default:
+	if !isRequest(typ) || typ == wamp.PUBLISH && !acknowledge {
 		return nil
 	}
 	return &wamp.Error{Type: typ, Request: req, Details: wamp.Dict{}, Error: wamp.ErrInvalidArgument, Arguments: wamp.List{why}}

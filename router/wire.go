@@ -167,11 +167,13 @@ func (w *wirePeer) readLoop(out chan<- wamp.Message) {
 		}
 		m, err := w.codec.decode(b)
 		if err != nil {
-			if typ, req, ok := w.codec.decodeHead(b); ok {
-				if e := requestError(typ, req, true, "malformed message: "+err.Error()); e != nil {
+			if typ, req, ack, ok := w.codec.decodeHead(b); ok && isRequest(typ) {
+				// The session goes on: answer the request if it expects
+				// an answer, drop it otherwise (an unacknowledged PUBLISH).
+				if e := requestError(typ, req, ack, "malformed message: "+err.Error()); e != nil {
 					w.reply(e)
-					continue
 				}
+				continue
 			}
 			w.violation(err.Error())
 			return
