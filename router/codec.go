@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
@@ -44,12 +47,12 @@ func (c *codec) decode(b []byte) (m wamp.Message, err error) {
 			m, err = nil, fmt.Errorf("%w: %v", errDecode, r)
 		}
 	}()
-	m, err = c.ser.Deserialize(b)
-	if err != nil {
+	var v []any
+	if err := c.ser.DeserializeDataItem(b, &v); err != nil {
 		return nil, fmt.Errorf("%w: %v", errDecode, err)
 	}
-	if m == nil {
-		return nil, errDecode
+	if m, err = listToMessage(v); err != nil {
+		return nil, fmt.Errorf("%w: %v", errDecode, err)
 	}
 	if c.json {
 		if args, kw := payload(m); args != nil {
@@ -60,10 +63,92 @@ func (c *codec) decode(b []byte) (m wamp.Message, err error) {
 	return m, nil
 }
 
+// listToMessage builds a message from its list form strictly, unlike
+// nexus, which converts numbers to strings (a procedure 42 becomes "*")
+// and panics on some shapes: IDs must be integers in [1, 2^53], URIs and
+// strings strings, dictionaries maps and lists lists, and every field
+// but the trailing optional ones must be present.
+func listToMessage(v []any) (wamp.Message, error) {
+	if len(v) == 0 {
+		return nil, errors.New("empty message")
+	}
+	typ, ok := wamp.AsInt64(v[0])
+	if !ok {
+		return nil, fmt.Errorf("message type %v is not an integer", v[0])
+	}
+	m := wamp.NewMessage(wamp.MessageType(typ))
+	if m == nil {
+		return nil, fmt.Errorf("unknown message type %d", typ)
+	}
+	rv := reflect.ValueOf(m).Elem()
+	rt := rv.Type()
+	if len(v)-1 > rv.NumField() {
+		return nil, fmt.Errorf("%v has %d elements, at most %d", m.MessageType(), len(v), rv.NumField()+1)
+	}
+	for i := range rv.NumField() {
+		f, name := rv.Field(i), rt.Field(i).Name
+		if i+1 >= len(v) {
+			if !strings.Contains(rt.Field(i).Tag.Get("wamp"), "omitempty") {
+				return nil, fmt.Errorf("%v lacks its %s", m.MessageType(), name)
+			}
+			continue
+		}
+		e := v[i+1]
+		bad := func(want string) error {
+			return fmt.Errorf("%v %s must be %s, not %T", m.MessageType(), name, want, e)
+		}
+		switch f.Kind() {
+		case reflect.Uint64:
+			id, ok := wamp.AsID(e)
+			if !ok {
+				return nil, bad("an ID (an integer from 1 to 2^53)")
+			}
+			f.SetUint(uint64(id))
+		case reflect.Int:
+			n, ok := wamp.AsInt64(e)
+			if !ok {
+				return nil, bad("an integer")
+			}
+			f.SetInt(n)
+		case reflect.String:
+			switch e := e.(type) {
+			case string:
+				f.SetString(e)
+			case []byte:
+				f.SetString(string(e))
+			default:
+				return nil, bad("a string")
+			}
+		case reflect.Map:
+			if e == nil {
+				continue
+			}
+			d, ok := wamp.AsDict(e)
+			if !ok {
+				return nil, bad("a dictionary")
+			}
+			f.Set(reflect.ValueOf(d))
+		case reflect.Slice:
+			if e == nil {
+				continue
+			}
+			l, ok := wamp.AsList(e)
+			if !ok {
+				return nil, bad("a list")
+			}
+			f.Set(reflect.ValueOf(l))
+		default:
+			return nil, fmt.Errorf("%v %s: unsupported field kind %v", m.MessageType(), name, f.Kind())
+		}
+	}
+	return m, nil
+}
+
 // decodeHead decodes bytes that decode could not turn into a message as a
 // plain list and returns its message type and request ID, when present,
-// so that a malformed request can be answered with an ERROR.
-func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ok bool) {
+// and whether its options ask for an acknowledgement, so that a malformed
+// request can be answered with an ERROR.
+func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ack, ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -71,11 +156,15 @@ func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ok bool
 	}()
 	var v []any
 	if c.ser.DeserializeDataItem(b, &v) != nil || len(v) < 2 {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	t, ok1 := wamp.AsInt64(v[0])
 	id, ok2 := wamp.AsID(v[1])
-	return wamp.MessageType(t), id, ok1 && ok2
+	if len(v) > 2 {
+		opts, _ := wamp.AsDict(v[2])
+		ack, _ = opts[wamp.OptAcknowledge].(bool)
+	}
+	return wamp.MessageType(t), id, ack, ok1 && ok2
 }
 
 // encode serializes a message; on JSON, []byte payloads become binary
@@ -125,31 +214,30 @@ func jsonBinaryCopy(m wamp.Message) wamp.Message {
 	var c wamp.Message
 	switch m := m.(type) {
 	case *wamp.Call:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Result:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Invocation:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Yield:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Publish:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Event:
-		x := *m
-		c = &x
+		c = shallow(m)
 	case *wamp.Error:
-		x := *m
-		c = &x
+		c = shallow(m)
 	}
 	a, k := payload(c)
 	*a, _ = toJSONBinary(*a).(wamp.List)
 	*k, _ = toJSONBinary(*k).(wamp.Dict)
 	return c
+}
+
+// shallow returns a copy of *m.
+func shallow[T any](m *T) *T {
+	x := *m
+	return &x
 }
 
 func hasBytes(v any) bool {
@@ -182,33 +270,20 @@ func toJSONBinary(v any) any {
 	case []byte:
 		return "\x00" + base64.StdEncoding.EncodeToString(v)
 	case wamp.List:
-		if v == nil {
-			return v
-		}
-		out := make(wamp.List, len(v))
-		for i, e := range v {
-			out[i] = toJSONBinary(e)
-		}
-		return out
+		return wamp.List(mapList(v, toJSONBinary))
 	case []any:
-		return []any(toJSONBinary(wamp.List(v)).(wamp.List))
+		return mapList(v, toJSONBinary)
 	case wamp.Dict:
-		if v == nil {
-			return v
-		}
-		out := make(wamp.Dict, len(v))
-		for k, e := range v {
-			out[k] = toJSONBinary(e)
-		}
-		return out
+		return wamp.Dict(mapDict(v, toJSONBinary))
 	case map[string]any:
-		return map[string]any(toJSONBinary(wamp.Dict(v)).(wamp.Dict))
+		return mapDict(v, toJSONBinary)
 	}
 	return v
 }
 
-// fromJSONBinary replaces, in place, binary strings by their bytes. A
-// string that starts with NUL but is not valid base64 stays a string.
+// fromJSONBinary returns v with binary strings replaced by their bytes,
+// changing lists and maps in place. A string that starts with NUL but is
+// not valid base64 stays a string.
 func fromJSONBinary(v any) any {
 	switch v := v.(type) {
 	case string:
@@ -218,21 +293,41 @@ func fromJSONBinary(v any) any {
 			}
 		}
 	case wamp.List:
-		for i, e := range v {
-			v[i] = fromJSONBinary(e)
-		}
+		return wamp.List(mapListInPlace(v, fromJSONBinary))
 	case []any:
-		for i, e := range v {
-			v[i] = fromJSONBinary(e)
-		}
+		return mapListInPlace(v, fromJSONBinary)
 	case wamp.Dict:
-		for k, e := range v {
-			v[k] = fromJSONBinary(e)
-		}
+		return wamp.Dict(mapDictInPlace(v, fromJSONBinary))
 	case map[string]any:
-		for k, e := range v {
-			v[k] = fromJSONBinary(e)
-		}
+		return mapDictInPlace(v, fromJSONBinary)
 	}
 	return v
+}
+
+func mapList(l []any, f func(any) any) []any {
+	if l == nil {
+		return nil
+	}
+	return mapListInPlace(slices.Clone(l), f)
+}
+
+func mapListInPlace(l []any, f func(any) any) []any {
+	for i, e := range l {
+		l[i] = f(e)
+	}
+	return l
+}
+
+func mapDict(d map[string]any, f func(any) any) map[string]any {
+	if d == nil {
+		return nil
+	}
+	return mapDictInPlace(maps.Clone(d), f)
+}
+
+func mapDictInPlace(d map[string]any, f func(any) any) map[string]any {
+	for k, e := range d {
+		d[k] = f(e)
+	}
+	return d
 }

@@ -31,8 +31,9 @@ type Config struct {
 	Listeners Listeners     `yaml:"listeners"`
 	Realms    []RealmConfig `yaml:"realms"`
 	// KeepAlive is the ping interval of WebSocket and RawSocket peers: a
-	// peer silent for KeepAlive is pinged, one silent for twice KeepAlive
-	// is dropped (so within three intervals). Negative disables pings.
+	// peer is pinged before it has been silent for KeepAlive, and one
+	// silent for twice KeepAlive is dropped (so within 2.5 intervals).
+	// Negative disables pings.
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// OutQueueSize is the per-session outbound queue of network sessions
 	// in messages; messages beyond it are dropped (and counted).

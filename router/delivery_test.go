@@ -105,6 +105,9 @@ func TestInvalidRequests(t *testing.T) {
 	tests := []struct{ name, msg string }{
 		{"CALL arguments not a list", `[48,%d,{},"` + proc + `",{"a":1}]`},
 		{"CALL arguments a string", `[48,%d,{},"` + proc + `","abc"]`},
+		{"CALL procedure not a string", `[48,%d,{},42]`},
+		{"CALL without a procedure", `[48,%d,{}]`},
+		{"CALL with an extra element", `[48,%d,{},"` + proc + `",[],{},"x"]`},
 		{"CALL keyword arguments not a dict", `[48,%d,{},"` + proc + `",[],[1]]`},
 		{"CALL options not a dict", `[48,%d,[],"` + proc + `"]`},
 		{"CALL timeout a string", `[48,%d,{"timeout":"10"},"` + proc + `"]`},
@@ -123,6 +126,8 @@ func TestInvalidRequests(t *testing.T) {
 		{"PUBLISH exclude_me not a boolean", `[16,%d,{"acknowledge":true,"exclude_me":"no"},"` + topic + `"]`},
 		{"PUBLISH arguments not a list", `[16,%d,{"acknowledge":true},"` + topic + `",{"a":1}]`},
 		{"UNSUBSCRIBE subscription not an id", `[34,%d,"sub"]`},
+		{"UNREGISTER registration negative", `[66,%d,-1]`},
+		{"SUBSCRIBE topic a list", `[32,%d,{},["` + topic + `"]]`},
 	}
 	for i, tt := range tests {
 		req := 100 + i
@@ -132,8 +137,14 @@ func TestInvalidRequests(t *testing.T) {
 			t.Errorf("%s: got %v, want ERROR %s for request %d", tt.name, v, wamp.ErrInvalidArgument, req)
 		}
 	}
+	// Without acknowledge a bad PUBLISH gets no ERROR, which the client
+	// would not expect; the next reply is for the next request.
+	p.send(`[16,2,{},"` + topic + `",{"a":1}]`)
+	p.send(`[16,3,{"exclude":5},"` + topic + `"]`)
 	p.send(`[16,1,{"acknowledge":true},"` + topic + `",[1]]`)
-	p.expect(wamp.PUBLISHED)
+	if v := p.expect(wamp.PUBLISHED); v[1] != float64(1) {
+		t.Errorf("got %v, want PUBLISHED for request 1", v)
+	}
 }
 
 // TestProgressWithoutCanceling has a callee that announces progressive

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
@@ -107,5 +108,26 @@ func TestHostileHandshakes(t *testing.T) {
 			}
 			can.check(t, tt.name)
 		})
+	}
+}
+
+// TestSlowPeers covers peers that announce a frame and never finish it:
+// before HELLO the HELLO timeout closes them, after joining the silence
+// bound does; the canary is served meanwhile.
+func TestSlowPeers(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.KeepAlive = 500 * time.Millisecond
+	s := startServer(t, cfg)
+	can := newCanary(t, s)
+	for _, joined := range []bool{false, true} {
+		p := rawRS(t, s, 0xf)
+		if joined {
+			p.join()
+		}
+		start := time.Now()
+		p.rs.Write([]byte{0, 0, 0xf0, 0, '['}) // 61440 bytes announced, one sent
+		p.closed()
+		t.Logf("joined %v: a half-sent frame was closed after %v", joined, time.Since(start).Round(time.Millisecond))
+		can.check(t, "half-sent frame")
 	}
 }

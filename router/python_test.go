@@ -72,7 +72,7 @@ func orDash(s string) string {
 
 // echoProcedure registers an echo at B.consumer.echo.get_data through an
 // in-process admin session.
-func echoProcedure(t *testing.T, s *Server) string {
+func echoProcedure(t testing.TB, s *Server) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -174,12 +174,14 @@ func TestPythonBinaryPayloads(t *testing.T) {
 
 // TestAutobahnJSProgressiveCallee has a real autobahn-js callee, which
 // does not announce call canceling, stream progressive results to a Go
-// caller.
+// caller, after idling over RawSocket for three keep-alive intervals
+// (autobahn-js answers the router's PINGs).
 func TestAutobahnJSProgressiveCallee(t *testing.T) {
 	node := testutil.Need(t, "node")
 	modules := testutil.NeedNodeModule(t, filepath.Join("..", "consumers", "examples", "js"), "autobahn")
 	cfg := testConfig(t)
 	cfg.Realms[0].Auth.Anonymous.Role = protocol.RoleAdmin
+	cfg.KeepAlive = time.Second
 	s := startServer(t, cfg)
 	host, port, _ := strings.Cut(s.Addrs().RawSocket, ":")
 	proc := testNames.URI("js.progress")
@@ -189,6 +191,7 @@ func TestAutobahnJSProgressiveCallee(t *testing.T) {
 	if line := p.Line(t, 20*time.Second); line != "registered" {
 		t.Fatalf("callee: %q %s", line, p.Stderr())
 	}
+	time.Sleep(3 * time.Second) // idle: only the router's PINGs and their PONGs
 	caller := mustDial(t, wampx.Config{URL: s.WebSocketURL()})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -197,4 +200,22 @@ func TestAutobahnJSProgressiveCallee(t *testing.T) {
 	if err != nil || len(res.Arguments) != 1 || fmt.Sprint(res.Arguments[0]) != "3" || fmt.Sprint(progress) != "[1 2]" {
 		t.Fatalf("result %v, progress %v, err %v", res, progress, err)
 	}
+}
+
+// TestPythonIdleRawSocket keeps autobahn-python sessions idle over
+// RawSocket for three keep-alive intervals: autobahn-python cannot answer
+// RawSocket PINGs, so the router must neither ping them to death nor drop
+// them as silent.
+func TestPythonIdleRawSocket(t *testing.T) {
+	py := testutil.NeedPython(t)
+	cfg := testConfig(t)
+	cfg.KeepAlive = time.Second
+	s := startServer(t, cfg)
+	echoProc := echoProcedure(t, s)
+	var scenarios []pyScenario
+	for _, ser := range []string{"json", "msgpack", "cbor"} {
+		scenarios = append(scenarios, pyScenario{"rs idle " + ser, s.RawSocketURL(), ser, "anonymous", "", "",
+			[]string{"sleep:3.5", "call:" + echoProc}, []string{"ok call " + echoProc + " x"}})
+	}
+	runPython(t, py, "", scenarios)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 
-	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -188,17 +187,7 @@ type canary struct {
 
 func newCanary(t testing.TB, s *Server) *canary {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	admin, err := s.LocalDialer("canary-callee", protocol.RoleAdmin)(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	proc := testNames.GetData("canary")
-	if err := admin.Register(proc, echo, nil); err != nil {
-		t.Fatal(err)
-	}
+	proc := echoProcedure(t, s)
 	return &canary{c: mustDial(t, wampx.Config{URL: s.RawSocketURL()}), proc: proc}
 }
 

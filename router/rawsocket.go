@@ -95,9 +95,13 @@ func (c *rsConn) readFrame(limit func() int, touch func()) ([]byte, error) {
 		if max := limit(); n > max {
 			return nil, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errTooBig, n, max)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(c.conn, b); err != nil {
+		// Memory grows with what arrives, not with what a header claims.
+		b, err := io.ReadAll(io.LimitReader(c.conn, int64(n)))
+		if err != nil {
 			return nil, fmt.Errorf("reading frame: %w", err)
+		}
+		if len(b) < n {
+			return nil, fmt.Errorf("reading frame: %w", io.ErrUnexpectedEOF)
 		}
 		touch()
 		switch typ {

@@ -43,36 +43,26 @@ func oneOf(vals ...string) optionRule {
 	}
 }
 
-func isIDList(v any) string {
-	l, ok := wamp.AsList(v)
-	if !ok {
-		return "a list of session IDs"
-	}
-	for _, e := range l {
-		if _, ok := wamp.AsID(e); !ok {
-			return "a list of session IDs"
+// listOf checks a list whose every element passes ok.
+func listOf(desc string, ok func(any) bool) optionRule {
+	return func(v any) string {
+		l, isList := wamp.AsList(v)
+		if !isList || slices.ContainsFunc(l, func(e any) bool { return !ok(e) }) {
+			return desc
 		}
+		return ""
 	}
-	return ""
 }
 
-func isStringList(v any) string {
-	l, ok := wamp.AsList(v)
-	if !ok {
-		return "a list of strings"
-	}
-	for _, e := range l {
-		if _, ok := e.(string); !ok {
-			return "a list of strings"
-		}
-	}
-	return ""
-}
+var (
+	isIDList     = listOf("a list of session IDs", func(e any) bool { _, ok := wamp.AsID(e); return ok })
+	isStringList = listOf("a list of strings", func(e any) bool { _, ok := e.(string); return ok })
+)
 
 var matchRule = oneOf(wamp.MatchExact, wamp.MatchPrefix, wamp.MatchWildcard)
 
 // optionRules are the options of the WAMP basic and advanced profiles whose
-// type the specification fixes, per message type. Unknown options are
+// type the specification fixes, per request type. Unknown options are
 // allowed, as the specification requires.
 var optionRules = map[wamp.MessageType]map[string]optionRule{
 	wamp.PUBLISH: {
@@ -86,9 +76,9 @@ var optionRules = map[wamp.MessageType]map[string]optionRule{
 		"match": matchRule, "disclose_caller": isBool, "force_reregister": isBool,
 		"invoke": oneOf(wamp.InvokeSingle, wamp.InvokeRoundRobin, wamp.InvokeRandom, wamp.InvokeFirst, wamp.InvokeLast),
 	},
-	wamp.CALL:   {"timeout": isNonNegInt, "receive_progress": isBool, "disclose_me": isBool, "progress": isBool},
-	wamp.CANCEL: {"mode": oneOf(wamp.CancelModeSkip, wamp.CancelModeKill, wamp.CancelModeKillNoWait)},
-	wamp.YIELD:  {"progress": isBool},
+	wamp.CALL: {"timeout": isNonNegInt, "receive_progress": isBool, "disclose_me": isBool, "progress": isBool},
+	// CANCEL and YIELD have no reply to refuse them with: dropping them
+	// would leave a call waiting, so nexus's reading of them stands.
 }
 
 // invalidOptions returns why a message's options are invalid, or "".
@@ -104,10 +94,6 @@ func invalidOptions(m wamp.Message) string {
 		opts = m.Options
 	case *wamp.Call:
 		opts = m.Options
-	case *wamp.Cancel:
-		opts = m.Options
-	case *wamp.Yield:
-		opts = m.Options
 	}
 	for _, k := range sortedKeys(rules) {
 		v, ok := opts[k]
@@ -121,17 +107,21 @@ func invalidOptions(m wamp.Message) string {
 	return ""
 }
 
+// isRequest reports whether typ is a request the router answers (or, for
+// PUBLISH, may answer).
+func isRequest(typ wamp.MessageType) bool {
+	switch typ {
+	case wamp.CALL, wamp.REGISTER, wamp.UNREGISTER, wamp.SUBSCRIBE, wamp.UNSUBSCRIBE, wamp.PUBLISH:
+		return true
+	}
+	return false
+}
+
 // requestError answers a malformed request, or returns nil for message
 // types that have no ERROR reply (a PUBLISH only gets one when it asked
 // for an acknowledgement).
 func requestError(typ wamp.MessageType, req wamp.ID, acknowledge bool, why string) *wamp.Error {
-	switch typ {
-	case wamp.CALL, wamp.REGISTER, wamp.UNREGISTER, wamp.SUBSCRIBE, wamp.UNSUBSCRIBE:
-	case wamp.PUBLISH:
-		if !acknowledge {
-			return nil
-		}
-	default:
+	if !isRequest(typ) || typ == wamp.PUBLISH && !acknowledge {
 		return nil
 	}
 	return &wamp.Error{Type: typ, Request: req, Details: wamp.Dict{}, Error: wamp.ErrInvalidArgument, Arguments: wamp.List{why}}

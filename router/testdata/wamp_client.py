@@ -5,8 +5,8 @@ usage: wamp_client.py URL REALM SERIALIZER AUTHMETHOD AUTHID SECRET CAFILE ACTIO
 URL is ws://, wss://, rs:// or rss:// (RawSocket, rss with TLS); SERIALIZER
 is json, msgpack or cbor; AUTHMETHOD is anonymous, ticket, wampcra or
 cryptosign (SECRET is then the hex Ed25519 seed); AUTHID, SECRET and CAFILE
-may be "-". Each ACTION is call:URI, register:URI, publish:URI or
-subscribe:URI. Prints "joined AUTHID AUTHROLE", then one line per action,
+may be "-". Each ACTION is call:URI, register:URI, publish:URI,
+subscribe:URI or sleep:SECONDS. Prints "joined AUTHID AUTHROLE", then one line per action,
 "ok ACTION URI [RESULT]" or "error ACTION URI ERROR_URI", or "refused
 REASON" when the router does not admit the session.
 """
@@ -67,7 +67,9 @@ class Session(ApplicationSession):
             kind, uri = a.split(":", 1)
             try:
                 res = ""
-                if kind == "call":
+                if kind == "sleep":
+                    await asyncio.sleep(float(uri))
+                elif kind == "call":
                     res = await self.call(uri, "x")
                 elif kind == "register":
                     await self.register(lambda *args: args, uri)
