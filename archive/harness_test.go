@@ -57,7 +57,7 @@ func runChild(file, url string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dial, err := wampx.Config{URL: url, Realm: names.Realm}.Dialer(log)
 	if err != nil {
 		return err
