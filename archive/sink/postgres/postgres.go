@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/telemesh/telemesh/archive"
 )
@@ -54,8 +55,11 @@ type Sink struct {
 	cfg  Config
 	pool *pgxpool.Pool
 
-	mu    sync.Mutex
-	ready bool // table created
+	// create makes concurrent first writes share one CREATE TABLE, which
+	// PostgreSQL does not make safe to run twice at once.
+	create singleflight.Group
+	mu     sync.Mutex
+	ready  bool // table created
 	// Hypertable reports whether the table is a TimescaleDB hypertable.
 	hyper bool
 }
@@ -121,6 +125,11 @@ func (s *Sink) ensure(ctx context.Context) error {
 	if ready {
 		return nil
 	}
+	_, err, _ := s.create.Do("", func() (any, error) { return nil, s.createTable(ctx) })
+	return err
+}
+
+func (s *Sink) createTable(ctx context.Context) error {
 	t := s.cfg.Table
 	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 		time timestamptz NOT NULL,
