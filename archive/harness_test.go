@@ -62,14 +62,7 @@ func runChild(file, url string) error {
 	if err != nil {
 		return err
 	}
-	cl := consumers.New(dial, names, log)
-	a, err := archive.New(cfg, hubsource.Source{C: cl}, sinks, log)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	go cl.Run(ctx)
-	return a.Run(ctx)
+	return hubsource.Run(context.Background(), cfg, sinks, dial, names, log)
 }
 
 // router is an in-process nexus router on a fixed loopback port that a

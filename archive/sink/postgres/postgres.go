@@ -35,7 +35,7 @@ func init() {
 		Name:   "postgres",
 		Usage:  "PostgreSQL (and TimescaleDB): one narrow table, upserted",
 		Sample: Sample,
-		Open:   func(b []byte) (archive.Sink, error) { return Open(b) },
+		Open:   archive.Opener(Open),
 	})
 }
 
@@ -65,13 +65,7 @@ type Sink struct {
 }
 
 // Open checks a block and returns its sink; it does not connect.
-func Open(block []byte) (*Sink, error) {
-	var c Config
-	if err := archive.DecodeBlock(block, &c); err != nil {
-		return nil, err
-	}
-	return New(c)
-}
+func Open(block []byte) (*Sink, error) { return archive.OpenBlock(block, New) }
 
 // New returns the sink of a decoded configuration.
 func New(c Config) (*Sink, error) {
