@@ -219,7 +219,7 @@ func waitBackfill(t testing.TB, cl *consumers.Client, node string, n int) {
 	t.Helper()
 	testutil.Eventually(t, time.Minute, node+"'s backfill", func() bool {
 		r, err := cl.GetData(context.Background(), node, consumers.Query{Fields: []string{"f0"}, Start: 1, End: now()})
-		return err == nil && len(r.Data["f0"]) >= n
+		return err == nil && r.Data["f0"].Len() >= n
 	})
 }
 
@@ -236,8 +236,10 @@ func nodeSeries(t testing.TB, cl *consumers.Client, node string, fields []string
 	out := sinktest.Series{}
 	ts := r.Timeline["sim"].T
 	for _, f := range fields {
-		for i, v := range r.Data[f] {
-			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v.(float64)})
+		vs := r.Data[f]
+		for i := range vs.Len() {
+			v, _ := vs.At(i).Float()
+			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v})
 		}
 	}
 	return out

@@ -160,10 +160,10 @@ func (w *worker) livePoints(r *protocol.DataResult, pts []Point) []Point {
 		}
 		c := w.cur[f]
 		for i, t := range tl.T {
-			if i >= len(vs) || t < c {
+			if i >= vs.Len() || t < c {
 				continue
 			}
-			if p, ok := w.point(f, fi, t, vs[i]); ok && !w.memo[f][p.Time] {
+			if p, ok := w.point(f, fi, t, vs.At(i).Any()); ok && !w.memo[f][p.Time] {
 				pts = append(pts, p)
 			}
 		}
@@ -330,10 +330,10 @@ func (w *worker) storePoints(res *protocol.DataResult, want []string, fin *float
 		}
 		c := w.cur[f]
 		for i, t := range tl.T {
-			if i >= len(vs) || t < c || t >= to || fin != nil && t >= *fin {
+			if i >= vs.Len() || t < c || t >= to || fin != nil && t >= *fin {
 				continue
 			}
-			if p, ok := w.point(f, fi, t, vs[i]); ok && !w.memo[f][p.Time] {
+			if p, ok := w.point(f, fi, t, vs.At(i).Any()); ok && !w.memo[f][p.Time] {
 				pts = append(pts, p)
 			}
 		}

@@ -16,6 +16,9 @@ const (
 	AggMinMax = "minmax"
 )
 
+// Aggs lists the aggregations, the default (mean) first.
+var Aggs = []string{AggMean, AggMin, AggMax, AggLast, AggMinMax}
+
 // ValidAgg reports whether a is an aggregation get_data accepts.
 func ValidAgg(a string) bool {
 	switch a {
@@ -23,6 +26,15 @@ func ValidAgg(a string) bool {
 		return true
 	}
 	return false
+}
+
+// CheckAgg returns an InvalidArgument error unless a is one of Aggs. Every
+// place that takes an aggregation name checks it here, so all say the same.
+func CheckAgg(a string) error {
+	if ValidAgg(a) {
+		return nil
+	}
+	return Errorf(InvalidArgument, "unknown aggregation %q (want mean, min, max, last or minmax)", a)
 }
 
 // FieldInfo describes one field, as a value of get_fields' field map.
@@ -70,16 +82,18 @@ func (f FieldInfo) Wire() map[string]any {
 	return map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
 }
 
-// TimelineData is one timeline of a get_data result.
+// TimelineData is one timeline of a get_data result, as on the wire.
 type TimelineData struct {
-	T              []float64 `json:"t"`
+	T              []float64 `json:"t"` // seconds since the UNIX epoch
 	FinalizedUntil *float64  `json:"finalized_until"`
 }
 
-// DataResult is a get_data result and a live batch on B.consumer.N.data:
-// each field's values align one to one with the T list of its timeline.
+// DataResult is a decoded get_data result or live batch on
+// B.consumer.N.data: each field's values align one to one with the T list
+// of its timeline, which the result does not name (see Series). It
+// marshals to JSON as the wire shape.
 type DataResult struct {
-	Data     map[string][]any        `json:"data"`
+	Data     map[string]Values       `json:"data"`
 	Timeline map[string]TimelineData `json:"timeline"`
 }
 
@@ -88,6 +102,11 @@ type DataResult struct {
 type NodeSummary struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
+}
+
+// Wire returns the map sent on the wire for this summary.
+func (s NodeSummary) Wire() map[string]any {
+	return map[string]any{"name": s.Name, "description": s.Description}
 }
 
 // NodeInfo is one entry of list_nodes' result.
@@ -102,18 +121,34 @@ type NodeInfo struct {
 	Meta        map[string]any          `json:"meta"`
 }
 
+// Summary returns the node's name and description.
+func (n NodeInfo) Summary() NodeSummary { return NodeSummary{Name: n.Name, Description: n.Description} }
+
+// Wire returns the map sent on the wire for this entry of list_nodes, the
+// shape DecodeNodeInfos reads.
+func (n NodeInfo) Wire() map[string]any {
+	fields := make(map[string]any, len(n.Fields))
+	for k, f := range n.Fields {
+		fields[k] = f.Wire()
+	}
+	tls := make(map[string]any, len(n.Timelines))
+	for k, t := range n.Timelines {
+		tls[k] = t.Wire()
+	}
+	meta := make(map[string]any, len(n.Meta))
+	for k, v := range n.Meta {
+		meta[k] = v
+	}
+	return map[string]any{
+		"name": n.Name, "description": n.Description, "session": n.Session,
+		"joined": n.Joined, "last_seen": n.LastSeen,
+		"fields": fields, "timelines": tls, "meta": meta,
+	}
+}
+
 // Ptr returns a pointer to v, for the optional members of FieldInfo and
 // TimelineInfo.
 func Ptr[T any](v T) *T { return &v }
-
-// Reading is one sample of one field as a data node measures and stores it.
-// Value is a float64, a bool or a string, matching the field's type.
-type Reading struct {
-	Field string
-	// Time is nanoseconds since the UNIX epoch, UTC.
-	Time  int64
-	Value any
-}
 
 // TypeOf returns the field type of a normalized value: bool, string, or
 // number for anything else.
