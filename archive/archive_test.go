@@ -14,14 +14,7 @@ import (
 	"github.com/telemesh/telemesh/internal/testutil"
 )
 
-func sinkStatus(st archive.Status, name string) archive.SinkStatus {
-	for _, s := range st.Sinks {
-		if s.Name == name {
-			return s
-		}
-	}
-	return archive.SinkStatus{}
-}
+func sinkStatus(st archive.Status, name string) archive.SinkStatus { return sinkOf(st, name) }
 
 func cursorOf(st archive.Status, sink, node string) float64 {
 	for _, n := range sinkStatus(st, sink).Nodes {
@@ -38,17 +31,13 @@ func cursorOf(st archive.Status, sink, node string) float64 {
 // get_data returns for the same range.
 func TestArchiveEqualsGetData(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t), "influx": sinktest.InfluxDB(t), "pg": sinktest.Postgres(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	dir := t.TempDir()
 	fast := simNode{name: "fast", dir: dir, fields: 3, interval: 100 * time.Millisecond, backfill: "2m"}
 	slow := simNode{name: "slow", dir: dir, fields: 2, interval: time.Second, backfill: "30m"}
-	fast.start(t, rt.url())
-	slow.start(t, rt.url())
-	cl := client(t, rt.url())
+	rt, cl, _ := deployment(t, fast, slow)
 
 	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
-	late := simNode{name: "late", dir: dir, fields: 1, interval: 200 * time.Millisecond, backfill: "1m"}
+	late := simNode{name: "late", dir: dir, fields: 1, interval: 200 * time.Millisecond, backfill: "0"}
 	late.start(t, rt.url())
 	time.Sleep(2 * time.Second) // live readings too
 	end := now()
@@ -59,7 +48,7 @@ func TestArchiveEqualsGetData(t *testing.T) {
 	st := a.Status()
 	for name := range engines {
 		s := sinkStatus(st, name)
-		if s.Written == 0 || len(s.Nodes) != 3 || s.Errors != 0 {
+		if s.Written == 0 || len(s.Nodes) != 3 || s.Errors != 0 || s.Rejected != 0 {
 			t.Errorf("status of %s: %+v", name, s)
 		}
 		for _, n := range s.Nodes {
@@ -90,11 +79,8 @@ func TestSinkOutage(t *testing.T) {
 		outage = 5 * time.Second
 	}
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t), "pg": sinktest.Postgres(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 3, interval: 100 * time.Millisecond, backfill: "10s"}
-	n.start(t, rt.url())
-	cl := client(t, rt.url())
+	rt, cl, _ := deployment(t, n)
 	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
 	testutil.Eventually(t, 30*time.Second, "archiving started", func() bool { return cursorOf(a.Status(), "vm", "n1") > 0 })
 
@@ -118,12 +104,8 @@ func TestSinkOutage(t *testing.T) {
 // kept twice.
 func TestKillArchiver(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t), "influx": sinktest.InfluxDB(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 3, interval: 100 * time.Millisecond, backfill: "30m"}
-	n.start(t, rt.url())
-	cl := client(t, rt.url())
-	waitBackfill(t, cl, "n1", 18000)
+	rt, cl, _ := deployment(t, n)
 	addr := "127.0.0.1:" + itoa(testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
 
@@ -151,17 +133,14 @@ func TestKillArchiver(t *testing.T) {
 // catches it up from the node's own store.
 func TestRouterOutage(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "5s"}
-	n.start(t, rt.url())
+	rt, cl, _ := deployment(t, n)
 	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
 	testutil.Eventually(t, 30*time.Second, "archiving started", func() bool { return cursorOf(a.Status(), "vm", "n1") > 0 })
 	rt.stop()
 	down := now()
 	time.Sleep(5 * time.Second)
 	rt.start()
-	cl := client(t, rt.url())
 	end := now()
 	checkArchived(t, a.Status, cl, n, end, engines, time.Minute)
 	got := before(only(engines["vm"].Read(t), "n1"), end)["n1/f0"]
@@ -180,11 +159,9 @@ func TestRouterOutage(t *testing.T) {
 // store; the archiver stops following it, then catches up what it holds.
 func TestNodeReturns(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"pg": sinktest.Postgres(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "5s"}
-	stop := n.start(t, rt.url())
-	cl := client(t, rt.url())
+	rt, cl, stops := deployment(t, n)
+	stop := stops[0]
 	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
 	checkArchived(t, a.Status, cl, n, now(), engines, 30*time.Second)
 	stop()
@@ -200,11 +177,8 @@ func TestNodeReturns(t *testing.T) {
 func TestSinkUnreachableAtStart(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t)}
 	engines["vm"].Stop()
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "10s"}
-	n.start(t, rt.url())
-	cl := client(t, rt.url())
+	rt, cl, _ := deployment(t, n)
 	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
 	testutil.Eventually(t, 30*time.Second, "retries reported", func() bool { return sinkStatus(a.Status(), "vm").Retries > 0 })
 	engines["vm"].Start()

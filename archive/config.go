@@ -279,6 +279,28 @@ func yamlErr(err error, dropLines bool) error {
 	return errors.Join(errs...)
 }
 
+// OpenBlock strictly decodes a sink's block into its configuration type C
+// and builds the sink with build.
+func OpenBlock[C any, S Sink](block []byte, build func(C) (S, error)) (S, error) {
+	var c C
+	if err := DecodeBlock(block, &c); err != nil {
+		var zero S
+		return zero, err
+	}
+	return build(c)
+}
+
+// Opener adapts a sink package's typed Open to SinkType.Open.
+func Opener[S Sink](open func([]byte) (S, error)) func([]byte) (Sink, error) {
+	return func(b []byte) (Sink, error) {
+		s, err := open(b)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
 // Head is embedded (yaml:",inline") by sink configurations for the
 // members every sink block has.
 type Head struct {

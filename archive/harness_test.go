@@ -57,19 +57,12 @@ func runChild(file, url string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dial, err := wampx.Config{URL: url, Realm: names.Realm}.Dialer(log)
 	if err != nil {
 		return err
 	}
-	cl := consumers.New(dial, names, log)
-	a, err := archive.New(cfg, hubsource.Source{C: cl}, sinks, log)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	go cl.Run(ctx)
-	return a.Run(ctx)
+	return hubsource.Run(context.Background(), cfg, sinks, dial, names, log)
 }
 
 // router is an in-process nexus router on a fixed loopback port that a
@@ -187,6 +180,25 @@ func (n simNode) start(t testing.TB, url string) (stop func()) {
 	return func() { stopNode(); st.Close() }
 }
 
+// deployment starts a router, a hub, the nodes and the test's own
+// client, and waits until each node holds its backfilled history.
+func deployment(t testing.TB, nodes ...simNode) (*router, *consumers.Client, []func()) {
+	t.Helper()
+	rt := startRouter(t)
+	startHub(t, rt.url())
+	var stops []func()
+	for _, n := range nodes {
+		stops = append(stops, n.start(t, rt.url()))
+	}
+	cl := client(t, rt.url())
+	for _, n := range nodes {
+		if d, err := time.ParseDuration(n.backfill); err == nil && d > 0 {
+			waitBackfill(t, cl, n.name, int(d/n.interval)*9/10)
+		}
+	}
+	return rt, cl, stops
+}
+
 // client is the test's own consumer, to read what nodes hold.
 func client(t testing.TB, url string) *consumers.Client {
 	cl := consumers.New(dialer(t, url), names, nil)
@@ -199,9 +211,10 @@ func client(t testing.TB, url string) *consumers.Client {
 	return cl
 }
 
-// waitBackfill waits until the node holds at least n points of f0: the
-// sim driver writes its history at start, under a finalized_until that
-// does not know about it yet.
+// waitBackfill waits until the node holds at least n points of f0. The
+// sim driver writes its history at start while the node already reports
+// finalized_until as now minus one flush interval, so an archiver started
+// meanwhile could be told that history is final before it is stored.
 func waitBackfill(t testing.TB, cl *consumers.Client, node string, n int) {
 	t.Helper()
 	testutil.Eventually(t, time.Minute, node+"'s backfill", func() bool {
@@ -223,7 +236,9 @@ func nodeSeries(t testing.TB, cl *consumers.Client, node string, fields []string
 	out := sinktest.Series{}
 	ts := r.Timeline["sim"].T
 	for _, f := range fields {
-		for i, v := range r.Data[f].Nums {
+		vs := r.Data[f]
+		for i := range vs.Len() {
+			v, _ := vs.At(i).Float()
 			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v})
 		}
 	}
@@ -276,17 +291,36 @@ func checkArchived(t testing.TB, status func() archive.Status, cl *consumers.Cli
 	})
 	for name, e := range engines {
 		want := nodeSeries(t, cl, n.name, n.fieldNames(), end, e.Precision)
-		got := before(only(e.Read(t), n.name), end)
 		total := 0
 		for _, v := range want {
 			total += len(v)
 		}
-		if d := sinktest.Diff(got, want); d != "" {
-			t.Errorf("%s (%s) differs from %s's get_data: %s", name, e.Name, n.name, d)
+		// An engine may make what it acknowledged searchable a moment
+		// later (VictoriaMetrics registers new series asynchronously).
+		var d string
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			d = sinktest.Diff(before(only(e.Read(t), n.name), end), want)
+			if d == "" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if d != "" {
+			t.Errorf("%s (%s) differs from %s's get_data: %s\nsink status: %+v\nengine output: %s", name, e.Name, n.name, d, sinkOf(status(), name), e.Output())
 		} else {
 			t.Logf("%s (%s): %d points of %s equal its get_data", name, e.Name, total, n.name)
 		}
 	}
+}
+
+func sinkOf(st archive.Status, name string) archive.SinkStatus {
+	for _, s := range st.Sinks {
+		if s.Name == name {
+			return s
+		}
+	}
+	return archive.SinkStatus{}
 }
 
 // archiverConfig writes an archiver configuration with one sink per

@@ -87,12 +87,8 @@ func TestMeasureWriteRate(t *testing.T) {
 func TestMeasureCatchUp(t *testing.T) {
 	needMeasure(t)
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t)}
-	rt := startRouter(t)
-	startHub(t, rt.url())
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 10, interval: 100 * time.Millisecond, backfill: "1h"}
-	n.start(t, rt.url())
-	cl := client(t, rt.url())
-	waitBackfill(t, cl, "n1", 36000)
+	rt, cl, _ := deployment(t, n)
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
 	start := time.Now()

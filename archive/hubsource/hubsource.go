@@ -5,10 +5,12 @@ package hubsource
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/telemesh/telemesh/archive"
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // Source adapts a running consumers.Client to archive.Source.
@@ -52,4 +54,23 @@ func (s Source) Subscribe(ctx context.Context, node string, fn func(*protocol.Da
 // WatchNodes follows the hub's node events.
 func (s Source) WatchNodes(fn func(added bool, node string)) func() {
 	return s.C.WatchNodes(func(added bool, n protocol.NodeSummary) { fn(added, n.Name) })
+}
+
+// Run archives with cfg and sinks through a consumers client of its own on
+// dial until ctx ends, and returns nil then; it fails when the archiver
+// cannot start (cursor file, listen address).
+func Run(ctx context.Context, cfg archive.Config, sinks map[string]archive.Sink, dial wampx.Dialer, n protocol.Names, log *slog.Logger) error {
+	cl := consumers.New(dial, n, log)
+	a, err := archive.New(cfg, Source{C: cl}, sinks, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { cl.Run(ctx); close(done) }()
+	err = a.Run(ctx)
+	cancel()
+	<-done
+	return err
 }

@@ -92,6 +92,16 @@ func (e *Engine) Start() {
 	}
 }
 
+// Output returns the engine's output of its current (or last) run.
+func (e *Engine) Output() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.out == nil {
+		return ""
+	}
+	return e.out.String()
+}
+
 // Stop ends the engine (SIGTERM, then SIGKILL after 20 s).
 func (e *Engine) Stop() {
 	e.mu.Lock()
@@ -134,7 +144,7 @@ func VictoriaMetrics(t testing.TB) *Engine {
 	e.cmd = func() *exec.Cmd {
 		return exec.Command(bin, "-storageDataPath="+dir, fmt.Sprintf("-httpListenAddr=127.0.0.1:%d", port),
 			"-retentionPeriod=100y", "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=0s",
-			"-search.disableCache", "-loggerLevel=ERROR")
+			"-search.disableCache", "-loggerLevel=WARN")
 	}
 	e.ready = func() bool { return httpOK(base + "/health") }
 	e.Read = func(t testing.TB) Series { return readVM(t, base) }

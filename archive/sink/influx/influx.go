@@ -59,7 +59,7 @@ func init() {
 		Name:   "influx",
 		Usage:  "InfluxDB line protocol over HTTP: InfluxDB 1.x and 2.x, VictoriaMetrics",
 		Sample: Sample,
-		Open:   func(b []byte) (archive.Sink, error) { return Open(b) },
+		Open:   archive.Opener(Open),
 	})
 }
 
@@ -102,13 +102,7 @@ type Sink struct {
 }
 
 // Open checks a block and returns its sink; it does not connect.
-func Open(block []byte) (*Sink, error) {
-	var c Config
-	if err := archive.DecodeBlock(block, &c); err != nil {
-		return nil, err
-	}
-	return New(c)
-}
+func Open(block []byte) (*Sink, error) { return archive.OpenBlock(block, New) }
 
 // New returns the sink of a decoded configuration.
 func New(c Config) (*Sink, error) {
@@ -294,25 +288,14 @@ func (s *Sink) post(ctx context.Context, body []byte, n int) error {
 		zw.Close()
 		rd = &z
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.write, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	ctype, enc := "text/plain; charset=utf-8", ""
 	if s.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
+		enc = "gzip"
 	}
-	if s.auth != "" {
-		req.Header.Set("Authorization", s.auth)
-	} else if s.cfg.Username != "" {
-		req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
-	}
-	resp, err := s.hc.Do(req)
+	resp, msg, err := s.do(ctx, s.write, ctype, enc, rd)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
@@ -347,22 +330,10 @@ func (s *Sink) ensureDatabase(ctx context.Context) error {
 	u, _ := url.Parse(s.cfg.URL)
 	u.Path = strings.TrimRight(u.Path, "/") + "/query"
 	form := url.Values{"q": {"CREATE DATABASE " + strconv.Quote(s.cfg.Database)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	resp, msg, err := s.do(ctx, u.String(), "application/x-www-form-urlencoded", "", strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if s.auth != "" {
-		req.Header.Set("Authorization", s.auth)
-	} else if s.cfg.Username != "" {
-		req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
-	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("creating database %q: %s: %s", s.cfg.Database, resp.Status, strings.TrimSpace(string(msg)))
 	}
@@ -370,6 +341,31 @@ func (s *Sink) ensureDatabase(ctx context.Context) error {
 	s.created = true
 	s.mu.Unlock()
 	return nil
+}
+
+// do posts body with the sink's authentication and returns the answer
+// and the start of its body.
+func (s *Sink) do(ctx context.Context, u, ctype, encoding string, body io.Reader) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", ctype)
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	} else if s.cfg.Username != "" {
+		req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp, msg, nil
 }
 
 // line appends p's line; false (and nothing written) for a non-finite

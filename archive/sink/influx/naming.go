@@ -159,31 +159,29 @@ func (t template) expand(p *archive.Point) string {
 }
 
 func (s segment) value(p *archive.Point) string {
-	switch s.v {
-	case "":
+	if s.v == "" {
 		return s.lit
+	}
+	name, part, _ := strings.Cut(s.v, "_")
+	var v string
+	switch name {
 	case "node":
 		return p.Node
-	case "field":
-		return p.Field
-	case "timeline":
-		return p.Timeline
 	case "units":
 		return p.Units
-	case "field_prefix":
-		a, _ := split(p.Field)
-		return a
-	case "field_key":
-		_, b := split(p.Field)
-		return b
-	case "timeline_prefix":
-		a, _ := split(p.Timeline)
-		return a
-	case "timeline_key":
-		_, b := split(p.Timeline)
-		return b
+	case "field":
+		v = p.Field
+	case "timeline":
+		v = p.Timeline
 	}
-	return ""
+	prefix, key := split(v)
+	switch part {
+	case "prefix":
+		return prefix
+	case "key":
+		return key
+	}
+	return v
 }
 
 // compiled is a resolved Naming with parsed templates in key order.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/telemesh/telemesh/archive"
 )
@@ -34,7 +35,7 @@ func init() {
 		Name:   "postgres",
 		Usage:  "PostgreSQL (and TimescaleDB): one narrow table, upserted",
 		Sample: Sample,
-		Open:   func(b []byte) (archive.Sink, error) { return Open(b) },
+		Open:   archive.Opener(Open),
 	})
 }
 
@@ -54,20 +55,17 @@ type Sink struct {
 	cfg  Config
 	pool *pgxpool.Pool
 
-	mu    sync.Mutex
-	ready bool // table created
+	// create makes concurrent first writes share one CREATE TABLE, which
+	// PostgreSQL does not make safe to run twice at once.
+	create singleflight.Group
+	mu     sync.Mutex
+	ready  bool // table created
 	// Hypertable reports whether the table is a TimescaleDB hypertable.
 	hyper bool
 }
 
 // Open checks a block and returns its sink; it does not connect.
-func Open(block []byte) (*Sink, error) {
-	var c Config
-	if err := archive.DecodeBlock(block, &c); err != nil {
-		return nil, err
-	}
-	return New(c)
-}
+func Open(block []byte) (*Sink, error) { return archive.OpenBlock(block, New) }
 
 // New returns the sink of a decoded configuration.
 func New(c Config) (*Sink, error) {
@@ -121,6 +119,11 @@ func (s *Sink) ensure(ctx context.Context) error {
 	if ready {
 		return nil
 	}
+	_, err, _ := s.create.Do("", func() (any, error) { return nil, s.createTable(ctx) })
+	return err
+}
+
+func (s *Sink) createTable(ctx context.Context) error {
 	t := s.cfg.Table
 	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 		time timestamptz NOT NULL,

@@ -10,12 +10,10 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/telemesh/telemesh/archive"
 	"github.com/telemesh/telemesh/archive/hubsource"
 	_ "github.com/telemesh/telemesh/archive/sink/all" // every sink type
-	"github.com/telemesh/telemesh/consumers"
 )
 
 // archiveCommand is telemesh archive.
@@ -80,23 +78,7 @@ func runArchive(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl := consumers.New(dial, n, log)
-	a, err := archive.New(cfg, hubsource.Source{C: cl}, sinks, log)
-	if err != nil {
-		return err
-	}
-	g, ctx := errgroup.WithContext(c.Context)
-	g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
-	g.Go(func() error {
-		if err := a.Run(ctx); err != nil {
-			return err
-		}
-		return ctx.Err()
-	})
-	if err := g.Wait(); err != nil && c.Context.Err() == nil {
-		return err
-	}
-	return nil
+	return hubsource.Run(c.Context, cfg, sinks, dial, n, log)
 }
 
 func archiveStatus(c *ucli.Context) error {
