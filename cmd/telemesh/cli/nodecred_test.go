@@ -42,16 +42,21 @@ func TestUpAddsNode(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	node := func(args ...string) (*testutil.SyncBuffer, chan error) {
+	// urfave/cli writes package-level flag state while it parses: each
+	// command starts once the one before is past parsing.
+	node := func(args ...string) chan error {
 		var out testutil.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, append([]string{"telemesh", "node", "--url", url, "--driver", "sim"}, args...), io.Discard, &out)
 		}()
-		return &out, done
+		testutil.Eventually(t, 10*time.Second, "the node to start or end", func() bool {
+			return strings.Contains(out.String(), "node starting") || len(done) > 0
+		})
+		return done
 	}
-	_, local := node("--name", "lab1", "--data-dir", dir)
-	_, remote := node("--name", "pi1", "--data-dir", t.TempDir(), "--authid", "node", "--secret-file", filepath.Join(dir, "node.secret"))
+	local := node("--name", "lab1", "--data-dir", dir)
+	remote := node("--name", "pi1", "--data-dir", t.TempDir(), "--authid", "node", "--secret-file", filepath.Join(dir, "node.secret"))
 	testutil.Eventually(t, 20*time.Second, "both nodes listed", func() bool {
 		var out testutil.SyncBuffer
 		_, err := runCtx(context.Background(), &out, "nodes", "--url", url)
@@ -59,7 +64,7 @@ func TestUpAddsNode(t *testing.T) {
 	})
 
 	start := time.Now()
-	_, anon := node("--name", "anon", "--data-dir", t.TempDir())
+	anon := node("--name", "anon", "--data-dir", t.TempDir())
 	select {
 	case err := <-anon:
 		if err == nil || !strings.Contains(err.Error(), "anonymous sessions are read-only") || !strings.Contains(err.Error(), "node.secret") {

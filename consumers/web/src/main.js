@@ -81,7 +81,6 @@ function names(base) {
     getFields: (n) => u('consumer.' + n + '.get_fields'),
     getData: (n) => u('consumer.' + n + '.get_data'),
     data: (n) => u('consumer.' + n + '.data'),
-    alarm: (n) => u('consumer.' + n + '.alarm'),
   };
 }
 
