@@ -339,7 +339,8 @@ func (w *wirePeer) queue() {
 			q, bytes = append(q, b), bytes+len(b)
 			if w.lim.queueBytes > 0 && bytes > w.lim.queueBytes {
 				w.drop(dropSlow, fmt.Errorf("%d bytes queued, more than %d", bytes, w.lim.queueBytes))
-				return // nothing of this queue is worth flushing
+				w.kill() // nothing of this queue is worth flushing
+				return
 			}
 		case out <- head:
 			bytes -= len(head)
@@ -355,6 +356,7 @@ func (w *wirePeer) queue() {
 			idle := time.Since(time.Unix(0, w.lastRecv.Load()))
 			if idle > 2*w.lim.keepAlive {
 				w.drop(dropSilent, fmt.Errorf("no frame for %v", idle.Round(time.Millisecond)))
+				w.kill()
 				return
 			}
 			if idle >= w.lim.keepAlive/2 {
@@ -392,6 +394,7 @@ func (w *wirePeer) flush(q [][]byte) {
 		select {
 		case w.frames <- b:
 		case <-t.C:
+			w.kill() // the peer does not read: stop waiting for it
 			return
 		case <-w.dead:
 			return
