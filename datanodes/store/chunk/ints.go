@@ -1,0 +1,176 @@
+package chunk
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Integer columns (timestamps, rollup counts and offsets) are coded as the
+// smallest of four forms: deltas or deltas of deltas, each either as one
+// zigzag varint per value or as (run of zeros, value) pairs. Regular
+// timestamps give a delta of delta of zero almost everywhere, so a day at
+// 1 Hz costs a few bytes; step-like counts run-length code to nothing.
+// All arithmetic wraps, so every int64 round-trips.
+
+// Integer column forms.
+const (
+	intDelta    = 1 // zigzag varint deltas
+	intDoD      = 2 // zigzag varint deltas of deltas
+	intDeltaRun = 3 // deltas, zero runs
+	intDoDRun   = 4 // deltas of deltas, zero runs
+)
+
+var errCorrupt = errors.New("corrupt column")
+
+func zig(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzig(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// diffs writes in d the deltas (order 1) or deltas of deltas (order 2) of
+// vs: d[0] is vs[0], d[1] the first delta when order is 2.
+func diffs(d, vs []int64, order int) []int64 {
+	d = d[:0]
+	var prev, prevDelta int64
+	for i, v := range vs {
+		delta := v - prev
+		switch {
+		case i == 0:
+			d = append(d, v)
+		case order == 1 || i == 1:
+			d = append(d, delta)
+		default:
+			d = append(d, delta-prevDelta)
+		}
+		prev, prevDelta = v, delta
+	}
+	return d
+}
+
+// undiff inverts diffs in place.
+func undiff(d []int64, order int) {
+	var prev, prevDelta int64
+	for i := range d {
+		switch {
+		case i == 0:
+			prev = d[0]
+			continue
+		case order == 1 || i == 1:
+			prevDelta = d[i]
+		default:
+			prevDelta += d[i]
+		}
+		prev += prevDelta
+		d[i] = prev
+	}
+}
+
+func appendVarints(b []byte, d []int64) []byte {
+	for _, v := range d {
+		b = binary.AppendUvarint(b, zig(v))
+	}
+	return b
+}
+
+// appendRuns writes d as pairs (zeros before the value, value); a final
+// run of zeros is written as a pair whose value is absent, which the
+// known count tells apart.
+func appendRuns(b []byte, d []int64) []byte {
+	run := uint64(0)
+	for _, v := range d {
+		if v == 0 {
+			run++
+			continue
+		}
+		b = binary.AppendUvarint(b, run)
+		b = binary.AppendUvarint(b, zig(v))
+		run = 0
+	}
+	if run > 0 {
+		b = binary.AppendUvarint(b, run)
+	}
+	return b
+}
+
+// AppendInts appends the coded column vs to b: a form byte, then the
+// body. The count is not written; the reader must know it.
+func AppendInts(b []byte, vs []int64) []byte {
+	var best []byte
+	form := byte(0)
+	d := make([]int64, 0, len(vs))
+	var scratch []byte
+	for _, f := range []byte{intDelta, intDoD, intDeltaRun, intDoDRun} {
+		order := 1
+		if f == intDoD || f == intDoDRun {
+			order = 2
+		}
+		d = diffs(d, vs, order)
+		scratch = scratch[:0]
+		if f == intDelta || f == intDoD {
+			scratch = appendVarints(scratch, d)
+		} else {
+			scratch = appendRuns(scratch, d)
+		}
+		if best == nil || len(scratch) < len(best) {
+			best, scratch, form = scratch, best, f
+		}
+	}
+	b = append(b, form)
+	return append(b, best...)
+}
+
+// DecodeInts decodes n values coded by AppendInts from b into dst and
+// returns them and the bytes after them.
+func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
+	if len(b) == 0 {
+		return nil, nil, errCorrupt
+	}
+	form := b[0]
+	b = b[1:]
+	out := dst[:0]
+	if cap(out) < n {
+		out = make([]int64, 0, n)
+	}
+	next := func() (uint64, bool) {
+		u, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, false
+		}
+		b = b[k:]
+		return u, true
+	}
+	switch form {
+	case intDelta, intDoD:
+		for range n {
+			u, ok := next()
+			if !ok {
+				return nil, nil, errCorrupt
+			}
+			out = append(out, unzig(u))
+		}
+	case intDeltaRun, intDoDRun:
+		for len(out) < n {
+			run, ok := next()
+			if !ok || run > uint64(n-len(out)) {
+				return nil, nil, errCorrupt
+			}
+			for range run {
+				out = append(out, 0)
+			}
+			if len(out) == n {
+				break
+			}
+			u, ok := next()
+			if !ok {
+				return nil, nil, errCorrupt
+			}
+			out = append(out, unzig(u))
+		}
+	default:
+		return nil, nil, errCorrupt
+	}
+	order := 1
+	if form == intDoD || form == intDoDRun {
+		order = 2
+	}
+	undiff(out, order)
+	return out, b, nil
+}
