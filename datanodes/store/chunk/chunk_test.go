@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
@@ -310,7 +311,7 @@ func BenchmarkEncode(b *testing.B) {
 			field int
 		}{{"sensor", 0}, {"step", benchdata.StepField}} {
 			blocks := benchBlocks(f.field, size)
-			b.Run(f.name+"/"+itoa(size), func(b *testing.B) {
+			b.Run(f.name+"/"+strconv.Itoa(size), func(b *testing.B) {
 				var bytes, n int
 				for b.Loop() {
 					bytes, n = 0, 0
@@ -354,5 +355,3 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
-
-func itoa(n int) string { return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10)) }
