@@ -90,6 +90,26 @@ func appendRuns(b []byte, d []int64) []byte {
 	return b
 }
 
+// scaled marks a form whose differences after the first value are
+// multiples of a common divisor, written after the form byte: times
+// offsets in whole seconds cost a byte, not five.
+const scaled = 0x80
+
+// divisor returns the greatest common divisor of d[1:], 0 when all are 0.
+func divisor(d []int64) uint64 {
+	var g uint64
+	for _, v := range d[min(1, len(d)):] {
+		u := uint64(v)
+		if v < 0 {
+			u = -u
+		}
+		for u != 0 {
+			g, u = u, g%u
+		}
+	}
+	return g
+}
+
 // AppendInts appends the coded column vs to b: a form byte, then the
 // body. The count is not written; the reader must know it.
 func AppendInts(b []byte, vs []int64) []byte {
@@ -97,20 +117,33 @@ func AppendInts(b []byte, vs []int64) []byte {
 	form := byte(0)
 	d := make([]int64, 0, len(vs))
 	var scratch []byte
-	for _, f := range []byte{intDelta, intDoD, intDeltaRun, intDoDRun} {
-		order := 1
-		if f == intDoD || f == intDoDRun {
-			order = 2
-		}
+	for _, order := range []int{1, 2} {
 		d = diffs(d, vs, order)
-		scratch = scratch[:0]
-		if f == intDelta || f == intDoD {
-			scratch = appendVarints(scratch, d)
-		} else {
-			scratch = appendRuns(scratch, d)
+		f := byte(order)
+		var g uint64
+		if g = divisor(d); g > 1 {
+			for i := 1; i < len(d); i++ {
+				d[i] /= int64(g)
+			}
+			f |= scaled
 		}
-		if best == nil || len(scratch) < len(best) {
-			best, scratch, form = scratch, best, f
+		for _, runs := range []bool{false, true} {
+			scratch = scratch[:0]
+			if f&scaled != 0 {
+				scratch = binary.AppendUvarint(scratch, g)
+			}
+			if runs {
+				scratch = appendRuns(scratch, d)
+			} else {
+				scratch = appendVarints(scratch, d)
+			}
+			if best == nil || len(scratch) < len(best) {
+				ff := f
+				if runs {
+					ff += 2
+				}
+				best, scratch, form = scratch, best, ff
+			}
 		}
 	}
 	b = append(b, form)
@@ -125,6 +158,15 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 	}
 	form := b[0]
 	b = b[1:]
+	g := uint64(1)
+	if form&scaled != 0 {
+		form &^= scaled
+		var k int
+		if g, k = binary.Uvarint(b); k <= 0 || g < 2 {
+			return nil, nil, errCorrupt
+		}
+		b = b[k:]
+	}
 	out := dst[:0]
 	if cap(out) < n {
 		out = make([]int64, 0, n)
@@ -166,6 +208,11 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 		}
 	default:
 		return nil, nil, errCorrupt
+	}
+	if g > 1 {
+		for i := 1; i < len(out); i++ {
+			out[i] *= int64(g)
+		}
 	}
 	order := 1
 	if form == intDoD || form == intDoDRun {
