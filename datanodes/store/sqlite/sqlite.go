@@ -306,6 +306,7 @@ func (s *Store) init() error {
 		return notADatabase(err)
 	}
 	if check != "ok" {
+		check = strings.ReplaceAll(strings.TrimPrefix(check, "*** in database main ***\n"), "\n", "; ")
 		return fmt.Errorf("database is corrupt (quick_check: %s)", check)
 	}
 	var version int
