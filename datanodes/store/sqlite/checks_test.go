@@ -1,12 +1,17 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"database/sql"
+	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/storetest"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Start-up checks: each bad file or directory is refused with one line
@@ -94,5 +99,57 @@ func TestOpenRefusesReadOnlyFile(t *testing.T) {
 			s.Close()
 		}
 		t.Fatalf("Open of a read-only file = %v", err)
+	}
+}
+
+// TestCorruptChunk damages and truncates stored chunks and pages: queries
+// that need them fail naming the field and the time range, and other
+// fields answer as before.
+func TestCorruptChunk(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{})
+	defer s.Close()
+	var rs []protocol.Reading
+	for sec := range 3600 {
+		rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec) / 8},
+			protocol.Reading{Field: "b", Time: storetest.S(float64(sec)), Value: float64(sec)})
+	}
+	if err := s.Append(ctx, storetest.Columns(t, rs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	whole := store.Query{Fields: []string{"b"}, Start: storetest.T0, End: storetest.S(3600)}
+	want, err := s.Query(ctx, whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, damage := range []string{
+		"UPDATE chunks SET data = substr(data, 1, 10) || x'ff' || substr(data, 12) WHERE series_id = 1 AND start_ts = (SELECT min(start_ts) FROM chunks WHERE series_id = 1)",
+		"UPDATE chunks SET data = substr(data, 1, length(data) - 3) WHERE series_id = 1",
+	} {
+		if _, err := s.db.Exec(damage); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: storetest.T0, End: storetest.S(3600)})
+		if err == nil || !strings.Contains(err.Error(), "field a: chunk of readings from 2023-11-14T22:") || !strings.Contains(err.Error(), "corrupt chunk") {
+			t.Errorf("query over a damaged chunk: %v", err)
+		}
+		got, err := s.Query(ctx, whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.Equal(t, want, got)
+	}
+	if _, err := s.db.Exec("UPDATE rollups SET data = substr(data, 2) WHERE series_id = 1 AND tier = 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Query(ctx, store.Query{Fields: []string{"a"}, Start: storetest.T0, End: storetest.S(3600), Bucket: int64(time.Minute)})
+	if err == nil || !strings.Contains(err.Error(), "field a: minute rollup page from 2023-11-14T") {
+		t.Errorf("query over a damaged page: %v", err)
+	}
+	if _, err := s.Query(ctx, store.Query{Fields: []string{"b"}, Start: storetest.T0, End: storetest.S(3600), Bucket: int64(time.Minute)}); err != nil {
+		t.Errorf("other field's minutes: %v", err)
 	}
 }

@@ -136,7 +136,9 @@ func (p *planner) edge(level int, c, from, to int64) error {
 		return nil // the tier is complete here: no readings
 	}
 	if cl := cells[0].cell; cl.First >= from && cl.LastT < to {
-		p.b.AddCell(c, cl)
+		// Stamped at a reading's time: the cell may start in the query
+		// bucket before.
+		p.b.AddCell(cl.First, cl)
 		return nil
 	}
 	return p.span(level+1, from, to)

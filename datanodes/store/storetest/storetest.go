@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContextCanceled", testCanceled},
 		{"Concurrent", testConcurrent},
 		{"LongRangeMatchesRaw", testLongRange},
+		{"RandomizedMatchesDefinition", testProperty},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
