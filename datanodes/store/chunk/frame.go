@@ -6,32 +6,38 @@ import (
 	"hash/crc32"
 )
 
-// Frame builds a checksummed record of columns, each its own section
-// (zstd-compressed when that pays), for records other than readings, such
-// as rollup pages. The reader must know the columns' order and lengths.
+// Frame builds a checksummed record of columns, for records other than
+// readings, such as rollup pages: a tag byte, then the columns as one
+// section, compressed with zstd as a whole when that pays (one zstd frame
+// per record decodes much faster than one per column). The reader must
+// know the columns' order and lengths.
 type Frame struct {
-	b []byte
-	o Options
+	tag  byte
+	body []byte
+	o    Options
 }
 
+var plainSection = Options{Fast: true}
+
 // NewFrame starts a frame whose first byte is tag.
-func NewFrame(tag byte, o Options) *Frame { return &Frame{b: []byte{tag}, o: o} }
+func NewFrame(tag byte, o Options) *Frame { return &Frame{tag: tag, o: o} }
 
 // Uvarint appends a number.
-func (f *Frame) Uvarint(v uint64) { f.b = binary.AppendUvarint(f.b, v) }
+func (f *Frame) Uvarint(v uint64) { f.body = binary.AppendUvarint(f.body, v) }
 
 // Ints appends an integer column.
-func (f *Frame) Ints(vs []int64) { f.b = appendSection(f.b, AppendInts(nil, vs), f.o) }
+func (f *Frame) Ints(vs []int64) { f.body = appendSection(f.body, AppendInts(nil, vs), plainSection) }
 
 // Floats appends a number column.
-func (f *Frame) Floats(vs []float64) { f.b = appendSection(f.b, AppendFloats(nil, vs), f.o) }
+func (f *Frame) Floats(vs []float64) { f.body = appendSection(f.body, AppendFloats(nil, vs), plainSection) }
 
-// Bytes appends an opaque section, not compressed.
-func (f *Frame) Bytes(p []byte) { f.b = appendSection(f.b, p, Options{Fast: true}) }
+// Bytes appends an opaque section.
+func (f *Frame) Bytes(p []byte) { f.body = appendSection(f.body, p, plainSection) }
 
 // Finish returns the frame with its checksum.
 func (f *Frame) Finish() []byte {
-	return binary.LittleEndian.AppendUint32(f.b, crc32.Checksum(f.b, castagnoli))
+	b := appendSection([]byte{f.tag}, f.body, f.o)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // FrameReader reads a frame made by Frame.
@@ -48,7 +54,14 @@ func ReadFrame(b []byte, tag byte) (*FrameReader, error) {
 	if b[0] != tag {
 		return nil, fmt.Errorf("%w: tag %d, want %d", ErrCorrupt, b[0], tag)
 	}
-	return &FrameReader{b: b[1 : len(b)-4]}, nil
+	body, rest, err := readSection(b[1 : len(b)-4])
+	if err == nil && len(rest) != 0 {
+		err = errCorrupt
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return &FrameReader{b: body}, nil
 }
 
 // Uvarint reads a number.

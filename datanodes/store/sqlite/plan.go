@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
@@ -27,6 +28,10 @@ import (
 // statement per contiguous run of pages or chunks, so the cells reach the
 // Bucketer in order.
 
+// splitCells is how many cells of a tier that does not divide a bucket
+// width the bucket must span for the tier to be used.
+const splitCells = 4
+
 type planner struct {
 	ctx     context.Context
 	s       *Store
@@ -46,8 +51,11 @@ type planner struct {
 func (s *Store) planner(ctx context.Context, series int64, q store.Query) *planner {
 	p := &planner{ctx: ctx, s: s, series: series, bucket: q.Bucket, from: q.Start, to: q.End}
 	if !s.noRollups {
+		// A tier helps when it divides the width, or when its cells are
+		// few enough per bucket that the ones a bucket boundary splits
+		// (read from finer sources) are a small part.
 		for i := len(Tiers) - 1; i >= 0; i-- {
-			if Tiers[i].Width <= q.Bucket {
+			if w := Tiers[i].Width; w <= q.Bucket && (q.Bucket%w == 0 || w*splitCells <= q.Bucket) {
 				p.levels = append(p.levels, i)
 			}
 		}
@@ -106,12 +114,8 @@ func (p *planner) whole(level int, from, to int64) error {
 		return err
 	}
 	if h < z {
-		cells, err := p.cells(level, h, z)
-		if err != nil {
+		if err := p.cells(level, h, z, func(c *bucketCell) { p.b.AddCell(c.bucket, c.cell) }); err != nil {
 			return err
-		}
-		for _, c := range cells {
-			p.b.AddCell(c.bucket, c.cell)
 		}
 	}
 	return p.edge(level, z, z, to)
@@ -128,14 +132,14 @@ func (p *planner) edge(level int, c, from, to int64) error {
 	if c < p.horizon[1+ti] {
 		return p.span(level+1, from, to)
 	}
-	cells, err := p.cells(level, c, c+Tiers[ti].Width)
-	if err != nil {
+	var cell *bucketCell
+	if err := p.cells(level, c, c+Tiers[ti].Width, func(bc *bucketCell) { cell = bc }); err != nil {
 		return err
 	}
-	if len(cells) == 0 {
+	if cell == nil {
 		return nil // the tier is complete here: no readings
 	}
-	if cl := cells[0].cell; cl.First >= from && cl.LastT < to {
+	if cl := cell.cell; cl.First >= from && cl.LastT < to {
 		// Stamped at a reading's time: the cell may start in the query
 		// bucket before.
 		p.b.AddCell(cl.First, cl)
@@ -144,8 +148,9 @@ func (p *planner) edge(level int, c, from, to int64) error {
 	return p.span(level+1, from, to)
 }
 
-// cells returns the stored cells of level's tier in [a, z), ascending.
-func (p *planner) cells(level int, a, z int64) ([]bucketCell, error) {
+// cells calls fn with the stored cells of level's tier in [a, z), in
+// ascending order.
+func (p *planner) cells(level int, a, z int64, fn func(*bucketCell)) error {
 	ti := p.levels[level]
 	t := Tiers[ti]
 	if p.pages[level] == nil {
@@ -165,7 +170,7 @@ func (p *planner) cells(level int, a, z int64) ([]bucketCell, error) {
 		rows, err := p.s.db.QueryContext(context.Background(), "SELECT page, data FROM rollups WHERE series_id = ? AND tier = ? AND page >= ? AND page <= ? ORDER BY page",
 			p.series, ti, first, last)
 		if err != nil {
-			return nil, fmt.Errorf("read rollups: %w", err)
+			return fmt.Errorf("read rollups: %w", err)
 		}
 		for pg := first; pg <= last; pg += t.Width * pageCells {
 			if _, ok := cache[pg]; !ok {
@@ -175,43 +180,35 @@ func (p *planner) cells(level int, a, z int64) ([]bucketCell, error) {
 		for rows.Next() {
 			if err := p.ctx.Err(); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			var pg int64
 			var data []byte
 			if err := rows.Scan(&pg, &data); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			cs, err := decodePage(data)
 			if err != nil {
 				rows.Close()
-				return nil, pageError(t, pg, err)
+				return pageError(t, pg, err)
 			}
 			cache[pg] = cs
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read rollups: %w", err)
+			return fmt.Errorf("read rollups: %w", err)
 		}
 	}
-	var out []bucketCell
 	for pg := first; pg <= last; pg += t.Width * pageCells {
 		cs := cache[pg]
-		lo, hi := 0, len(cs)
-		for lo < hi && cs[lo].bucket < a {
-			lo++
-		}
-		for hi > lo && cs[hi-1].bucket >= z {
-			hi--
-		}
-		if len(out) == 0 {
-			out = cs[lo:hi]
-		} else {
-			out = append(out[:len(out):len(out)], cs[lo:hi]...)
+		lo := sort.Search(len(cs), func(i int) bool { return cs[i].bucket >= a })
+		hi := sort.Search(len(cs), func(i int) bool { return cs[i].bucket >= z })
+		for i := lo; i < hi; i++ {
+			fn(&cs[i])
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ceilTo rounds t up to a multiple of w; times near the smallest int64,
