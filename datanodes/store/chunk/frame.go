@@ -29,7 +29,9 @@ func (f *Frame) Uvarint(v uint64) { f.body = binary.AppendUvarint(f.body, v) }
 func (f *Frame) Ints(vs []int64) { f.body = appendSection(f.body, AppendInts(nil, vs), plainSection) }
 
 // Floats appends a number column.
-func (f *Frame) Floats(vs []float64) { f.body = appendSection(f.body, AppendFloats(nil, vs), plainSection) }
+func (f *Frame) Floats(vs []float64) {
+	f.body = appendSection(f.body, AppendFloats(nil, vs), plainSection)
+}
 
 // Bytes appends an opaque section.
 func (f *Frame) Bytes(p []byte) { f.body = appendSection(f.body, p, plainSection) }

@@ -133,7 +133,7 @@ func BenchmarkDiskBytesPerReading(b *testing.B) {
 	b.ReportMetric(float64(pages*size)/benchReadings(), "file-B/reading")
 	perField := func(table string, ids string) float64 {
 		var n int64
-		if err := s.db.QueryRow("SELECT coalesce(sum(length(data)), 0) FROM "+table+" WHERE series_id IN (SELECT id FROM series WHERE name IN ("+ids+"))").Scan(&n); err != nil {
+		if err := s.db.QueryRow("SELECT coalesce(sum(length(data)), 0) FROM " + table + " WHERE series_id IN (SELECT id FROM series WHERE name IN (" + ids + "))").Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		return float64(n)
@@ -221,7 +221,7 @@ func BenchmarkQueryWeek10Fields1000(b *testing.B) {
 	benchQuery(b, 10, 7*day, 1000, protocol.AggMean, false)
 }
 func BenchmarkQueryMonth1000(b *testing.B) { benchQuery(b, 1, 30*day, 1000, protocol.AggMean, false) }
-func BenchmarkQueryDayRaw(b *testing.B) { benchQuery(b, 1, day, 0, protocol.AggMean, false) }
+func BenchmarkQueryDayRaw(b *testing.B)    { benchQuery(b, 1, day, 0, protocol.AggMean, false) }
 
 // BenchmarkQueryDayRawWithLimit: the limit check reads the chunks' counts.
 func BenchmarkQueryDayRawWithLimit(b *testing.B) {
