@@ -14,6 +14,7 @@ func openStore(path string, cfg datanodes.Config, log *slog.Logger) (store.Store
 	r := cfg.Store.Retention
 	return sqlite.Open(path, sqlite.Options{
 		FlushInterval: cfg.Store.FlushInterval.D(),
-		Retention:     sqlite.Retention{Raw: r["raw"].D(), Minute: r["minute"].D(), Hour: r["hour"].D()},
+		Retention: sqlite.Retention{Raw: r["raw"].D(), TenSeconds: r["10s"].D(), Minute: r["minute"].D(),
+			TenMinutes: r["10m"].D(), Hour: r["hour"].D(), Day: r["day"].D()},
 	}, log.With("component", "store"))
 }
