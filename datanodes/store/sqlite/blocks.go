@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // Helpers over single-kind blocks of readings, the write path's working
@@ -164,4 +165,14 @@ func clip(b *chunk.Block, from, to int64) *chunk.Block {
 	lo, _ := slices.BinarySearch(b.Times, from)
 	hi, _ := slices.BinarySearch(b.Times, to)
 	return sliceBlock(b, lo, hi)
+}
+
+// appendValues appends vs to dst; the first values are taken without a
+// copy (Concat would append them one by one to a column of no type yet).
+func appendValues(dst *protocol.Values, vs protocol.Values) error {
+	if dst.Len() == 0 && dst.Type == "" {
+		*dst = vs
+		return nil
+	}
+	return dst.Concat(vs)
 }

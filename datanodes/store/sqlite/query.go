@@ -113,7 +113,7 @@ func (s *Store) raw(ctx context.Context, fields []field, q store.Query) ([]proto
 			sr.Times = append(sr.Times, b.Times...)
 			vs, err := valuesOf(b)
 			if err == nil {
-				err = sr.Values.Concat(vs)
+				err = appendValues(&sr.Values, vs)
 			}
 			return err
 		})

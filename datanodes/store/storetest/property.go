@@ -176,3 +176,41 @@ func testProperty(t *testing.T, s store.Store) {
 	h.Apply(t, s)
 	CheckRandomQueries(t, s, r, h.Final, h.Start-int64(time.Hour), h.End+int64(time.Hour), 150)
 }
+
+// testScan: a store that streams (store.Scanner) gives, slice by slice,
+// exactly what Query gives, in slices no larger than asked.
+func testScan(t *testing.T, s store.Store) {
+	sc, ok := s.(store.Scanner)
+	if !ok {
+		t.Skip("the store does not implement store.Scanner")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	h := RandomHistory(r)
+	h.Apply(t, s)
+	for _, slice := range []int{1, 7, 1000, 1 << 20} {
+		a := h.Start + r.Int64N(h.End-h.Start)
+		q := store.Query{Fields: []string{"s", "n", "missing", "b"}, Start: a, End: a + r.Int64N(h.End-a) + 1}
+		want := query(t, s, q)
+		it := sc.Scan(context.Background(), q, slice)
+		var got []protocol.Series
+		for it.Next() {
+			sr := it.At()
+			if sr.Len() == 0 || sr.Len() > slice {
+				t.Fatalf("slice of %d points, want 1 to %d", sr.Len(), slice)
+			}
+			if n := len(got); n > 0 && got[n-1].Field == sr.Field {
+				got[n-1].Times = append(got[n-1].Times, sr.Times...)
+				if err := got[n-1].Values.Concat(sr.Values); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			got = append(got, sr)
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		it.Close()
+		Equal(t, want, got)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent", testConcurrent},
 		{"LongRangeMatchesRaw", testLongRange},
 		{"RandomizedMatchesDefinition", testProperty},
+		{"ScanMatchesQuery", testScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
