@@ -223,7 +223,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if err != nil {
 			return res, err
 		}
-		note := "database file after a checkpoint"
+		note := "database pages in use, retention applied (the 10 s tier keeps 3 days)"
 		if vm != nil {
 			vmBytes, err := vm.settle(ctx, time.Unix(first, 0).UTC(), end.UTC())
 			if err != nil {

@@ -116,7 +116,7 @@ func randomBlock(r *rand.Rand) *Block {
 	blk := &Block{}
 	t := r.Int64() >> r.IntN(64)
 	mixed := r.IntN(4) == 0
-	style := r.IntN(5)
+	style := r.IntN(6)
 	for i := range n {
 		switch r.IntN(10) {
 		case 0:
@@ -145,6 +145,10 @@ func randomBlock(r *rand.Rand) *Block {
 				v = float64(i / 50)
 			case 3:
 				v = []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), 5e-324, 1 << 62, 1e22, 1e-22}[r.IntN(8)]
+			case 4: // sums of decimals: near-decimal
+				for range 1 + r.IntN(20) {
+					v += float64(r.IntN(100000)) / 1000
+				}
 			default:
 				v = r.Float64() * math.Pow(10, float64(r.IntN(40)-20))
 			}
@@ -353,5 +357,34 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reading")
 		})
+	}
+}
+
+// TestNearDecimalSums: sums of decimal readings, a few units in the last
+// place off a decimal, take the near-decimal form and come back exactly.
+func TestNearDecimalSums(t *testing.T) {
+	var sums []float64
+	for i := range 256 {
+		var s float64
+		for k := range 10 {
+			s += benchdata.Value(0, int64(i*10+k))
+		}
+		sums = append(sums, s)
+	}
+	b := AppendFloats(nil, sums)
+	if b[0] != floatNearDec {
+		t.Errorf("form %d, want near-decimal", b[0])
+	}
+	if per := float64(len(b)) / float64(len(sums)); per > 4 {
+		t.Errorf("%.1f bytes per sum", per)
+	}
+	got, rest, err := DecodeFloats(nil, b, len(sums))
+	if err != nil || len(rest) != 0 {
+		t.Fatal(err)
+	}
+	for i := range sums {
+		if math.Float64bits(got[i]) != math.Float64bits(sums[i]) {
+			t.Fatalf("sum %d: %v, want %v", i, got[i], sums[i])
+		}
 	}
 }

@@ -29,6 +29,7 @@ const (
 	floatRaw     = 1
 	floatXOR     = 2
 	floatDecimal = 3
+	floatNearDec = 4
 )
 
 const maxExp = 22 // 10^22 is the largest power of ten exact in a float64
@@ -115,6 +116,45 @@ func appendDecimal(b []byte, vs []float64, ms []int64) ([]byte, bool) {
 	return AppendInts(b, ms), true
 }
 
+// maxULPs bounds the corrections of the near-decimal form.
+const maxULPs = 1 << 16
+
+// appendNearDecimal appends the near-decimal form of vs: values a few
+// units in the last place from m/10^k for one k, as sums of decimal
+// readings are, coded as the exponent, the mantissas and the difference
+// of each value's bits from those of m/10^k. It is exact for every value.
+func appendNearDecimal(b []byte, vs []float64) ([]byte, bool) {
+	if len(vs) == 0 {
+		return b, false
+	}
+	ms := make([]int64, len(vs))
+	corr := make([]int64, len(vs))
+	for k := 0; k <= maxExp; k++ {
+		ok := true
+		for i, v := range vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return b, false
+			}
+			x := math.Round(v * pow10[k])
+			if !(math.Abs(x) < maxMantissa) {
+				return b, false // more digits only makes it larger
+			}
+			d := int64(math.Float64bits(v)) - int64(math.Float64bits(fromDecimal(int64(x), k)))
+			if d < -maxULPs || d > maxULPs {
+				ok = false
+				break
+			}
+			ms[i], corr[i] = int64(x), d
+		}
+		if ok {
+			b = append(b, floatNearDec, byte(k))
+			b = AppendInts(b, ms)
+			return AppendInts(b, corr), true
+		}
+	}
+	return b, false
+}
+
 // AppendFloats appends the coded column vs to b. The count is not written.
 func AppendFloats(b []byte, vs []float64) []byte {
 	start := len(b)
@@ -122,6 +162,11 @@ func AppendFloats(b []byte, vs []float64) []byte {
 	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs))); ok {
 		if len(d)-start < raw/4 {
 			return d // no XOR form comes near
+		}
+		b = d
+	} else if d, ok := appendNearDecimal(b, vs); ok {
+		if len(d)-start < raw/8 {
+			return d
 		}
 		b = d
 	}
@@ -174,6 +219,23 @@ func DecodeFloats(dst []float64, b []byte, n int) ([]float64, []byte, error) {
 		}
 		for _, m := range ms {
 			out = append(out, fromDecimal(m, k))
+		}
+		return out, rest, nil
+	case floatNearDec:
+		if len(b) < 2 || b[1] > maxExp {
+			return nil, nil, errCorrupt
+		}
+		k := int(b[1])
+		ms, rest, err := DecodeInts(nil, b[2:], n)
+		if err != nil {
+			return nil, nil, err
+		}
+		corr, rest, err := DecodeInts(nil, rest, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, m := range ms {
+			out = append(out, math.Float64frombits(uint64(int64(math.Float64bits(fromDecimal(m, k)))+corr[i])))
 		}
 		return out, rest, nil
 	}

@@ -536,20 +536,27 @@ func (s *Store) Close() error {
 	return err
 }
 
-// DiskUsage flushes, checkpoints the WAL and returns the size of the
-// database file and, per field, the bytes of its chunks and rollup pages.
+// DiskUsage flushes, applies retention, checkpoints the WAL and returns
+// the bytes of the database's pages in use (free pages, which SQLite
+// reuses, not counted) and, per field, the bytes of its chunks and rollup
+// pages.
 func (s *Store) DiskUsage(ctx context.Context) (int64, map[string]int64, error) {
 	if err := s.Flush(ctx); err != nil {
+		return 0, nil, err
+	}
+	if err := s.Prune(ctx, s.o.Now()); err != nil {
 		return 0, nil, err
 	}
 	db := context.WithoutCancel(ctx)
 	if _, err := s.db.ExecContext(db, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return 0, nil, err
 	}
-	var pages, size int64
-	if err := s.db.QueryRowContext(db, "SELECT (SELECT page_count FROM pragma_page_count()), (SELECT page_size FROM pragma_page_size())").Scan(&pages, &size); err != nil {
+	var pages, free, size int64
+	if err := s.db.QueryRowContext(db, `SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()),
+		(SELECT page_size FROM pragma_page_size())`).Scan(&pages, &free, &size); err != nil {
 		return 0, nil, err
 	}
+	pages -= free
 	rows, err := s.db.QueryContext(db, `SELECT s.name, coalesce((SELECT sum(length(data)) FROM chunks WHERE series_id = s.id), 0)
 		+ coalesce((SELECT sum(length(data)) FROM rollups WHERE series_id = s.id), 0) FROM series s`)
 	if err != nil {
