@@ -94,7 +94,7 @@ func (v *vmServer) rss() (float64, float64) {
 	return procMemMiB(fmt.Sprintf("/proc/%d/status", v.cmd.Process.Pid))
 }
 
-// importDay posts the readings of every field in [first, first+n) seconds.
+// importSeconds posts the readings of every field in [first, first+n) seconds.
 func (v *vmServer) importSeconds(ctx context.Context, fields int, first, n int64) error {
 	var buf bytes.Buffer
 	for i := range fields {
@@ -116,20 +116,31 @@ func (v *vmServer) importSeconds(ctx context.Context, fields int, first, n int64
 		}
 		buf.WriteString("]}\n")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/api/v1/import", &buf)
+	resp, err := v.do(ctx, http.MethodPost, "/api/v1/import", &buf)
 	if err != nil {
 		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// do sends a request and returns the response of a 2xx status, or an
+// error with the body of another.
+func (v *vmServer) do(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, v.base+path, body)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := v.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("victoria-metrics import: %s: %s", resp.Status, b)
+		resp.Body.Close()
+		return nil, fmt.Errorf("victoria-metrics %s %s: %s: %s", method, path, resp.Status, b)
 	}
-	return nil
+	return resp, nil
 }
 
 // settle flushes and merges what VM buffered and returns its data
@@ -206,11 +217,7 @@ func (v *vmServer) queryRange(ctx context.Context, selector string, start, end t
 // export reads the raw samples of a selector in [start, end).
 func (v *vmServer) export(ctx context.Context, selector string, start, end time.Time) (int, error) {
 	q := url.Values{"match[]": {selector}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix()-1, 10)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/api/v1/export?"+q.Encode(), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := v.http.Do(req)
+	resp, err := v.do(ctx, http.MethodGet, "/api/v1/export?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -232,19 +239,11 @@ func (v *vmServer) export(ctx context.Context, selector string, start, end time.
 }
 
 func (v *vmServer) getJSON(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := v.http.Do(req)
+	resp, err := v.do(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("victoria-metrics %s: %s", resp.Status, b)
-	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 

@@ -176,3 +176,14 @@ func appendValues(dst *protocol.Values, vs protocol.Values) error {
 	}
 	return dst.Concat(vs)
 }
+
+// valueAt returns row i of a block whose rows are all of kind k.
+func valueAt(b *chunk.Block, k chunk.Kind, i int) protocol.Value {
+	switch k {
+	case chunk.String:
+		return protocol.Str(b.Strs[i])
+	case chunk.Bool:
+		return protocol.Bool(b.Bools[i])
+	}
+	return protocol.Num(b.Nums[i])
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
-	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
@@ -240,16 +239,7 @@ func (p *planner) addBlock(b *chunk.Block, from, to int64) error {
 	lo, hi := within(b.Times, from, to)
 	k, _ := kindOf(b)
 	for i := lo; i < hi; i++ {
-		var v protocol.Value
-		switch k {
-		case chunk.Number:
-			v = protocol.Num(b.Nums[i])
-		case chunk.String:
-			v = protocol.Str(b.Strs[i])
-		case chunk.Bool:
-			v = protocol.Bool(b.Bools[i])
-		}
-		p.b.Add(b.Times[i], v)
+		p.b.Add(b.Times[i], valueAt(b, k, i))
 	}
 	return nil
 }

@@ -298,7 +298,17 @@ func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
 		h.unsealedN -= h.last.n
 		h.hasLast = false
 	}
-	for _, p := range cut(tail, headReadings) {
+	if err := w.writeHead(id, h, tail); err != nil {
+		return err
+	}
+	h.lastEnd = h.last.end
+	return nil
+}
+
+// writeHead writes b as unsealed chunks of at most headReadings after the
+// field's other chunks, and notes them in h.
+func (w *writer) writeHead(id int64, h *head, b *chunk.Block) error {
+	for _, p := range cut(b, headReadings) {
 		r, err := w.insertChunk(id, p, false)
 		if err != nil {
 			return err
@@ -307,7 +317,6 @@ func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
 		h.unsealedN += r.n
 		h.last, h.hasLast = r, true
 	}
-	h.lastEnd = h.last.end
 	return nil
 }
 
@@ -315,33 +324,9 @@ func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
 // the chunks they overlap, and returns the times of replaced readings.
 func (w *writer) rewrite(id int64, h *head, nw *chunk.Block) ([]int64, error) {
 	lo, hi := nw.Times[0], nw.Times[nw.Len()-1]
-	rows, err := w.tx.Query("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND start_ts <= ? AND end_ts >= ? ORDER BY start_ts", id, hi, lo)
+	merged, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND start_ts <= ? AND end_ts >= ? ORDER BY start_ts", id, hi, lo)
 	if err != nil {
-		return nil, fmt.Errorf("read chunks: %w", err)
-	}
-	merged := &chunk.Block{}
-	var ids []int64
-	for rows.Next() {
-		var cid, start, end int64
-		var data []byte
-		if err := rows.Scan(&cid, &start, &end, &data); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		blk, err := chunk.Decode(data)
-		if err != nil {
-			rows.Close()
-			return nil, chunkError(start, end, err)
-		}
-		if err := appendBlock(merged, blk); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, cid)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read chunks: %w", err)
+		return nil, err
 	}
 	out, replaced, err := mergeBlocks(merged, nw)
 	if err != nil {
@@ -370,32 +355,8 @@ func (w *writer) rewrite(id int64, h *head, nw *chunk.Block) ([]int64, error) {
 // seal recodes a field's unsealed chunks into sealed ones of
 // SealReadings, leaving the rest unsealed.
 func (w *writer) seal(id int64, h *head) error {
-	rows, err := w.tx.Query("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND sealed = 0 ORDER BY start_ts", id)
+	all, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND sealed = 0 ORDER BY start_ts", id)
 	if err != nil {
-		return fmt.Errorf("read write head: %w", err)
-	}
-	all := &chunk.Block{}
-	var ids []int64
-	for rows.Next() {
-		var cid, start, end int64
-		var data []byte
-		if err := rows.Scan(&cid, &start, &end, &data); err != nil {
-			rows.Close()
-			return err
-		}
-		blk, err := chunk.Decode(data)
-		if err != nil {
-			rows.Close()
-			return chunkError(start, end, err)
-		}
-		if err := appendBlock(all, blk); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, cid)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, cid := range ids {
@@ -410,14 +371,8 @@ func (w *writer) seal(id int64, h *head) error {
 		}
 	}
 	h.unsealedFrom, h.unsealedN, h.hasLast = math.MaxInt64, 0, false
-	for _, p := range cut(sliceBlock(all, full, all.Len()), headReadings) {
-		r, err := w.insertChunk(id, p, false)
-		if err != nil {
-			return err
-		}
-		h.unsealedFrom = min(h.unsealedFrom, r.start)
-		h.unsealedN += r.n
-		h.last, h.hasLast = r, true
+	if err := w.writeHead(id, h, sliceBlock(all, full, all.Len())); err != nil {
+		return err
 	}
 	if !h.hasLast {
 		// The last chunk is a sealed one now.
@@ -430,6 +385,37 @@ func (w *writer) seal(id int64, h *head) error {
 		w.s.heads[id] = h
 	}
 	return nil
+}
+
+// readChunks decodes the chunks a query of (id, start_ts, end_ts, data)
+// rows selects into one block, and returns their ids.
+func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, error) {
+	rows, err := w.tx.Query(query, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	defer rows.Close()
+	all := &chunk.Block{}
+	var ids []int64
+	for rows.Next() {
+		var cid, start, end int64
+		var data []byte
+		if err := rows.Scan(&cid, &start, &end, &data); err != nil {
+			return nil, nil, err
+		}
+		blk, err := chunk.Decode(data)
+		if err != nil {
+			return nil, nil, chunkError(start, end, err)
+		}
+		if err := appendBlock(all, blk); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, cid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	return all, ids, nil
 }
 
 func (w *writer) readChunk(cid int64) (*chunk.Block, error) {
@@ -512,16 +498,7 @@ func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
 	}
 	k, _ := kindOf(b)
 	for i, t := range b.Times {
-		var v protocol.Value
-		switch k {
-		case chunk.Number:
-			v = protocol.Num(b.Nums[i])
-		case chunk.String:
-			v = protocol.Str(b.Strs[i])
-		case chunk.Bool:
-			v = protocol.Bool(b.Bools[i])
-		}
-		add(downsample.Start(t, w), downsample.Point(t, v))
+		add(downsample.Start(t, w), downsample.Point(t, valueAt(b, k, i)))
 	}
 	return out
 }
