@@ -3,6 +3,7 @@ package chunk
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // Integer columns (timestamps, rollup counts and offsets) are coded as the
@@ -110,44 +111,71 @@ func divisor(d []int64) uint64 {
 	return g
 }
 
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// sizes returns the lengths of d as varints and as zero runs.
+func sizes(d []int64) (varints, runs int) {
+	run := uint64(0)
+	for _, v := range d {
+		z := zig(v)
+		varints += uvarintLen(z)
+		if v == 0 {
+			run++
+			continue
+		}
+		runs += uvarintLen(run) + uvarintLen(z)
+		run = 0
+	}
+	if run > 0 {
+		runs += uvarintLen(run)
+	}
+	return varints, runs
+}
+
 // AppendInts appends the coded column vs to b: a form byte, then the
-// body. The count is not written; the reader must know it.
+// body. The count is not written; the reader must know it. The four
+// forms are sized in one pass each and only the smallest is written.
 func AppendInts(b []byte, vs []int64) []byte {
-	var best []byte
-	form := byte(0)
 	d := make([]int64, 0, len(vs))
-	var scratch []byte
+	best, bestOrder, bestRuns, bestG := -1, 0, false, uint64(0)
 	for _, order := range []int{1, 2} {
 		d = diffs(d, vs, order)
-		f := byte(order)
-		var g uint64
-		if g = divisor(d); g > 1 {
+		g := divisor(d)
+		extra := 0
+		if g > 1 {
 			for i := 1; i < len(d); i++ {
 				d[i] /= int64(g)
 			}
-			f |= scaled
+			extra = uvarintLen(g)
 		}
-		for _, runs := range []bool{false, true} {
-			scratch = scratch[:0]
-			if f&scaled != 0 {
-				scratch = binary.AppendUvarint(scratch, g)
-			}
-			if runs {
-				scratch = appendRuns(scratch, d)
-			} else {
-				scratch = appendVarints(scratch, d)
-			}
-			if best == nil || len(scratch) < len(best) {
-				ff := f
-				if runs {
-					ff += 2
-				}
-				best, scratch, form = scratch, best, ff
-			}
+		v, r := sizes(d)
+		if best < 0 || extra+v < best {
+			best, bestOrder, bestRuns, bestG = extra+v, order, false, g
+		}
+		if extra+r < best {
+			best, bestOrder, bestRuns, bestG = extra+r, order, true, g
+		}
+	}
+	d = diffs(d, vs, bestOrder)
+	form := byte(bestOrder)
+	if bestRuns {
+		form += 2
+	}
+	if bestG > 1 {
+		form |= scaled
+		for i := 1; i < len(d); i++ {
+			d[i] /= int64(bestG)
 		}
 	}
 	b = append(b, form)
-	return append(b, best...)
+	if bestG > 1 {
+		b = binary.AppendUvarint(b, bestG)
+	}
+	if bestRuns {
+		return appendRuns(b, d)
+	}
+	return appendVarints(b, d)
 }
 
 // DecodeInts decodes n values coded by AppendInts from b into dst and
