@@ -195,48 +195,64 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 		}
 		b = b[k:]
 	}
-	out := dst[:0]
-	if cap(out) < n {
-		out = make([]int64, 0, n)
+	if cap(dst) < n {
+		dst = make([]int64, n)
 	}
-	next := func() (uint64, bool) {
-		u, k := binary.Uvarint(b)
-		if k <= 0 {
-			return 0, false
+	out := dst[:n]
+	pos := 0 // next byte of b
+	// uvarint reads one value at pos; ok is false past the end or on
+	// an overlong encoding.
+	uvarint := func() (uint64, bool) {
+		var x uint64
+		for shift := uint(0); shift < 64; shift += 7 {
+			if pos >= len(b) {
+				return 0, false
+			}
+			c := b[pos]
+			pos++
+			if c < 0x80 {
+				return x | uint64(c)<<shift, shift < 63 || c <= 1
+			}
+			x |= uint64(c&0x7f) << shift
 		}
-		b = b[k:]
-		return u, true
+		return 0, false
 	}
 	switch form {
 	case intDelta, intDoD:
-		for range n {
-			u, ok := next()
+		for i := range out {
+			if pos < len(b) && b[pos] < 0x80 { // one-byte values, the usual case
+				out[i] = unzig(uint64(b[pos]))
+				pos++
+				continue
+			}
+			u, ok := uvarint()
 			if !ok {
 				return nil, nil, errCorrupt
 			}
-			out = append(out, unzig(u))
+			out[i] = unzig(u)
 		}
 	case intDeltaRun, intDoDRun:
-		for len(out) < n {
-			run, ok := next()
-			if !ok || run > uint64(n-len(out)) {
+		for i := 0; i < n; {
+			run, ok := uvarint()
+			if !ok || run > uint64(n-i) {
 				return nil, nil, errCorrupt
 			}
-			for range run {
-				out = append(out, 0)
-			}
-			if len(out) == n {
+			clear(out[i : i+int(run)])
+			i += int(run)
+			if i == n {
 				break
 			}
-			u, ok := next()
+			u, ok := uvarint()
 			if !ok {
 				return nil, nil, errCorrupt
 			}
-			out = append(out, unzig(u))
+			out[i] = unzig(u)
+			i++
 		}
 	default:
 		return nil, nil, errCorrupt
 	}
+	b = b[pos:]
 	if g > 1 {
 		for i := 1; i < len(out); i++ {
 			out[i] *= int64(g)
