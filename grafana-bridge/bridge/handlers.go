@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -291,28 +290,34 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 	return out, nil
 }
 
-// jsonMillis is the time of a point in milliseconds: an integer when whole,
-// else kept to the microsecond.
-func jsonMillis(t float64) any {
-	ms := math.Round(t*1e6) / 1e3
-	if ms == math.Trunc(ms) {
-		return int64(ms)
+// jsonMillis is the time of a point (nanoseconds) in milliseconds: an
+// integer when whole, else kept to the microsecond.
+func jsonMillis(ns int64) any {
+	us := ns / 1e3
+	if r := ns % 1e3; r >= 500 {
+		us++
+	} else if r <= -500 {
+		us--
 	}
-	return ms
+	if us%1e3 == 0 {
+		return us / 1e3
+	}
+	return float64(us) / 1e3
 }
 
-// jsonValue makes a value JSON-safe: NaN and infinities become null.
-func jsonValue(v any) any {
-	if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+// jsonValue makes a value JSON-safe: missing values (NaN) and infinities
+// become null.
+func jsonValue(v protocol.Value) any {
+	if v.Type == protocol.TypeNumber && math.IsInf(v.Num, 0) {
 		return nil
 	}
-	return v
+	return v.Any()
 }
 
 func toTimeserie(se Series) timeserie {
 	dp := make([][]any, len(se.Times))
 	for i, t := range se.Times {
-		dp[i] = []any{jsonValue(se.Values[i]), jsonMillis(t)}
+		dp[i] = []any{jsonValue(se.Values.At(i)), jsonMillis(t)}
 	}
 	return timeserie{Target: se.Target.String(), Datapoints: dp}
 }
@@ -330,42 +335,37 @@ func columnType(info protocol.FieldInfo) string {
 func toTable(se Series) table {
 	rows := make([][]any, len(se.Times))
 	for i, t := range se.Times {
-		rows[i] = []any{jsonMillis(t), jsonValue(se.Values[i])}
+		rows[i] = []any{jsonMillis(t), jsonValue(se.Values.At(i))}
 	}
 	return table{Type: "table", Columns: []column{{"Time", "time"}, {se.Target.String(), columnType(se.Info)}}, Rows: rows}
 }
 
 // Eventful reports whether a value marks an event: non-zero numbers, true,
 // non-empty strings.
-func Eventful(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case string:
-		return x != ""
-	case bool:
-		return x
+func Eventful(v protocol.Value) bool {
+	if v.Type == protocol.TypeString {
+		return v.Str != ""
 	}
-	f, ok := Float(v)
-	return ok && f != 0 && !math.IsNaN(f)
+	f, ok := v.Float()
+	return ok && f != 0
 }
 
 // EventText is the annotation text of an event value.
-func EventText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+func EventText(v protocol.Value) string {
+	if v.Type == protocol.TypeString {
+		return v.Str
 	}
-	if f, ok := Float(v); ok {
+	if f, ok := v.Float(); ok {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
-	return fmt.Sprint(v)
+	return ""
 }
 
 func toAnnotationTable(se Series) table {
 	rows := [][]any{}
 	for i, t := range se.Times {
-		if Eventful(se.Values[i]) {
-			rows = append(rows, []any{jsonMillis(t), se.Target.String(), EventText(se.Values[i]), se.Target.Node + "," + se.Target.Field})
+		if v := se.Values.At(i); Eventful(v) {
+			rows = append(rows, []any{jsonMillis(t), se.Target.String(), EventText(v), se.Target.Node + "," + se.Target.Field})
 		}
 	}
 	return table{Type: "table", Columns: []column{{"time", "time"}, {"title", "string"}, {"text", "string"}, {"tags", "string"}}, Rows: rows}
@@ -432,9 +432,9 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	for _, se := range series {
 		for i, t := range se.Times {
-			if Eventful(se.Values[i]) {
+			if v := se.Values.At(i); Eventful(v) {
 				out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(t), Title: se.Target.String(),
-					Text: EventText(se.Values[i]), Tags: []string{se.Target.Node, se.Target.Field}})
+					Text: EventText(v), Tags: []string{se.Target.Node, se.Target.Field}})
 			}
 		}
 	}
@@ -577,7 +577,7 @@ type metric struct {
 
 func aggOptions() []option {
 	var out []option
-	for _, a := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
+	for _, a := range protocol.Aggs {
 		out = append(out, option{a, a})
 	}
 	return out

@@ -52,8 +52,10 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
 	}
-	if c.Options.DefaultAgg != "" && !protocol.ValidAgg(c.Options.DefaultAgg) {
-		return fmt.Errorf("unknown default aggregation %q", c.Options.DefaultAgg)
+	if c.Options.DefaultAgg != "" {
+		if err := protocol.CheckAgg(c.Options.DefaultAgg); err != nil {
+			return fmt.Errorf("default aggregation: %w", err)
+		}
 	}
 	return nil
 }

@@ -68,8 +68,10 @@ func ParseSettings(s backend.DataSourceInstanceSettings) (wampx.Config, protocol
 	if st.NodeTimeout < 0 {
 		return wampx.Config{}, n, bridge.Options{}, fmt.Errorf("nodeTimeout %v is negative", st.NodeTimeout)
 	}
-	if st.DefaultAgg != "" && !protocol.ValidAgg(st.DefaultAgg) {
-		return wampx.Config{}, n, bridge.Options{}, fmt.Errorf("defaultAgg %q: want mean, min, max, last or minmax", st.DefaultAgg)
+	if st.DefaultAgg != "" {
+		if err := protocol.CheckAgg(st.DefaultAgg); err != nil {
+			return wampx.Config{}, n, bridge.Options{}, fmt.Errorf("defaultAgg: %w", err)
+		}
 	}
 	cfg := wampx.Config{URL: st.URL, Realm: n.Realm, AuthID: st.AuthID, AuthMethod: st.AuthMethod,
 		Secret: s.DecryptedSecureJSONData["secret"], CAFile: st.CAFile, Serializer: st.Serializer}

@@ -16,8 +16,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// benchCommand is the bench subcommand.
+func benchCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "bench",
 		Usage: "measure ingest, disk, get_data, live delivery, hub registration and node memory, optionally beside VictoriaMetrics",
 		Description: `Self-hosted by default: a router, the hub and a data node run in this process,
@@ -59,9 +60,12 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			res, err := bench.Run(c.Context, bench.Config{
 				Router: rc, Names: n,
 				OpenStore: func() (store.Store, error) {
-					st, err := openStore(filepath.Join(dir, "bench.db"), datanodes.Config{Name: "bench"}, log)
-					opened, _ = st.(*sqlite.Store)
-					return st, err
+					st, err := sqlite.Open(filepath.Join(dir, "bench.db"), storeOptions(datanodes.Config{}), log.With("component", "store"))
+					opened = st
+					if err != nil {
+						return nil, err
+					}
+					return st, nil
 				},
 				Disk: func(ctx context.Context) (int64, map[string]int64, error) {
 					if opened == nil {
@@ -93,5 +97,5 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			}
 			return err
 		},
-	})
+	}
 }

@@ -10,8 +10,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// getCommand is the get subcommand.
+func getCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "get",
 		Usage:     "read historical data of some fields of a data node",
 		ArgsUsage: "NODE FIELD...",
@@ -29,7 +30,7 @@ spikes).`,
 			&ucli.StringFlag{Name: "agg", Usage: "bucket aggregation: mean, min, max, last or minmax"},
 		),
 		Action: get,
-	})
+	}
 }
 
 func get(c *ucli.Context) error {
@@ -57,8 +58,10 @@ func get(c *ucli.Context) error {
 	if q.MaxPoints < 0 || q.MinStride < 0 {
 		return fmt.Errorf("--max-points and --min-stride must not be negative")
 	}
-	if q.Agg != "" && !protocol.ValidAgg(q.Agg) {
-		return fmt.Errorf("--agg %q: want mean, min, max, last or minmax", q.Agg)
+	if q.Agg != "" {
+		if err := protocol.CheckAgg(q.Agg); err != nil {
+			return fmt.Errorf("--agg: %w", err)
+		}
 	}
 	for _, f := range fields {
 		if err := protocol.CheckFieldName(f); err != nil {

@@ -11,14 +11,15 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// tailCommand is the tail subcommand.
+func tailCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "tail",
 		Usage:     "print the live readings of a data node until interrupted",
 		ArgsUsage: "NODE [FIELD...]",
 		Flags:     consumerFlags(10 * time.Second),
 		Action:    tail,
-	})
+	}
 }
 
 func tail(c *ucli.Context) error {
@@ -72,7 +73,7 @@ func tail(c *ucli.Context) error {
 				return nil
 			case r := <-batches:
 				if format == "json" {
-					out := &protocol.DataResult{Data: map[string][]any{}, Timeline: r.Timeline}
+					out := &protocol.DataResult{Data: map[string]protocol.Values{}, Timeline: r.Timeline}
 					for f, v := range r.Data {
 						if want[f] {
 							out.Data[f] = v
