@@ -79,8 +79,8 @@ type StoreConfig struct {
 	// FlushInterval bounds how long a reading may wait before it is
 	// durable; get_data reports data older than it as finalized.
 	FlushInterval Duration `yaml:"flush_interval"`
-	// Retention maps a storage tier (raw, minute, hour) to how long it is
-	// kept; unset tiers are kept forever.
+	// Retention maps a storage tier (raw, 10s, minute, 10m, hour, day) to how long it
+	// is kept; unset tiers are kept forever, except 10s (3 days by default).
 	Retention map[string]Duration `yaml:"retention"`
 }
 
@@ -254,9 +254,9 @@ func (c Config) Validate() error {
 	}
 	for tier, d := range c.Store.Retention {
 		switch tier {
-		case "raw", "minute", "hour":
+		case "raw", "10s", "minute", "10m", "hour", "day":
 		default:
-			return fmt.Errorf("store.retention: unknown tier %q (want raw, minute or hour)", tier)
+			return fmt.Errorf("store.retention: unknown tier %q (want raw, 10s, minute, 10m, hour or day)", tier)
 		}
 		if d < 0 {
 			return fmt.Errorf("store.retention.%s must not be negative", tier)

@@ -83,3 +83,27 @@ type Query struct {
 	// Limit caps the number of points of all series together; 0 = no cap.
 	Limit int
 }
+
+// Scanner is implemented by stores that can stream a raw query's readings
+// as typed slices, without holding the whole answer or counting it first:
+// a progressive get_data answer can be sent slice by slice as it is read.
+type Scanner interface {
+	// Scan returns an iterator over the readings of q.Fields in
+	// [q.Start, q.End), field by field in the order of q.Fields, each field's
+	// readings in time order, in series of at most max(slice, 1) points.
+	// q.Bucket must be 0; q.Limit is ignored.
+	Scan(ctx context.Context, q Query, slice int) SeriesIterator
+}
+
+// SeriesIterator pulls typed series, in the style of Prometheus's
+// storage.SeriesSet: call Next until it returns false, then Err.
+type SeriesIterator interface {
+	// Next advances to the next series and reports whether there is one.
+	Next() bool
+	// At returns the current series; it stays valid after Next.
+	At() protocol.Series
+	// Err returns the error that stopped the iteration, if any.
+	Err() error
+	// Close releases the iterator; it may be called at any time.
+	Close() error
+}

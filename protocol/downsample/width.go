@@ -22,7 +22,11 @@ func Width(start, end int64, stride float64, maxPoints int64, agg string) int64 
 		if agg == protocol.AggMinMax {
 			per = 2
 		}
-		w = max(w, budgetWidth(start, end, maxPoints/per))
+		bw := budgetWidth(start, end, maxPoints/per)
+		if maxPoints/per >= 2 {
+			bw = Snap(bw) // tier-aligned; see docs/protocol.md
+		}
+		w = max(w, bw)
 	}
 	return max(w, 0)
 }

@@ -30,3 +30,42 @@ func TestBudgetWidthOneBucket(t *testing.T) {
 		t.Error("minmax bucket stamped at the epoch")
 	}
 }
+
+// TestWidthSnapsToTiers: widths from max_points are multiples of a rollup
+// tier, at most 25 % wider, never giving more points than asked.
+func TestWidthSnapsToTiers(t *testing.T) {
+	end := time.Date(2026, 11, 23, 20, 55, 1, 123456789, time.UTC).UnixNano()
+	day := int64(24 * time.Hour)
+	tests := []struct {
+		span      int64
+		maxPoints int64
+		agg       string
+		want      time.Duration
+	}{
+		{day, 1000, protocol.AggMean, 90 * time.Second},
+		{7 * day, 1000, protocol.AggMean, 11 * time.Minute},
+		{30 * day, 1000, protocol.AggMean, 50 * time.Minute},
+		{2 * day, 1000, protocol.AggMean, 3 * time.Minute},
+		{30 * day, 1000, protocol.AggMinMax, 90 * time.Minute},
+		{365 * day, 1000, protocol.AggMean, 9 * time.Hour},
+		{3 * 365 * day, 100, protocol.AggMean, 12 * 24 * time.Hour},
+		{int64(time.Hour), 1000, protocol.AggMean, 3603604 * time.Microsecond},
+	}
+	for _, tc := range tests {
+		w := Width(end-tc.span, end, 0, tc.maxPoints, tc.agg)
+		if time.Duration(w) != tc.want {
+			t.Errorf("span %v, max_points %d %s: width %v, want %v", time.Duration(tc.span), tc.maxPoints, tc.agg, time.Duration(w), tc.want)
+		}
+		per := int64(1)
+		if tc.agg == protocol.AggMinMax {
+			per = 2
+		}
+		if n := ((end-1)/w - (end-tc.span)/w + 1) * per; n > tc.maxPoints {
+			t.Errorf("span %v: %d points, more than %d", time.Duration(tc.span), n, tc.maxPoints)
+		}
+	}
+	// min_stride is kept as given.
+	if w := Width(end-day, end, 86.4, 0, protocol.AggMean); w != 86400000000 {
+		t.Errorf("min_stride 86.4: width %d", w)
+	}
+}

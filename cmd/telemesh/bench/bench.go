@@ -17,13 +17,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -32,6 +32,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/benchdata"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
@@ -56,7 +57,13 @@ type Config struct {
 	LiveReadings int
 	// HubNodes is how many nodes register with the hub (1000; 0 skips).
 	HubNodes int
-	Logger   *slog.Logger
+	// VM is the path of a victoria-metrics binary to measure side by side
+	// on the same data; empty skips it.
+	VM string
+	// Disk, when set, returns the size of the node's database and the
+	// bytes each field takes in it.
+	Disk   func(ctx context.Context) (total int64, perField map[string]int64, err error)
+	Logger *slog.Logger
 }
 
 // Result is one measured figure.
@@ -148,86 +155,194 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, err
 	}
 
-	// Ingest: Days of Fields fields at 1 Hz ending now, in batches of 10,000.
+	// Ingest: Days of the bench data (package benchdata) ending now, day
+	// by day, into the node and, interleaved, into VictoriaMetrics.
+	var vm *vmServer
+	if cfg.VM != "" {
+		if vm, err = startVM(ctx, cfg.VM); err != nil {
+			return nil, err
+		}
+		defer vm.stop()
+	}
 	sink := node.Sink()
 	var fields []driver.Field
 	for i := range cfg.Fields {
-		fields = append(fields, driver.Field{Name: fmt.Sprintf("f%d", i), Timeline: "bench", Interval: time.Second})
+		fields = append(fields, driver.Field{Name: benchdata.Name(i), Timeline: "bench", Interval: time.Second})
 	}
 	sink.Declare(fields...)
 	end := time.Now().Truncate(time.Second)
 	steps := int64(cfg.Days * 86400)
 	first := end.Unix() - steps
-	t0 := time.Now()
-	batch := make([]protocol.Reading, 0, 10000)
+	var tmCPU, tmWall, vmCPU, vmWall time.Duration
 	total := 0
-	for k := range steps {
-		ts := (first + k) * 1e9
-		for i := range cfg.Fields {
-			v := float64(k%3600) + float64(i)
-			batch = append(batch, protocol.Reading{Field: fields[i].Name, Time: ts, Value: v})
-		}
-		if len(batch) >= 10000 {
-			sink.Emit(batch...)
-			total += len(batch)
-			batch = batch[:0]
-			if ctx.Err() != nil {
-				return res, ctx.Err()
+	batch := make([]protocol.Reading, 0, 10000)
+	for day := first; day < end.Unix(); day += 86400 {
+		n := min(86400, end.Unix()-day)
+		cpu0, t0 := processCPU(), time.Now()
+		for k := day; k < day+n; k++ {
+			for i := range cfg.Fields {
+				batch = append(batch, protocol.Reading{Field: fields[i].Name, Time: k * 1e9, Value: benchdata.Value(i%benchdata.Fields, k)})
+			}
+			if len(batch) >= 10000 || k == day+n-1 {
+				sink.Emit(batch...)
+				total += len(batch)
+				batch = batch[:0]
 			}
 		}
+		if err := st.Flush(ctx); err != nil {
+			return res, err
+		}
+		tmCPU, tmWall = tmCPU+processCPU()-cpu0, tmWall+time.Since(t0)
+		if vm != nil {
+			c0, t0 := vm.cpu(), time.Now()
+			for k := day; k < day+n; k += 3600 {
+				if err := vm.importSeconds(ctx, cfg.Fields, k, min(3600, day+n-k)); err != nil {
+					return res, err
+				}
+			}
+			vmCPU, vmWall = vmCPU+vm.cpu()-c0, vmWall+time.Since(t0)
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
 	}
-	sink.Emit(batch...)
-	total += len(batch)
-	if err := st.Flush(ctx); err != nil {
-		return res, err
-	}
-	el := time.Since(t0)
-	add("ingest", float64(total)/el.Seconds(), "readings/s", fmt.Sprintf("%d readings (%g days x %d fields at 1 Hz) in %s", total, cfg.Days, cfg.Fields, el.Round(time.Millisecond)))
 	if errs := node.Stats().SinkErrors; errs > 0 {
 		return res, fmt.Errorf("%d readings refused during ingest", errs)
+	}
+	add("ingest", float64(total)/tmWall.Seconds(), "readings/s", fmt.Sprintf("%d readings (%g days x %d fields at 1 Hz) in %s, through the node's sink", total, cfg.Days, cfg.Fields, tmWall.Round(time.Millisecond)))
+	perCPU := float64(total) / tmCPU.Seconds()
+	note := "whole process (node, router, hub, generator)"
+	if vm != nil {
+		vmPer := float64(total) / vmCPU.Seconds()
+		note += fmt.Sprintf("; VictoriaMetrics %.0f (its server process; the client's JSON not counted); ratio %.2f", vmPer, perCPU/vmPer)
+	}
+	add("ingest per CPU second", perCPU, "readings/CPU-s", note)
+
+	if cfg.Disk != nil {
+		fileBytes, perField, err := cfg.Disk(ctx)
+		if err != nil {
+			return res, err
+		}
+		note := "database pages in use, retention applied (the 10 s tier keeps 3 days)"
+		if vm != nil {
+			vmBytes, err := vm.settle(ctx, time.Unix(first, 0).UTC(), end.UTC())
+			if err != nil {
+				return res, err
+			}
+			vmPer := float64(vmBytes) / float64(total)
+			note += fmt.Sprintf("; VictoriaMetrics %.3f B (data directory after force_flush and force_merge); ratio %.2f", vmPer, float64(fileBytes)/float64(total)/vmPer)
+		}
+		add("disk per reading", float64(fileBytes)/float64(total), "B", note)
+		var sensor, step int64
+		var nSensor, nStep int
+		for i, f := range fields {
+			if i%benchdata.Fields == benchdata.StepField {
+				step += perField[f.Name]
+				nStep++
+			} else {
+				sensor += perField[f.Name]
+				nSensor++
+			}
+		}
+		perFieldReadings := float64(total) / float64(cfg.Fields)
+		if nSensor > 0 {
+			add("disk per reading, sensor-like fields", float64(sensor)/perFieldReadings/float64(nSensor), "B", "chunks and rollups of f0-f8")
+		}
+		if nStep > 0 {
+			add("disk per reading, step field", float64(step)/perFieldReadings/float64(nStep), "B", "chunks and rollups of f9")
+		}
 	}
 
 	runtime.GC()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	add("memory after ingest (Go heap in use)", float64(mem.HeapInuse)/(1<<20), "MiB", fmt.Sprintf("whole process: router, hub and node; Go sys %.0f MiB", float64(mem.Sys)/(1<<20)))
-	if rss, ok := residentMiB(); ok {
+	if rss, _ := procMemMiB("/proc/self/status"); rss > 0 {
 		add("memory after ingest (resident)", rss, "MiB", "whole process, including SQLite's C heap and page cache")
 	}
 
-	// Queries on f0.
+	// Queries, each timed over get_data, on the store alone and on
+	// VictoriaMetrics, in rotating order, medians of five.
 	endS := protocol.FromTime(end)
 	day := min(86400.0, cfg.Days*86400)
+	week := min(7*86400.0, cfg.Days*86400)
+	all := make([]string, cfg.Fields)
+	for i := range all {
+		all[i] = fields[i].Name
+	}
 	queries := []struct {
 		name      string
+		fields    []string
 		span      float64
 		maxPoints int
 	}{
-		{fmt.Sprintf("get_data %s raw", span(day)), day, 0},
-		{fmt.Sprintf("get_data %s to %d points", span(day), cfg.MaxPoints), day, cfg.MaxPoints},
-		{fmt.Sprintf("get_data %s to %d points", span(cfg.Days*86400), cfg.MaxPoints), cfg.Days * 86400, cfg.MaxPoints},
+		{fmt.Sprintf("get_data 1 field, %s, %d points", span(day), cfg.MaxPoints), all[:1], day, cfg.MaxPoints},
+		{fmt.Sprintf("get_data %d fields, %s, %d points each", cfg.Fields, span(week), cfg.MaxPoints), all, week, cfg.MaxPoints},
+		{fmt.Sprintf("get_data 1 field, %s, %d points", span(cfg.Days*86400), cfg.MaxPoints), all[:1], cfg.Days * 86400, cfg.MaxPoints},
+		{fmt.Sprintf("get_data 1 field, %s raw (progressive)", span(day)), all[:1], day, 0},
 	}
 	for _, q := range queries {
-		// Median of three, alternating so both see the same cache state.
-		var e2es, directs []time.Duration
-		var points, replies, dpoints int
-		for range 3 {
-			e2e, p, sl, err := timeGetData(ctx, caller, cfg.Names, endS-q.span, endS, q.maxPoints)
-			if err != nil {
-				return res, fmt.Errorf("%s: %w", q.name, err)
+		var e2es, directs, vms []time.Duration
+		var points, replies, dpoints, vpoints int
+		start, stop := endS-q.span, endS
+		startT, stopT := protocol.ToTime(start), protocol.ToTime(stop)
+		w := time.Duration(downsample.Width(protocol.ToNanos(start), protocol.ToNanos(stop), 0, int64(q.maxPoints), protocol.AggMean))
+		for rep := range 5 {
+			for k := range 3 {
+				switch (rep + k) % 3 {
+				case 0:
+					e2e, p, sl, err := timeGetData(ctx, caller, cfg.Names, q.fields, start, stop, q.maxPoints)
+					if err != nil {
+						return res, fmt.Errorf("%s: %w", q.name, err)
+					}
+					e2es, points, replies = append(e2es, e2e), p, sl
+				case 1:
+					direct, dp, err := timeStore(ctx, st, q.fields, start, stop, q.maxPoints)
+					if err != nil {
+						return res, fmt.Errorf("%s on the store: %w", q.name, err)
+					}
+					directs, dpoints = append(directs, direct), dp
+				case 2:
+					if vm == nil {
+						continue
+					}
+					sel := fmt.Sprintf(`m{field="%s"}`, q.fields[0])
+					if len(q.fields) > 1 {
+						sel = fmt.Sprintf(`m{field=~"%s"}`, strings.Join(q.fields, "|"))
+					}
+					t0 := time.Now()
+					var p int
+					var err error
+					if q.maxPoints > 0 {
+						p, err = vm.queryRange(ctx, sel, startT, stopT, w)
+					} else {
+						p, err = vm.export(ctx, sel, startT, stopT)
+					}
+					if err != nil {
+						return res, fmt.Errorf("%s on VictoriaMetrics: %w", q.name, err)
+					}
+					vms, vpoints = append(vms, time.Since(t0)), p
+				}
 			}
-			direct, dp, err := timeStore(ctx, st, endS-q.span, endS, q.maxPoints)
-			if err != nil {
-				return res, fmt.Errorf("%s on the store: %w", q.name, err)
-			}
-			e2es, directs = append(e2es, e2e), append(directs, direct)
-			points, replies, dpoints = p, sl, dp
 		}
 		e2e, direct := median(e2es), median(directs)
 		if dpoints != points {
 			return res, fmt.Errorf("%s: %d points over WAMP, %d from the store", q.name, points, dpoints)
 		}
-		add(q.name, ms(e2e), "ms", fmt.Sprintf("%d points in %d replies; store alone %.1f ms; ratio %.1fx", points, replies, ms(direct), float64(e2e)/float64(direct)))
+		note := fmt.Sprintf("%d points in %d replies, width %v; store alone %.2f ms", points, replies, w, ms(direct))
+		if vm != nil {
+			v := median(vms)
+			note += fmt.Sprintf("; VictoriaMetrics %.2f ms (%d points); ratio %.2f", ms(v), vpoints, float64(e2e)/float64(v))
+		}
+		add(q.name, ms(e2e), "ms", note)
+	}
+	if rss, peak := procMemMiB("/proc/self/status"); rss > 0 {
+		note := fmt.Sprintf("whole process (node, router, hub); peak %.1f MiB", peak)
+		if vm != nil {
+			vr, vp := vm.rss()
+			note += fmt.Sprintf("; VictoriaMetrics %.1f MiB, peak %.1f MiB; ratio %.2f", vr, vp, rss/vr)
+		}
+		add("memory after queries (resident)", rss, "MiB", note)
 	}
 
 	// Live: LiveReadings readings stamped now, sent as fast as the sink
@@ -236,7 +351,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return res, err
 	}
-	note := "zero loss"
+	note = "zero loss"
 	if delivered != cfg.LiveReadings {
 		note = fmt.Sprintf("LOSS: %d of %d delivered", delivered, cfg.LiveReadings)
 	}
@@ -258,19 +373,24 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-// residentMiB reads the process's resident set size where /proc has it.
-func residentMiB() (float64, bool) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, false
+// processCPU returns this process's CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err == nil
-		}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// listLen returns the length of a decoded list of any element type.
+func listLen(v any) int {
+	if l, ok := wamp.AsList(v); ok {
+		return len(l)
 	}
-	return 0, false
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return 0
 }
 
 // span names a duration in seconds in days.
@@ -323,7 +443,7 @@ func waitCall(ctx context.Context, c *client.Client, proc string, args wamp.List
 
 // timeGetData calls get_data on f0, progressively (as a raw day exceeds
 // one reply), and returns the time, the points and the replies received.
-func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, start, end float64, maxPoints int) (time.Duration, int, int, error) {
+func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, fields []string, start, end float64, maxPoints int) (time.Duration, int, int, error) {
 	var kw wamp.Dict
 	if maxPoints > 0 {
 		kw = wamp.Dict{"max_points": maxPoints}
@@ -336,11 +456,12 @@ func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, start,
 		}
 		d, _ := wamp.AsDict(args[0])
 		data, _ := wamp.AsDict(d["data"])
-		l, _ := wamp.AsList(data["f0"])
-		points += len(l)
+		for _, f := range fields {
+			points += listLen(data[f])
+		}
 	}
 	t0 := time.Now()
-	res, err := c.Call(ctx, n.GetData("bench"), nil, wamp.List{[]string{"f0"}, start, end}, kw, func(r *wamp.Result) { count(r.Arguments) })
+	res, err := c.Call(ctx, n.GetData("bench"), nil, wamp.List{fields, start, end}, kw, func(r *wamp.Result) { count(r.Arguments) })
 	if err != nil {
 		return 0, 0, 0, wampx.FromCall(n, err)
 	}
@@ -348,8 +469,8 @@ func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, start,
 	return time.Since(t0), points, replies, nil
 }
 
-func timeStore(ctx context.Context, st store.Store, start, end float64, maxPoints int) (time.Duration, int, error) {
-	q := store.Query{Fields: []string{"f0"}, Start: protocol.ToNanos(start), End: protocol.ToNanos(end), Agg: protocol.AggMean}
+func timeStore(ctx context.Context, st store.Store, fields []string, start, end float64, maxPoints int) (time.Duration, int, error) {
+	q := store.Query{Fields: fields, Start: protocol.ToNanos(start), End: protocol.ToNanos(end), Agg: protocol.AggMean}
 	// The node's bucket width, so both answer the same query.
 	q.Bucket = downsample.Width(q.Start, q.End, 0, int64(maxPoints), q.Agg)
 	t0 := time.Now()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/internal/testutil"
 )
 
 func TestRunSmall(t *testing.T) {
@@ -30,7 +31,32 @@ func TestRunSmall(t *testing.T) {
 	if l := names["live readings delivered"]; l.Note != "zero loss" {
 		t.Errorf("live: %+v", l)
 	}
-	if r := names["get_data 0.05 days raw"]; !strings.Contains(r.Note, "4320 points") {
+	if r := names["get_data 1 field, 0.05 days raw (progressive)"]; !strings.Contains(r.Note, "4320 points") {
 		t.Errorf("raw day: %+v", r)
+	}
+}
+
+// TestRunBesideVM runs a small bench with VictoriaMetrics beside it: every
+// figure carries VM's value and the ratio.
+func TestRunBesideVM(t *testing.T) {
+	vm := testutil.Need(t, "victoria-metrics")
+	res, err := Run(context.Background(), Config{
+		OpenStore: func() (store.Store, error) { return memstore.New(), nil },
+		Days:      0.05, Fields: 10, MaxPoints: 100, LiveReadings: 1000, VM: vm,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range res {
+		if strings.Contains(r.Note, "VictoriaMetrics") {
+			n++
+			if !strings.Contains(r.Note, "ratio") {
+				t.Errorf("%s: %s", r.Name, r.Note)
+			}
+		}
+	}
+	if n < 5 { // ingest per CPU, four queries, memory
+		t.Errorf("%d figures beside VictoriaMetrics: %+v", n, res)
 	}
 }

@@ -46,6 +46,7 @@ func storeOptions(cfg datanodes.Config) sqlite.Options {
 	r := cfg.Store.Retention
 	return sqlite.Options{
 		FlushInterval: cfg.Store.FlushInterval.D(),
-		Retention:     sqlite.Retention{Raw: r["raw"].D(), Minute: r["minute"].D(), Hour: r["hour"].D()},
+		Retention: sqlite.Retention{Raw: r["raw"].D(), TenSeconds: r["10s"].D(), Minute: r["minute"].D(),
+			TenMinutes: r["10m"].D(), Hour: r["hour"].D(), Day: r["day"].D()},
 	}
 }

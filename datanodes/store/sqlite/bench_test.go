@@ -6,15 +6,23 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/benchdata"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/datanodes/store/storetest"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
+
+// The benchmarks run on the bench data set (package benchdata): ten fields
+// at 1 Hz for TELEMESH_BENCH_DAYS days (30 by default) ending at
+// fixtureEnd, built once per run; building it is the ingest measurement.
 
 // TestMain removes the benchmarks' shared database.
 func TestMain(m *testing.M) {
@@ -27,40 +35,65 @@ func TestMain(m *testing.M) {
 
 const day = 86400
 
+// fixtureEnd is a whole day, so the month is [end-30d, end).
+var fixtureEnd = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
 var (
 	fixtureOnce sync.Once
 	fixtureDir  string
 	fixture     *Store
 	fixtureErr  error
+	fixtureDays int
+	ingestCPU   time.Duration // CPU time of the process while building
+	ingestWall  time.Duration
 )
 
-// month returns a store holding 30 days of one field at 1 Hz
-// (2,592,000 readings), built once per run.
-func month(b *testing.B) *Store {
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchStore returns the store holding the bench data.
+func benchStore(b *testing.B) *Store {
 	fixtureOnce.Do(func() {
+		fixtureDays = 30
+		if d, err := strconv.Atoi(os.Getenv("TELEMESH_BENCH_DAYS")); err == nil && d > 0 {
+			fixtureDays = d
+		}
 		if fixtureDir, fixtureErr = os.MkdirTemp("", "sqlite-bench"); fixtureErr != nil {
 			return
 		}
-		start := time.Now()
-		fixture, fixtureErr = Open(filepath.Join(fixtureDir, "month.db"), Options{FlushRows: 50000}, nil)
+		fixture, fixtureErr = Open(filepath.Join(fixtureDir, "bench.db"), Options{Now: func() time.Time { return fixtureEnd }}, nil)
 		if fixtureErr != nil {
 			return
 		}
-		rs := make([]protocol.Reading, 0, 10000)
-		for sec := range 30 * day {
-			rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec%1000) + 0.25})
-			if len(rs) == cap(rs) {
-				if fixtureErr = fixture.Append(context.Background(), columns(rs)); fixtureErr != nil {
-					return
+		ctx := context.Background()
+		first := fixtureEnd.Unix() - int64(fixtureDays)*day
+		// Batches of 1000 instants of every field, as typed columns: the
+		// shape a node's sink hands the store.
+		const instants = 1000
+		cpu0, t0 := cpuTime(), time.Now()
+		batch := make([]protocol.Series, benchdata.Fields)
+		for sec := first; sec < fixtureEnd.Unix(); sec += instants {
+			for i := range batch {
+				ts := make([]int64, 0, instants)
+				vs := make([]float64, 0, instants)
+				for k := sec; k < min(sec+instants, fixtureEnd.Unix()); k++ {
+					ts = append(ts, k*1e9)
+					vs = append(vs, benchdata.Value(i, k))
 				}
-				rs = rs[:0]
+				batch[i] = protocol.Series{Field: benchdata.Name(i), Times: ts, Values: protocol.Numbers(vs...)}
+			}
+			if fixtureErr = fixture.Append(ctx, batch); fixtureErr != nil {
+				return
 			}
 		}
-		if fixtureErr = fixture.Append(context.Background(), columns(rs)); fixtureErr != nil {
+		if fixtureErr = fixture.Flush(ctx); fixtureErr != nil {
 			return
 		}
-		fixtureErr = fixture.Flush(context.Background())
-		fmt.Fprintf(os.Stderr, "built 30 days at 1 Hz (%d readings) in %v\n", 30*day, time.Since(start).Round(time.Millisecond))
+		ingestCPU, ingestWall = cpuTime()-cpu0, time.Since(t0)
+		fmt.Fprintf(os.Stderr, "built %d days of %d fields at 1 Hz in %v (CPU %v)\n", fixtureDays, benchdata.Fields, ingestWall.Round(time.Millisecond), ingestCPU.Round(time.Millisecond))
 	})
 	if fixtureErr != nil {
 		b.Fatal(fixtureErr)
@@ -68,38 +101,25 @@ func month(b *testing.B) *Store {
 	return fixture
 }
 
-// BenchmarkIngest appends batches of 1000 readings (100 instants of 10
-// fields) through the flusher, as a data node does.
+func benchReadings() float64 { return float64(fixtureDays * day * benchdata.Fields) }
+
+// BenchmarkIngest reports the readings per CPU second and per second of
+// building the bench data set through Append and Flush (the generator's
+// own cost included).
 func BenchmarkIngest(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "ingest.db"), Options{})
-	defer s.Close()
-	ctx := context.Background()
-	fields := make([]string, 10)
-	for i := range fields {
-		fields[i] = fmt.Sprintf("field%d", i)
+	benchStore(b)
+	for b.Loop() {
 	}
-	rs := make([]protocol.Reading, 1000)
-	b.ResetTimer()
-	rows := 0
-	for i := 0; b.Loop(); i++ {
-		for j := range rs {
-			sec := i*100 + j/10
-			rs[j] = protocol.Reading{Field: fields[j%10], Time: storetest.S(float64(sec) / 10), Value: float64(sec%977) * 0.5}
-		}
-		if err := s.Append(ctx, storetest.Columns(b, rs...)); err != nil {
-			b.Fatal(err)
-		}
-		rows += len(rs)
-	}
-	if err := s.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(diskBytes(b, s))/float64(rows), "disk-B/row")
+	b.ReportMetric(benchReadings()/ingestCPU.Seconds(), "readings/CPU-s")
+	b.ReportMetric(benchReadings()/ingestWall.Seconds(), "readings/s")
 }
 
-// diskBytes returns the size of the database after a checkpoint.
-func diskBytes(b *testing.B, s *Store) int64 {
+// BenchmarkDiskBytesPerReading reports the database's size per reading,
+// and per field kind the bytes of its chunks and of its rollup pages.
+func BenchmarkDiskBytesPerReading(b *testing.B) {
+	s := benchStore(b)
+	for b.Loop() {
+	}
 	if _, err := s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		b.Fatal(err)
 	}
@@ -110,16 +130,29 @@ func diskBytes(b *testing.B, s *Store) int64 {
 	if err := s.db.QueryRow("PRAGMA page_size").Scan(&size); err != nil {
 		b.Fatal(err)
 	}
-	return pages * size
-}
-
-// BenchmarkDiskBytesPerRow reports the size of the 30-day database,
-// readings and rollups together, per reading.
-func BenchmarkDiskBytesPerRow(b *testing.B) {
-	s := month(b)
-	for b.Loop() {
+	b.ReportMetric(float64(pages*size)/benchReadings(), "file-B/reading")
+	perField := func(table string, ids string) float64 {
+		var n int64
+		if err := s.db.QueryRow("SELECT coalesce(sum(length(data)), 0) FROM " + table + " WHERE series_id IN (SELECT id FROM series WHERE name IN (" + ids + "))").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return float64(n)
 	}
-	b.ReportMetric(float64(diskBytes(b, s))/(30*day), "disk-B/row")
+	sensors, step := "", fmt.Sprintf("'%s'", benchdata.Name(benchdata.StepField))
+	for i := range benchdata.Fields {
+		if i != benchdata.StepField {
+			if sensors != "" {
+				sensors += ","
+			}
+			sensors += fmt.Sprintf("'%s'", benchdata.Name(i))
+		}
+	}
+	perSensor := benchReadings() * float64(benchdata.Fields-1) / benchdata.Fields
+	perStep := benchReadings() / benchdata.Fields
+	b.ReportMetric(perField("chunks", sensors)/perSensor, "sensor-chunk-B/reading")
+	b.ReportMetric(perField("rollups", sensors)/perSensor, "sensor-rollup-B/reading")
+	b.ReportMetric(perField("chunks", step)/perStep, "step-chunk-B/reading")
+	b.ReportMetric(perField("rollups", step)/perStep, "step-rollup-B/reading")
 }
 
 // BenchmarkMemstoreBytesPerRow reports memstore's heap per reading.
@@ -148,69 +181,69 @@ func BenchmarkMemstoreBytesPerRow(b *testing.B) {
 	b.ReportMetric(perRow, "heap-B/row")
 }
 
-func benchQuery(b *testing.B, q store.Query, raw bool) {
-	s := month(b)
+// benchQuery runs q (its width from max_points as get_data computes it
+// when maxPoints > 0) with a cancellable context, as a node's handler has.
+func benchQuery(b *testing.B, fields int, span int64, maxPoints int, agg string, raw bool) {
+	s := benchStore(b)
 	s.noRollups = raw
 	defer func() { s.noRollups = false }()
-	ctx := context.Background()
+	q := store.Query{Start: fixtureEnd.UnixNano() - span*1e9, End: fixtureEnd.UnixNano(), Agg: agg}
+	for i := range fields {
+		q.Fields = append(q.Fields, benchdata.Name(i))
+	}
+	if maxPoints > 0 {
+		q.Bucket = downsample.Width(q.Start, q.End, 0, int64(maxPoints), agg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	points := 0
 	for b.Loop() {
 		got, err := s.Query(ctx, q)
 		if err != nil {
 			b.Fatal(err)
 		}
-		points = len(got[0].Times)
+		points = 0
+		for _, g := range got {
+			points += g.Len()
+		}
 	}
 	b.ReportMetric(float64(points), "points")
 }
 
-// The last day of the month, 86,400 readings.
-var lastDay = store.Query{Fields: []string{"a"}, Start: storetest.S(29 * day), End: storetest.S(30 * day)}
+func BenchmarkQueryDay1000(b *testing.B) { benchQuery(b, 1, day, 1000, protocol.AggMean, false) }
+func BenchmarkQueryDay1000MinMax(b *testing.B) {
+	benchQuery(b, 1, day, 1000, protocol.AggMinMax, false)
+}
+func BenchmarkQueryDay1000FromReadings(b *testing.B) {
+	benchQuery(b, 1, day, 1000, protocol.AggMean, true)
+}
+func BenchmarkQueryWeek10Fields1000(b *testing.B) {
+	benchQuery(b, 10, 7*day, 1000, protocol.AggMean, false)
+}
+func BenchmarkQueryMonth1000(b *testing.B) { benchQuery(b, 1, 30*day, 1000, protocol.AggMean, false) }
+func BenchmarkQueryDayRaw(b *testing.B)    { benchQuery(b, 1, day, 0, protocol.AggMean, false) }
 
-func BenchmarkQueryDayRaw(b *testing.B) { benchQuery(b, lastDay, false) }
-
+// BenchmarkQueryDayRawWithLimit: the limit check reads the chunks' counts.
 func BenchmarkQueryDayRawWithLimit(b *testing.B) {
-	q := lastDay
-	q.Limit = 100_000
-	benchQuery(b, q, false)
-}
-
-// 1000 buckets of 86.4 s: no tier divides them, so this scans readings.
-func BenchmarkQueryDay1000Buckets(b *testing.B) {
-	q := lastDay
-	q.Bucket, q.Agg = int64(86400*time.Millisecond), protocol.AggMinMax
-	benchQuery(b, q, false)
-}
-
-// 720 buckets of 2 min, from the minute tier.
-func BenchmarkQueryDay2MinBuckets(b *testing.B) {
-	q := lastDay
-	q.Bucket, q.Agg = int64(2*time.Minute), protocol.AggMinMax
-	benchQuery(b, q, false)
-}
-
-// 30 days into 982 buckets of 44 min (the 1000-point width rounded up to
-// whole minutes), through the minute tier and by scanning readings.
-var month44 = store.Query{Fields: []string{"a"}, Start: storetest.S(0), End: storetest.S(30 * day), Bucket: int64(44 * time.Minute), Agg: protocol.AggMinMax}
-
-func BenchmarkQueryMonth1000Rollup(b *testing.B) { benchQuery(b, month44, false) }
-func BenchmarkQueryMonth1000Raw(b *testing.B)    { benchQuery(b, month44, true) }
-
-// 30 days into 720 hourly buckets, from the hour tier.
-func BenchmarkQueryMonthHourly(b *testing.B) {
-	q := month44
-	q.Bucket = int64(time.Hour)
-	benchQuery(b, q, false)
+	s := benchStore(b)
+	q := store.Query{Fields: []string{"f0"}, Start: fixtureEnd.UnixNano() - day*1e9, End: fixtureEnd.UnixNano(), Limit: 100_000}
+	for b.Loop() {
+		if _, err := s.Query(context.Background(), q); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // 30 days into 1000 buckets of 43.2 min: no tier divides them.
 func BenchmarkQueryMonth1000Unaligned(b *testing.B) {
-	q := month44
-	q.Bucket = int64(30 * day * time.Second / 1000)
-	benchQuery(b, q, false)
+	s := benchStore(b)
+	q := store.Query{Fields: []string{"f0"}, Start: fixtureEnd.UnixNano() - 30*day*1e9, End: fixtureEnd.UnixNano(), Bucket: int64(30 * day * time.Second / 1000)}
+	for b.Loop() {
+		if _, err := s.Query(context.Background(), q); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
-
-// columns converts readings the benchmarks build by hand.
 func columns(rs []protocol.Reading) []protocol.Series {
 	cols, err := protocol.Columns(rs)
 	if err != nil {

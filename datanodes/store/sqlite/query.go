@@ -8,12 +8,41 @@ import (
 	"slices"
 
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/chunk"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
-// Reading: raw scans, and bucketed queries served from the coarsest rollup
-// tier that gives exact results.
+// Reading: raw scans over chunks, and bucketed queries planned over the
+// rollup tiers.
+//
+// No statement gets a cancellable context: go-sqlite3 would then hand
+// every row to a goroutine. Queries check ctx between chunks and pages
+// instead, which bounds the work after a cancel to one chunk.
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// field is a requested field the store has.
+type field struct {
+	name string
+	id   int64
+}
+
+// resolve returns the requested fields the store has, once each, in the
+// order asked.
+func (s *Store) resolve(names []string) []field {
+	var fields []field
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		if id, ok := s.ids[name]; ok && !slices.ContainsFunc(fields, func(f field) bool { return f.name == name }) {
+			fields = append(fields, field{name, id})
+		}
+	}
+	return fields
+}
 
 // Query implements store.Store.
 func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, error) {
@@ -27,69 +56,25 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 	if q.End <= q.Start {
 		return nil, nil
 	}
-	type field struct {
-		name string
-		id   int64
-	}
-	var fields []field
-	s.mu.Lock()
-	for _, name := range q.Fields {
-		if id, ok := s.ids[name]; ok && !slices.ContainsFunc(fields, func(f field) bool { return f.name == name }) {
-			fields = append(fields, field{name, id})
-		}
-	}
-	s.mu.Unlock()
-
-	var out []protocol.Series
+	fields := s.resolve(q.Fields)
 	if q.Bucket == 0 {
-		if q.Limit > 0 {
-			points := 0
-			for _, f := range fields {
-				var n int
-				if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM readings WHERE series_id = ? AND ts >= ? AND ts < ?", f.id, q.Start, q.End).Scan(&n); err != nil {
-					return nil, fmt.Errorf("count readings: %w", err)
-				}
-				points += n
-			}
-			if points > q.Limit {
-				return nil, downsample.TooMuchData(points, q.Limit)
-			}
-		}
-		for _, f := range fields {
-			sr := protocol.Series{Field: f.name}
-			var mixed error
-			err := scanRaw(ctx, s.db, f.id, q.Start, q.End, func(t int64, v protocol.Value) {
-				if mixed == nil {
-					mixed = sr.Values.Append(v)
-				}
-				sr.Times = append(sr.Times, t)
-			})
-			if err == nil && mixed != nil {
-				err = fmt.Errorf("field %s: %w", f.name, mixed)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if len(sr.Times) > 0 {
-				out = append(out, sr)
-			}
-		}
-		return out, nil
+		return s.raw(ctx, fields, q)
 	}
-
-	// Bucketed: each Bucketer keeps at most the points left under the
-	// limit, then only counts, so an oversized answer costs no memory and
-	// still reports its exact size.
+	// Each Bucketer keeps at most the points left under the limit, then
+	// only counts, so an oversized answer costs no memory and still
+	// reports its exact size.
 	budget := math.MaxInt
 	if q.Limit > 0 {
 		budget = q.Limit
 	}
+	var out []protocol.Series
 	points := 0
 	for _, f := range fields {
 		b := downsample.New(q.Bucket)
 		b.Limit(agg, max(budget-points, 0))
-		if err := s.bucketed(ctx, f.id, q, b); err != nil {
-			return nil, err
+		p := s.planner(ctx, f.id, q)
+		if err := p.feed(b); err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.name, err)
 		}
 		points += b.Points(agg)
 		if points > budget {
@@ -109,103 +94,153 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 	return out, nil
 }
 
-// minTierCells is how many tier buckets a query bucket whose width is not
-// a multiple of the tier's must span at least for the tier to be used:
-// each such query bucket still scans the readings of the tier bucket its
-// boundary splits.
-const minTierCells = 4
-
-// span is a half-open time interval [from, to).
-type span struct{ from, to int64 }
-
-// bucketed feeds the readings of one series in [q.Start, q.End) to b, in
-// time order. With a rollup tier fine enough for q.Bucket it feeds the
-// tier's rows for the tier buckets that lie wholly inside the range and
-// inside one query bucket, and the readings of the rest: the partial tier
-// buckets at either end of the range and, when q.Bucket is not a multiple
-// of the tier width, the tier buckets that query bucket boundaries split.
-func (s *Store) bucketed(ctx context.Context, series int64, q store.Query, b *downsample.Bucketer) error {
-	add := func(t int64, v protocol.Value) { b.Add(t, v) }
-	if s.noRollups {
-		return scanRaw(ctx, s.db, series, q.Start, q.End, add)
+// raw answers a query for readings.
+func (s *Store) raw(ctx context.Context, fields []field, q store.Query) ([]protocol.Series, error) {
+	if q.Limit > 0 {
+		n, err := s.count(ctx, fields, q.Start, q.End)
+		if err != nil {
+			return nil, err
+		}
+		if n > q.Limit {
+			return nil, downsample.TooMuchData(n, q.Limit)
+		}
 	}
-	for _, t := range tiers {
-		aligned := q.Bucket%t.width == 0
-		if !aligned && q.Bucket < minTierCells*t.width {
-			continue
-		}
-		from := downsample.Start(q.Start-1, t.width) + t.width // first tier bucket at or after Start
-		to := downsample.Start(q.End, t.width)
-		if from >= to {
-			continue
-		}
-		raw := []span{{q.Start, from}}
-		if !aligned {
-			for k := downsample.Start(from, q.Bucket) + q.Bucket; k < to; k += q.Bucket {
-				if c := downsample.Start(k, t.width); c != k {
-					raw = append(raw, span{c, c + t.width})
-				}
+	var out []protocol.Series
+	for _, f := range fields {
+		sr := protocol.Series{Field: f.name}
+		err := scanChunks(ctx, s.db, f.id, q.Start, q.End, func(b *chunk.Block, _, _ int64) error {
+			b = clip(b, q.Start, q.End)
+			sr.Times = append(sr.Times, b.Times...)
+			vs, err := valuesOf(b)
+			if err == nil {
+				err = appendValues(&sr.Values, vs)
 			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.name, err)
 		}
-		raw = append(raw, span{to, q.End})
-		return s.scanTier(ctx, t, series, from, to, raw, b)
+		if len(sr.Times) > 0 {
+			out = append(out, sr)
+		}
 	}
-	return scanRaw(ctx, s.db, series, q.Start, q.End, add)
+	return out, nil
 }
 
-// scanTier feeds b the rows of tier t in [from, to) and the readings of
-// the sorted, disjoint spans raw, skipping tier rows that raw covers.
-func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, raw []span, b *downsample.Bucketer) error {
-	s.tierScans.Add(1)
-	// Read the tier rows first: holding their cursor while scanning
-	// readings would take two connections per query and could exhaust
-	// the pool. They are few: at least minTierCells per point.
-	type row struct {
-		bucket int64
-		cell   downsample.Cell
-	}
-	var cells []row
-	rows, err := s.db.QueryContext(ctx, "SELECT bucket, cell FROM "+t.table+" WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket", series, from, to)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", t.table, err)
-	}
-	defer rows.Close()
-	var bucket int64
-	var blob sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&bucket, &blob); err != nil {
-			return fmt.Errorf("scan %s: %w", t.table, err)
-		}
-		c, err := decodeCell(bucket, blob)
+// count returns how many readings fields have in [from, to), from the
+// chunks' counts, decoding only the chunks the range cuts (at most two a
+// field): an over-limit answer costs no scan of its readings.
+func (s *Store) count(ctx context.Context, fields []field, from, to int64) (int, error) {
+	total := 0
+	for _, f := range fields {
+		rows, err := s.db.QueryContext(context.WithoutCancel(ctx), chunkRange+" ORDER BY start_ts", f.id, from, to)
 		if err != nil {
-			return fmt.Errorf("scan %s at %d: %w", t.table, bucket, err)
+			return 0, fmt.Errorf("count readings: %w", err)
 		}
-		cells = append(cells, row{bucket, c})
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan %s: %w", t.table, err)
-	}
-	rows.Close()
-
-	add := func(t int64, v protocol.Value) { b.Add(t, v) }
-	next := 0
-	// rawUpTo scans the raw spans starting before t.
-	rawUpTo := func(t int64) error {
-		for ; next < len(raw) && raw[next].from < t; next++ {
-			if err := scanRaw(ctx, s.db, series, raw[next].from, raw[next].to, add); err != nil {
-				return err
+		var cut []int64
+		for rows.Next() {
+			var id, start, end int64
+			var n int
+			if err := rows.Scan(&id, &start, &end, &n); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			switch {
+			case end < from:
+			case start >= from && end < to:
+				total += n
+			default:
+				cut = append(cut, id)
 			}
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("count readings: %w", err)
+		}
+		for _, id := range cut {
+			blk, err := readChunk(s.db, id)
+			if err != nil {
+				return 0, fmt.Errorf("field %s: %w", f.name, err)
+			}
+			lo, hi := within(blk.Times, from, to)
+			total += hi - lo
+		}
+	}
+	return total, nil
+}
+
+// chunkRange selects the chunks of series ?1 that may hold readings in
+// [?2, ?3): the chunks never overlap, so those starting in the range and
+// the last one starting before it.
+const chunkRange = `SELECT id, start_ts, end_ts, n FROM chunks WHERE series_id = ?1 AND start_ts < ?3
+	AND start_ts >= coalesce((SELECT max(start_ts) FROM chunks WHERE series_id = ?1 AND start_ts <= ?2), ?2)`
+
+func readChunk(q querier, id int64) (*chunk.Block, error) {
+	rows, err := q.QueryContext(context.Background(), "SELECT start_ts, end_ts, data FROM chunks WHERE id = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read chunk: %w", err)
+		}
+		return nil, fmt.Errorf("chunk %d vanished", id)
+	}
+	var start, end int64
+	var data sql.RawBytes
+	if err := rows.Scan(&start, &end, &data); err != nil {
+		return nil, err
+	}
+	blk, err := chunk.Decode(data)
+	if err != nil {
+		return nil, chunkError(start, end, err)
+	}
+	return blk, nil
+}
+
+// within returns the index range of ts (ascending) inside [from, to).
+func within(ts []int64, from, to int64) (int, int) {
+	lo, _ := slices.BinarySearch(ts, from)
+	hi, _ := slices.BinarySearch(ts, to)
+	return lo, hi
+}
+
+// scanChunks calls fn with each chunk of a series that holds readings in
+// [from, to), whole, with its time range, in time order.
+func scanChunks(ctx context.Context, q querier, series, from, to int64, fn func(b *chunk.Block, start, end int64) error) error {
+	if from >= to {
 		return nil
 	}
-	for _, r := range cells {
-		if err := rawUpTo(r.bucket + 1); err != nil {
+	rows, err := q.QueryContext(context.Background(), `SELECT start_ts, end_ts, data FROM chunks WHERE series_id = ?1 AND start_ts < ?3
+		AND start_ts >= coalesce((SELECT max(start_ts) FROM chunks WHERE series_id = ?1 AND start_ts <= ?2), ?2)
+		ORDER BY start_ts`, series, from, to)
+	if err != nil {
+		return fmt.Errorf("scan readings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if next > 0 && r.bucket < raw[next-1].to {
-			continue // the readings of this bucket were fed instead
+		var start, end int64
+		var data sql.RawBytes
+		if err := rows.Scan(&start, &end, &data); err != nil {
+			return err
 		}
-		b.AddCell(r.bucket, r.cell)
+		if end < from {
+			continue
+		}
+		blk, err := chunk.Decode(data)
+		if err != nil {
+			return chunkError(start, end, err)
+		}
+		if err := fn(blk, start, end); err != nil {
+			return err
+		}
 	}
-	return rawUpTo(math.MaxInt64)
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan readings: %w", err)
+	}
+	return nil
 }

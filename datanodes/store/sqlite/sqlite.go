@@ -1,29 +1,47 @@
 // Package sqlite is the durable store.Store of data nodes, on SQLite.
 //
-// Readings live in one WITHOUT ROWID table keyed by (series_id, ts), with
-// ts in nanoseconds and a dynamically typed value (REAL for numbers,
-// INTEGER 0/1 for booleans, TEXT for strings). Append buffers readings; a
-// flusher commits them in one transaction every Options.FlushInterval or
-// every Options.FlushRows readings, and Flush and Close force it.
+// Readings are kept as compressed column chunks (package chunk): per
+// field, runs of consecutive readings in one BLOB each, with the chunk's
+// first and last time beside it, so a query reads a few rows per day of a
+// field and decodes them in Go without a per-reading trip through SQLite.
+// The chunks of a field never overlap in time. The trailing chunks of a
+// field are its write head: small and coded without zstd, they are
+// rewritten by each flush and sealed into full, zstd-coded chunks of
+// SealReadings once enough have gathered. A late reading, or one at a time
+// the field already has (which replaces it), rewrites the chunks it falls
+// in.
 //
-// Durability: the database runs in WAL mode with synchronous=NORMAL, so a
-// committed flush survives a crash of the process (SIGKILL included): such
-// a crash loses at most the readings appended since the last flush, that
-// is those of the last flush interval. A power loss may also lose the last
-// few committed flushes, never corrupting the file.
+// Rollups keep, per field, tier and bucket, the count, sum, minimum and
+// maximum with the times they occurred, and the first and last reading
+// (downsample.Cell), at the widths of Tiers; a tier's cells are stored in
+// pages of pageCells consecutive buckets, coded as columns like readings.
+// They are updated in the same transaction as the readings, and recomputed
+// from the readings where one was replaced, so they are exact. The query
+// planner (plan.go) answers whole buckets from the coarsest tier that
+// fits and only the edges from finer tiers or readings.
 //
-// Two rollup tiers, per minute and per hour, keep count, sum, min, max and
-// last (with their times) per series and bucket. They are updated in the
-// same transaction as the readings, so a bucketed query whose width is a
-// multiple of a tier's reads tier rows instead of every reading, with the
-// same result as a raw scan.
+// Append buffers readings; a flusher commits them in one transaction every
+// Options.FlushInterval or every Options.FlushRows readings, and Flush and
+// Close force it. The database runs in WAL mode with synchronous=NORMAL,
+// so a committed flush survives a crash of the process (SIGKILL
+// included): such a crash loses at most the readings appended since the
+// last flush. A power loss may also lose the last few committed flushes,
+// never corrupting the file.
+//
+// At open the store checks that the file is a sound database it can
+// write, of a schema version it knows (PRAGMA user_version), and migrates
+// a database of the first schema (one row per reading) in place, field by
+// field, logging its progress (migrate.go).
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,9 +56,13 @@ import (
 // Defaults of Options.
 const (
 	DefaultFlushInterval = time.Second
-	DefaultFlushRows     = 5000
+	DefaultFlushRows     = 20000
 	DefaultBusyTimeout   = 5 * time.Second
 	DefaultPruneInterval = 10 * time.Minute
+	// DefaultTenSecondRetention is how long the 10 s tier keeps its cells
+	// unless configured: it costs about as much disk as the readings'
+	// chunks themselves, and only short ranges use it.
+	DefaultTenSecondRetention = 3 * 24 * time.Hour
 )
 
 // Options configures a Store. The zero value gives the defaults.
@@ -48,27 +70,38 @@ type Options struct {
 	// FlushInterval is how long appended readings may wait before they are
 	// committed (default 1s).
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// FlushRows commits as soon as this many readings wait (default 5000).
+	// FlushRows commits as soon as this many readings wait (default 20000).
 	FlushRows int `yaml:"flush_rows"`
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// connection or process (default 5s).
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
-	// Retention says how long each tier keeps data.
+	// Retention says how long readings and each tier keep data.
 	Retention Retention `yaml:"retention"`
 	// PruneInterval is how often retention is applied (default 10m).
 	PruneInterval time.Duration `yaml:"prune_interval"`
+	// Now is the clock retention is measured on (default time.Now).
+	Now func() time.Time `yaml:"-"`
 }
 
-// Retention is how long readings and rollup rows are kept, per tier;
-// 0 keeps them forever. A coarser tier keeps its rows at least as long as
-// a finer one (shorter values are raised), so that every range a query
-// can use a tier for is complete in it. Once readings are pruned, raw
-// queries and the partial tier buckets at the ends of a bucketed query's
-// range find nothing there; whole tier buckets still answer.
+// Retention is how long readings and each rollup tier are kept; 0 keeps
+// them forever, except for TenSeconds, whose 0 means
+// DefaultTenSecondRetention (a negative value is refused; use a very long
+// one to keep it forever). Each tier has its own: a query over a range a
+// tier no longer covers is answered from the sources that still cover it
+// (see plan.go).
 type Retention struct {
-	Raw    time.Duration `yaml:"raw"`
-	Minute time.Duration `yaml:"minute"`
-	Hour   time.Duration `yaml:"hour"`
+	Raw        time.Duration `yaml:"raw"`
+	TenSeconds time.Duration `yaml:"10s"`
+	Minute     time.Duration `yaml:"minute"`
+	TenMinutes time.Duration `yaml:"10m"`
+	Hour       time.Duration `yaml:"hour"`
+	Day        time.Duration `yaml:"day"`
+}
+
+// durations lists the retentions of raw readings and of each tier, in
+// the order of Tiers after raw.
+func (r Retention) durations() []time.Duration {
+	return []time.Duration{r.Raw, r.TenSeconds, r.Minute, r.TenMinutes, r.Hour, r.Day}
 }
 
 // Validate reports an invalid option.
@@ -82,8 +115,11 @@ func (o Options) Validate() error {
 		return fmt.Errorf("busy_timeout %v is negative", o.BusyTimeout)
 	case o.PruneInterval < 0:
 		return fmt.Errorf("prune_interval %v is negative", o.PruneInterval)
-	case o.Retention.Raw < 0 || o.Retention.Minute < 0 || o.Retention.Hour < 0:
-		return fmt.Errorf("retention %+v has a negative duration", o.Retention)
+	}
+	for _, d := range o.Retention.durations() {
+		if d < 0 {
+			return fmt.Errorf("retention %+v has a negative duration", o.Retention)
+		}
 	}
 	return nil
 }
@@ -101,31 +137,19 @@ func (o Options) withDefaults() Options {
 	if o.PruneInterval == 0 {
 		o.PruneInterval = DefaultPruneInterval
 	}
-	r := &o.Retention
-	r.Minute = atLeast(r.Minute, r.Raw)
-	r.Hour = atLeast(r.Hour, r.Minute)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Retention.TenSeconds == 0 {
+		o.Retention.TenSeconds = DefaultTenSecondRetention
+	}
 	return o
 }
 
-// atLeast returns the longer of two retentions, 0 meaning forever.
-func atLeast(d, finer time.Duration) time.Duration {
-	if d == 0 || finer == 0 {
-		return 0
-	}
-	return max(d, finer)
-}
-
-// tier is a rollup table.
-type tier struct {
-	table string
-	width int64
-}
-
-// tiers lists the rollup tiers, coarsest first.
-var tiers = []tier{
-	{"rollup_hour", int64(time.Hour)},
-	{"rollup_minute", int64(time.Minute)},
-}
+// SchemaVersion is the PRAGMA user_version of the schema this code
+// writes. Version 1 is the first schema (one row per reading, user_version
+// 0 with a readings table), which Open migrates.
+const SchemaVersion = 2
 
 const schema = `
 CREATE TABLE IF NOT EXISTS series (
@@ -140,50 +164,70 @@ CREATE TABLE IF NOT EXISTS series (
 	first_ts    INTEGER,
 	last_ts     INTEGER
 );
-CREATE TABLE IF NOT EXISTS readings (
+CREATE TABLE IF NOT EXISTS chunks (
+	id        INTEGER PRIMARY KEY,
 	series_id INTEGER NOT NULL,
-	ts        INTEGER NOT NULL,
-	value,
-	PRIMARY KEY (series_id, ts)
-) WITHOUT ROWID;
-`
-
-const tierSchema = `
-CREATE TABLE IF NOT EXISTS %s (
+	start_ts  INTEGER NOT NULL,
+	end_ts    INTEGER NOT NULL,
+	n         INTEGER NOT NULL,
+	sealed    INTEGER NOT NULL,
+	data      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_time ON chunks (series_id, start_ts);
+CREATE TABLE IF NOT EXISTS rollups (
+	id        INTEGER PRIMARY KEY,
 	series_id INTEGER NOT NULL,
-	bucket    INTEGER NOT NULL,
-	cell      BLOB NOT NULL,
-	PRIMARY KEY (series_id, bucket)
-) WITHOUT ROWID;
+	tier      INTEGER NOT NULL,
+	page      INTEGER NOT NULL,
+	data      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rollups_by_page ON rollups (series_id, tier, page);
+CREATE TABLE IF NOT EXISTS horizons (
+	source  INTEGER PRIMARY KEY,
+	from_ts INTEGER NOT NULL
+);
 `
 
 // Store is a store.Store in one SQLite file.
 type Store struct {
-	db  *sql.DB
-	log *slog.Logger
-	o   Options
+	db   *sql.DB
+	path string
+	log  *slog.Logger
+	o    Options
 
-	writeMu sync.Mutex // serialises flushes, PutFields and Prune
+	writeMu sync.Mutex // serialises flushes, PutFields, Prune and migration
 
 	mu     sync.Mutex // guards the fields below
-	buf    []row
+	buf    []protocol.Series
+	nbuf   int
+	btypes map[string]string // value type per field appended
 	ids    map[string]int64
+	types  map[int64]string // value type per series
 	closed bool
+
+	// heads is, per series, what the write path knows of its tail; only
+	// the flusher (under writeMu) uses it.
+	heads map[int64]*head
+	// horizons are, per source (0 raw, 1+i tier i), the time from which
+	// the source is complete; guarded by mu.
+	horizons []int64
 
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
 
-	// noRollups makes queries scan readings, for benchmarks.
+	// noRollups makes queries read only readings, for tests and benchmarks.
 	noRollups bool
-	// tierScans counts rollup scans, for tests.
+	// tierScans counts rollup page reads, for tests.
 	tierScans atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens or creates the store in the file at path and starts its
-// flusher. logger may be nil.
+// flusher. logger may be nil. It refuses, with one line naming the file
+// and the problem, a directory or file it cannot write, a file that is not
+// a sound SQLite database and a schema newer than SchemaVersion.
 func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("sqlite store options: %w", err)
@@ -192,56 +236,138 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if err := checkWritable(path); err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
 	// A file: URI, so the path's own '?' and '#' must be escaped.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_txlock=immediate",
 		esc, o.BusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	s := &Store{
-		db: db, log: logger, o: o, ids: map[string]int64{},
+		db: db, path: path, log: logger, o: o, ids: map[string]int64{}, types: map[int64]string{}, btypes: map[string]string{},
+		heads: map[int64]*head{}, horizons: make([]int64, 1+len(Tiers)),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	go s.run()
 	return s, nil
+}
+
+// checkWritable refuses a directory or an existing file this process
+// cannot write, with the reason, before SQLite gives a vaguer one.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	f, err := os.CreateTemp(dir, ".telemesh-write-check-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return errors.New("is a directory")
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("database file is not writable: %w", errors.Unwrap(err))
+		}
+		f.Close()
+	}
+	return nil
 }
 
 func (s *Store) init() error {
 	ctx := context.Background()
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return err
+		return notADatabase(err)
 	}
 	if mode != "wal" {
 		s.log.Warn("sqlite store not in WAL mode", "journal_mode", mode)
 	}
-	ddl := schema
-	for _, t := range tiers {
-		ddl += fmt.Sprintf(tierSchema, t.table)
+	var check string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&check); err != nil {
+		return notADatabase(err)
 	}
-	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+	if check != "ok" {
+		check = strings.ReplaceAll(strings.TrimPrefix(check, "*** in database main ***\n"), "\n", "; ")
+		return fmt.Errorf("database is corrupt (quick_check: %s)", check)
+	}
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return notADatabase(err)
+	}
+	var old int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = 'readings' AND type = 'table'").Scan(&old); err != nil {
+		return notADatabase(err)
+	}
+	switch {
+	case version > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this telemesh knows (%d); use a newer telemesh", version, SchemaVersion)
+	case version == 0 || version == SchemaVersion:
+	default:
+		return fmt.Errorf("unknown schema version %d", version)
+	}
+	if _, err := s.db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT id, name FROM series")
-	if err != nil {
+	if err := s.loadSeries(ctx); err != nil {
 		return err
+	}
+	if err := s.loadHorizons(ctx); err != nil {
+		return err
+	}
+	if old > 0 {
+		if err := s.migrate(ctx); err != nil {
+			return fmt.Errorf("migrate from schema 1: %w", err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("set schema version: %w", err)
+	}
+	return nil
+}
+
+// notADatabase words SQLite's errors about files it cannot read.
+func notADatabase(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "file is not a database"), strings.Contains(msg, "malformed"):
+		return fmt.Errorf("not a sound SQLite database: %w", err)
+	}
+	return err
+}
+
+func (s *Store) loadSeries(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, name, value_type FROM series")
+	if err != nil {
+		return notADatabase(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
+		var name, typ string
+		if err := rows.Scan(&id, &name, &typ); err != nil {
 			return err
 		}
 		s.ids[name] = id
+		s.types[id] = typ
 	}
 	return rows.Err()
 }
@@ -251,21 +377,17 @@ func (s *Store) run() {
 	defer close(s.done)
 	flush := time.NewTicker(s.o.FlushInterval)
 	defer flush.Stop()
-	var prune <-chan time.Time
-	if r := s.o.Retention; r.Raw > 0 || r.Minute > 0 || r.Hour > 0 {
-		t := time.NewTicker(s.o.PruneInterval)
-		defer t.Stop()
-		prune = t.C
-		s.prune(time.Now())
-	}
+	prune := time.NewTicker(s.o.PruneInterval)
+	defer prune.Stop()
+	s.prune(s.o.Now())
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-flush.C:
 		case <-s.kick:
-		case now := <-prune:
-			s.prune(now)
+		case <-prune.C:
+			s.prune(s.o.Now())
 			continue
 		}
 		if err := s.Flush(context.Background()); err != nil {
@@ -279,6 +401,12 @@ func (s *Store) checkOpen() error {
 		return protocol.Errorf(protocol.Unavailable, "store closed")
 	}
 	return nil
+}
+
+func (s *Store) open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkOpen()
 }
 
 // PutFields implements store.Store.
@@ -306,14 +434,8 @@ func (s *Store) PutFields(ctx context.Context, fields []store.FieldMeta) error {
 	if err != nil {
 		return err
 	}
-	s.remember(created)
+	s.remember(created, nil)
 	return nil
-}
-
-func (s *Store) open() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.checkOpen()
 }
 
 // inTx runs fn in a transaction and commits it unless fn fails. The
@@ -322,7 +444,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}
@@ -333,15 +455,16 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// remember caches the ids of series a committed transaction created.
-func (s *Store) remember(ids map[string]int64) {
-	if len(ids) == 0 {
-		return
-	}
+// remember caches the ids and value types of series a committed
+// transaction created.
+func (s *Store) remember(ids map[string]int64, types map[int64]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, id := range ids {
 		s.ids[name] = id
+	}
+	for id, t := range types {
+		s.types[id] = t
 	}
 }
 
@@ -365,7 +488,7 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 	if err := s.sync(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, description, units, type, timeline, interval, value_type,
+	rows, err := s.db.QueryContext(context.WithoutCancel(ctx), `SELECT name, description, units, type, timeline, interval, value_type,
 		coalesce(first_ts, 0), coalesce(last_ts, 0) FROM series ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list fields: %w", err)
@@ -411,4 +534,43 @@ func (s *Store) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// DiskUsage flushes, applies retention, checkpoints the WAL and returns
+// the bytes of the database's pages in use (free pages, which SQLite
+// reuses, not counted) and, per field, the bytes of its chunks and rollup
+// pages.
+func (s *Store) DiskUsage(ctx context.Context) (int64, map[string]int64, error) {
+	if err := s.Flush(ctx); err != nil {
+		return 0, nil, err
+	}
+	if err := s.Prune(ctx, s.o.Now()); err != nil {
+		return 0, nil, err
+	}
+	db := context.WithoutCancel(ctx)
+	if _, err := s.db.ExecContext(db, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return 0, nil, err
+	}
+	var pages, free, size int64
+	if err := s.db.QueryRowContext(db, `SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()),
+		(SELECT page_size FROM pragma_page_size())`).Scan(&pages, &free, &size); err != nil {
+		return 0, nil, err
+	}
+	pages -= free
+	rows, err := s.db.QueryContext(db, `SELECT s.name, coalesce((SELECT sum(length(data)) FROM chunks WHERE series_id = s.id), 0)
+		+ coalesce((SELECT sum(length(data)) FROM rollups WHERE series_id = s.id), 0) FROM series s`)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	per := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return 0, nil, err
+		}
+		per[name] = n
+	}
+	return pages * size, per, rows.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/datanodes/store/storetest"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 func open(t testing.TB, path string, o Options) *Store {
@@ -109,7 +111,8 @@ func TestRollupsMatchMemstore(t *testing.T) {
 func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(0, storetest.S(10*86400))
-	o := Options{Retention: Retention{Raw: 24 * time.Hour, Minute: 48 * time.Hour, Hour: time.Hour /* raised to 48h */}}
+	o := Options{Retention: Retention{Raw: 24 * time.Hour, TenSeconds: 30 * time.Hour, Minute: 48 * time.Hour, TenMinutes: 72 * time.Hour, Hour: 5 * time.Hour},
+		Now: func() time.Time { return time.Unix(0, storetest.T0) }}
 	s := open(t, filepath.Join(t.TempDir(), "store.db"), o)
 	defer s.Close()
 	var rs []protocol.Reading
@@ -125,36 +128,68 @@ func TestPrune(t *testing.T) {
 	if err := s.Prune(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	count := func(table string) (n int, first int64) {
-		t.Helper()
-		if err := s.db.QueryRow("SELECT count(*), coalesce(min("+map[bool]string{true: "ts", false: "bucket"}[table == "readings"]+"), 0) FROM "+table).Scan(&n, &first); err != nil {
+	// Readings: the last 24 h exactly.
+	got, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: 0, End: math.MaxInt64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Times) != 1440 || got[0].Times[0] != now.Add(-24*time.Hour).UnixNano() {
+		t.Fatalf("raw kept %d readings from %v", len(got[0].Times), got[0].Times[:1])
+	}
+	// Each tier keeps its cells from its own horizon.
+	for ti, keep := range []time.Duration{30 * time.Hour, 48 * time.Hour, 72 * time.Hour, 5 * time.Hour, 0} {
+		var first int64
+		var n int
+		rows, err := s.db.Query("SELECT data FROM rollups WHERE series_id = 1 AND tier = ? ORDER BY page", ti)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return n, first
-	}
-	if n, first := count("readings"); n != 1440 || first != now.Add(-24*time.Hour).UnixNano() {
-		t.Errorf("raw kept %d rows from %d", n, first-storetest.T0)
-	}
-	if n, first := count("rollup_minute"); n != 2880 || first != now.Add(-48*time.Hour).UnixNano() {
-		t.Errorf("minute tier kept %d rows from %d", n, first-storetest.T0)
-	}
-	if n, _ := count("rollup_hour"); n != 48 {
-		t.Errorf("hour tier kept %d rows, want 48 (its retention is raised to the minute tier's)", n)
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				t.Fatal(err)
+			}
+			cells, err := decodePage(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				first = cells[0].bucket
+			}
+			n += len(cells)
+		}
+		rows.Close()
+		want := downsample.Start(storetest.T0, Tiers[ti].Width)
+		if keep > 0 {
+			want = ceilTo(now.Add(-keep).UnixNano(), Tiers[ti].Width)
+		}
+		if first != want || s.horizons[1+ti] != map[bool]int64{true: want, false: math.MinInt64}[keep > 0] {
+			t.Errorf("tier %s keeps from %v (horizon %v), want %v", Tiers[ti].Name, first-storetest.T0, s.horizons[1+ti], want-storetest.T0)
+		}
 	}
 	fs, err := s.Fields(ctx, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 1 || fs[0].First != now.Add(-48*time.Hour).UnixNano() || fs[0].Last != storetest.S(10*86400-60) {
+	if len(fs) != 1 || fs[0].First != storetest.T0 || fs[0].Last != storetest.S(10*86400-60) {
 		t.Errorf("fields after prune: %+v", fs)
 	}
-	// Hourly buckets over the last two days are complete, from the tiers.
-	got, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: now.Add(-48 * time.Hour).UnixNano(), End: now.UnixNano(), Bucket: int64(time.Hour), Agg: protocol.AggMax})
+	// Hourly buckets over the last 3 days are complete: from the 10 min
+	// tier where the hour tier is gone.
+	got, err = s.Query(ctx, store.Query{Fields: []string{"a"}, Start: now.Add(-72 * time.Hour).UnixNano(), End: now.UnixNano(), Bucket: int64(time.Hour), Agg: protocol.AggMax})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || len(got[0].Times) != 48 || got[0].Values.Nums[47] != float64(10*86400-60) {
+	if len(got) != 1 || len(got[0].Times) != 72 || got[0].Values.Nums[71] != float64(10*86400-60) || got[0].Values.Nums[0] != float64(7*86400+3540) {
 		t.Errorf("hourly max after prune: %v", got)
+	}
+	// Daily buckets from the day tier, which keeps everything.
+	got, err = s.Query(ctx, store.Query{Fields: []string{"a"}, Start: storetest.T0, End: now.UnixNano(), Bucket: int64(24 * time.Hour), Agg: protocol.AggMin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Times) != 11 || got[0].Values.Nums[0] != 0 || got[0].Values.Nums[10] != 784800 {
+		t.Errorf("daily min after prune: %v", got)
 	}
 }
 
@@ -223,7 +258,7 @@ func TestFlusherCommitsInBackground(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
-		if err := db.QueryRow("SELECT count(*) FROM readings").Scan(&n); err == nil && n == 1 {
+		if err := db.QueryRow("SELECT count(*) FROM chunks").Scan(&n); err == nil && n == 1 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -331,7 +366,7 @@ func TestFailedFlushKeepsReadings(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "store.db"), Options{FlushInterval: time.Hour})
 	defer s.Close()
-	if _, err := s.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+	if _, err := s.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON chunks BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
 		t.Fatal(err)
 	}
 	rs := []protocol.Reading{

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,30 +10,27 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/chunk"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
-// Writing: buffered readings are committed in batches, with the rollup
-// tiers kept up to date in the same transaction.
+// Writing: buffered readings are committed in batches, into the chunks of
+// each field and the rollup pages they touch, in one transaction.
 
-// row is one buffered reading.
-type row struct {
-	Field string
-	Time  int64
-	Value protocol.Value
-}
+// Chunk sizes, in readings.
+const (
+	// SealReadings is the size of a sealed chunk: about 7 KB of the bench
+	// data's sensor fields, where zstd has enough to work on.
+	SealReadings = 8192
+	// headReadings bounds a write-head chunk, which each flush rewrites.
+	headReadings = 1024
+)
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
 	if err := store.CheckAppend(batch); err != nil {
 		return err
-	}
-	var rs []row
-	for _, sr := range batch {
-		for i, t := range sr.Times {
-			rs = append(rs, row{sr.Field, t, sr.Values.At(i)})
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -44,8 +40,24 @@ func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.buf = append(s.buf, rs...)
-	n := len(s.buf)
+	for _, sr := range batch {
+		if len(sr.Times) == 0 {
+			continue
+		}
+		if err := s.checkType(sr.Field, sr.Values.Type); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	for _, sr := range batch {
+		if len(sr.Times) == 0 {
+			continue
+		}
+		s.btypes[sr.Field] = sr.Values.Type
+		s.buf = append(s.buf, protocol.Series{Field: sr.Field, Times: slices.Clone(sr.Times), Values: sr.Values.Clone()})
+		s.nbuf += len(sr.Times)
+	}
+	n := s.nbuf
 	s.mu.Unlock()
 	switch {
 	case n >= 20*s.o.FlushRows:
@@ -56,6 +68,19 @@ func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
 		case s.kick <- struct{}{}:
 		default:
 		}
+	}
+	return nil
+}
+
+// checkType refuses values of another type than the field holds or has
+// buffered. The caller holds mu.
+func (s *Store) checkType(field, typ string) error {
+	have := s.btypes[field]
+	if id, ok := s.ids[field]; ok && s.types[id] != "" {
+		have = s.types[id]
+	}
+	if have != "" && have != typ {
+		return protocol.Errorf(protocol.InvalidArgument, "field %s holds %s values, not %s", field, have, typ)
 	}
 	return nil
 }
@@ -72,266 +97,488 @@ func (s *Store) Flush(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	batch := s.buf
-	s.buf = nil
+	batch, n := s.buf, s.nbuf
+	s.buf, s.nbuf = nil, 0
 	s.mu.Unlock()
 	if len(batch) == 0 {
 		return ctx.Err()
 	}
 	if err := s.write(ctx, batch); err != nil {
+		// What the write path knew of each field's tail may be stale.
+		clear(s.heads)
 		// Keep the readings for the next attempt, before any appended since.
 		s.mu.Lock()
 		s.buf = append(batch, s.buf...)
+		s.nbuf += n
 		s.mu.Unlock()
-		return fmt.Errorf("flush %d readings: %w", len(batch), err)
+		return fmt.Errorf("flush %d readings: %w", n, err)
 	}
 	return nil
 }
 
-// cellKey names one rollup row.
-type cellKey struct {
-	tier   int
-	series int64
-	bucket int64
+// group merges a batch into one sorted block per field, the later of two
+// readings at one time winning, and returns the fields in name order.
+func group(batch []protocol.Series) ([]string, map[string]*chunk.Block, map[string]string) {
+	blocks := map[string]*chunk.Block{}
+	types := map[string]string{}
+	for _, sr := range batch {
+		b := blocks[sr.Field]
+		if b == nil {
+			b = &chunk.Block{}
+			blocks[sr.Field] = b
+			types[sr.Field] = sr.Values.Type
+		}
+		_ = appendBlock(b, blockOf(sr.Times, sr.Values)) // one type per field: checked by Append
+	}
+	names := make([]string, 0, len(blocks))
+	for name, b := range blocks {
+		blocks[name] = sortBlock(b)
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, blocks, types
 }
 
-// write commits a batch of readings with the rollup rows they touch.
-func (s *Store) write(ctx context.Context, batch []row) error {
-	batch = sortBatch(batch)
-	tx, err := s.db.BeginTx(ctx, nil)
+// write commits a batch.
+func (s *Store) write(ctx context.Context, batch []protocol.Series) error {
+	names, blocks, types := group(batch)
+	tx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	w := &writer{s: s, tx: tx}
 	newIDs := map[string]int64{}
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO readings (series_id, ts, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	upd, err := tx.PrepareContext(ctx, "UPDATE readings SET value = ? WHERE series_id = ? AND ts = ?")
-	if err != nil {
-		return err
-	}
-	defer upd.Close()
-
-	cells := map[cellKey]*downsample.Cell{}
-	dirty := map[cellKey]bool{}
-	type extent struct{ first, last int64 }
-	spans := map[int64]*extent{}
-	var id int64
-	for i, r := range batch {
-		if i == 0 || r.Field != batch[i-1].Field {
-			if id, err = s.seriesID(ctx, tx, r.Field, r.Value.Type, newIDs); err != nil {
-				return err
-			}
-			spans[id] = &extent{r.Time, r.Time}
-		}
-		spans[id].last = r.Time
-		v := toSQL(r.Value)
-		res, err := ins.ExecContext(ctx, id, r.Time, v)
-		if err != nil {
-			return fmt.Errorf("insert reading: %w", err)
-		}
-		replaced := false
-		if n, err := res.RowsAffected(); err != nil {
+	newTypes := map[int64]string{}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
 			return err
-		} else if n == 0 {
-			if _, err := upd.ExecContext(ctx, v, id, r.Time); err != nil {
-				return fmt.Errorf("replace reading: %w", err)
-			}
-			replaced = true
 		}
-		for ti, t := range tiers {
-			k := cellKey{ti, id, downsample.Start(r.Time, t.width)}
-			if replaced {
-				dirty[k] = true
-			}
-			c := cells[k]
-			if c == nil {
-				c = &downsample.Cell{}
-				cells[k] = c
-			}
-			c.Add(r.Time, r.Value)
+		id, err := s.seriesID(tx, name, types[name], newIDs, newTypes)
+		if err != nil {
+			return err
 		}
-	}
-	if err := s.updateTiers(ctx, tx, cells, dirty); err != nil {
-		return err
-	}
-	for id, sp := range spans {
-		if _, err := tx.ExecContext(ctx, `UPDATE series SET
-			first_ts = CASE WHEN first_ts IS NULL OR ?1 < first_ts THEN ?1 ELSE first_ts END,
-			last_ts = CASE WHEN last_ts IS NULL OR ?2 > last_ts THEN ?2 ELSE last_ts END
-			WHERE id = ?3`, sp.first, sp.last, id); err != nil {
-			return fmt.Errorf("update series span: %w", err)
+		if err := w.series(id, name, blocks[name]); err != nil {
+			return fmt.Errorf("field %s: %w", name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	s.remember(newIDs)
+	s.remember(newIDs, newTypes)
 	return nil
 }
 
-// sortBatch returns the readings grouped by field and sorted by time; of
-// readings of a field at the same time the last appended wins. Readings
-// usually arrive in time order, so grouping costs O(n).
-func sortBatch(batch []row) []row {
-	groups := map[string][]row{}
-	var names []string
-	for _, r := range batch {
-		g, ok := groups[r.Field]
-		if !ok {
-			names = append(names, r.Field)
-		}
-		groups[r.Field] = append(g, r)
+// seriesID returns the id of a field, creating its series row in tx, and
+// records its value type if it had none.
+func (s *Store) seriesID(tx *sql.Tx, name, typ string, created map[string]int64, types map[int64]string) (int64, error) {
+	s.mu.Lock()
+	id, ok := s.ids[name]
+	have := s.types[id]
+	s.mu.Unlock()
+	if ok && have != "" {
+		return id, nil
 	}
-	slices.Sort(names)
-	// A new slice: on a failed commit the caller requeues batch as it was.
-	out := make([]row, 0, len(batch))
-	for _, name := range names {
-		g := groups[name]
-		if !slices.IsSortedFunc(g, func(a, b row) int { return cmp.Compare(a.Time, b.Time) }) {
-			slices.SortStableFunc(g, func(a, b row) int { return cmp.Compare(a.Time, b.Time) })
+	if !ok {
+		if _, err := tx.Exec("INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, typ); err != nil {
+			return 0, fmt.Errorf("create series: %w", err)
 		}
-		for i, r := range g {
-			if i+1 < len(g) && g[i+1].Time == r.Time {
-				continue
-			}
-			out = append(out, r)
+		if err := tx.QueryRow("SELECT id FROM series WHERE name = ?", name).Scan(&id); err != nil {
+			return 0, fmt.Errorf("create series: %w", err)
 		}
+		created[name] = id
+	}
+	if _, err := tx.Exec("UPDATE series SET value_type = ? WHERE id = ? AND value_type = ''", typ, id); err != nil {
+		return 0, fmt.Errorf("set series type: %w", err)
+	}
+	types[id] = typ
+	return id, nil
+}
+
+// head is what the write path knows of a field's tail.
+type head struct {
+	lastEnd      int64 // time of the field's newest reading; MinInt64 if none
+	unsealedFrom int64 // start of its first unsealed chunk; MaxInt64 if none
+	unsealedN    int   // readings in unsealed chunks
+	last         chunkRow
+	hasLast      bool
+}
+
+// chunkRow is a chunk's row without its data.
+type chunkRow struct {
+	id, start, end int64
+	n              int
+	sealed         bool
+}
+
+// writer writes one batch in one transaction.
+type writer struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (w *writer) head(id int64) (*head, error) {
+	if h := w.s.heads[id]; h != nil {
+		return h, nil
+	}
+	h := &head{lastEnd: math.MinInt64, unsealedFrom: math.MaxInt64}
+	var r chunkRow
+	err := w.tx.QueryRow("SELECT id, start_ts, end_ts, n, sealed FROM chunks WHERE series_id = ? ORDER BY start_ts DESC LIMIT 1", id).
+		Scan(&r.id, &r.start, &r.end, &r.n, &r.sealed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("read write head: %w", err)
+	default:
+		h.last, h.hasLast, h.lastEnd = r, true, r.end
+	}
+	var from sql.NullInt64
+	if err := w.tx.QueryRow("SELECT min(start_ts), coalesce(sum(n), 0) FROM chunks WHERE series_id = ? AND sealed = 0", id).Scan(&from, &h.unsealedN); err != nil {
+		return nil, fmt.Errorf("read write head: %w", err)
+	}
+	if from.Valid {
+		h.unsealedFrom = from.Int64
+	}
+	w.s.heads[id] = h
+	return h, nil
+}
+
+// series writes the sorted readings nw of one field and updates its
+// rollups and span.
+func (w *writer) series(id int64, name string, nw *chunk.Block) error {
+	if nw.Len() == 0 {
+		return nil
+	}
+	h, err := w.head(id)
+	if err != nil {
+		return err
+	}
+	var replaced []int64
+	if nw.Times[0] > h.lastEnd {
+		err = w.appendTail(id, h, nw)
+	} else {
+		replaced, err = w.rewrite(id, h, nw)
+	}
+	if err != nil {
+		return err
+	}
+	if h.unsealedN >= SealReadings {
+		if err := w.seal(id, h); err != nil {
+			return err
+		}
+	}
+	if err := w.rollups(id, name, nw, replaced); err != nil {
+		return err
+	}
+	_, err = w.tx.Exec(`UPDATE series SET
+		first_ts = CASE WHEN first_ts IS NULL OR ?1 < first_ts THEN ?1 ELSE first_ts END,
+		last_ts = CASE WHEN last_ts IS NULL OR ?2 > last_ts THEN ?2 ELSE last_ts END
+		WHERE id = ?3`, nw.Times[0], nw.Times[nw.Len()-1], id)
+	if err != nil {
+		return fmt.Errorf("update series span: %w", err)
+	}
+	return nil
+}
+
+// appendTail adds readings newer than all the field has to its write head.
+func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
+	tail := nw
+	if h.hasLast && !h.last.sealed && h.last.n < headReadings {
+		old, err := w.readChunk(h.last.id)
+		if err != nil {
+			return err
+		}
+		if err := appendBlock(old, nw); err != nil {
+			return err
+		}
+		tail = old
+		if err := w.deleteChunk(h.last.id); err != nil {
+			return err
+		}
+		h.unsealedN -= h.last.n
+		h.hasLast = false
+	}
+	if err := w.writeHead(id, h, tail); err != nil {
+		return err
+	}
+	h.lastEnd = h.last.end
+	return nil
+}
+
+// writeHead writes b as unsealed chunks of at most headReadings after the
+// field's other chunks, and notes them in h.
+func (w *writer) writeHead(id int64, h *head, b *chunk.Block) error {
+	for _, p := range cut(b, headReadings) {
+		r, err := w.insertChunk(id, p, false)
+		if err != nil {
+			return err
+		}
+		h.unsealedFrom = min(h.unsealedFrom, r.start)
+		h.unsealedN += r.n
+		h.last, h.hasLast = r, true
+	}
+	return nil
+}
+
+// rewrite merges readings that are not all newer than the field's into
+// the chunks they overlap, and returns the times of replaced readings.
+func (w *writer) rewrite(id int64, h *head, nw *chunk.Block) ([]int64, error) {
+	lo, hi := nw.Times[0], nw.Times[nw.Len()-1]
+	merged, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND start_ts <= ? AND end_ts >= ? ORDER BY start_ts", id, hi, lo)
+	if err != nil {
+		return nil, err
+	}
+	out, replaced, err := mergeBlocks(merged, nw)
+	if err != nil {
+		return nil, err
+	}
+	for _, cid := range ids {
+		if err := w.deleteChunk(cid); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range cut(out, SealReadings) {
+		if _, err := w.insertChunk(id, p, p.Times[0] < h.unsealedFrom); err != nil {
+			return nil, err
+		}
+	}
+	delete(w.s.heads, id)
+	nh, err := w.head(id)
+	if err != nil {
+		return nil, err
+	}
+	*h = *nh
+	w.s.heads[id] = h
+	return replaced, nil
+}
+
+// seal recodes a field's unsealed chunks into sealed ones of
+// SealReadings, leaving the rest unsealed.
+func (w *writer) seal(id int64, h *head) error {
+	all, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND sealed = 0 ORDER BY start_ts", id)
+	if err != nil {
+		return err
+	}
+	for _, cid := range ids {
+		if err := w.deleteChunk(cid); err != nil {
+			return err
+		}
+	}
+	full := all.Len() / SealReadings * SealReadings
+	for _, p := range cut(sliceBlock(all, 0, full), SealReadings) {
+		if _, err := w.insertChunk(id, p, true); err != nil {
+			return err
+		}
+	}
+	h.unsealedFrom, h.unsealedN, h.hasLast = math.MaxInt64, 0, false
+	if err := w.writeHead(id, h, sliceBlock(all, full, all.Len())); err != nil {
+		return err
+	}
+	if !h.hasLast {
+		// The last chunk is a sealed one now.
+		delete(w.s.heads, id)
+		nh, err := w.head(id)
+		if err != nil {
+			return err
+		}
+		*h = *nh
+		w.s.heads[id] = h
+	}
+	return nil
+}
+
+// readChunks decodes the chunks a query of (id, start_ts, end_ts, data)
+// rows selects into one block, and returns their ids.
+func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, error) {
+	rows, err := w.tx.Query(query, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	defer rows.Close()
+	all := &chunk.Block{}
+	var ids []int64
+	for rows.Next() {
+		var cid, start, end int64
+		var data []byte
+		if err := rows.Scan(&cid, &start, &end, &data); err != nil {
+			return nil, nil, err
+		}
+		blk, err := chunk.Decode(data)
+		if err != nil {
+			return nil, nil, chunkError(start, end, err)
+		}
+		if err := appendBlock(all, blk); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, cid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	return all, ids, nil
+}
+
+func (w *writer) readChunk(cid int64) (*chunk.Block, error) {
+	var start, end int64
+	var data []byte
+	if err := w.tx.QueryRow("SELECT start_ts, end_ts, data FROM chunks WHERE id = ?", cid).Scan(&start, &end, &data); err != nil {
+		return nil, fmt.Errorf("read chunk: %w", err)
+	}
+	blk, err := chunk.Decode(data)
+	if err != nil {
+		return nil, chunkError(start, end, err)
+	}
+	return blk, nil
+}
+
+func (w *writer) deleteChunk(cid int64) error {
+	if _, err := w.tx.Exec("DELETE FROM chunks WHERE id = ?", cid); err != nil {
+		return fmt.Errorf("delete chunk: %w", err)
+	}
+	return nil
+}
+
+// insertChunk writes one block as a chunk; sealed chunks get zstd.
+func (w *writer) insertChunk(id int64, b *chunk.Block, sealed bool) (chunkRow, error) {
+	data, err := chunk.Encode(nil, b, chunk.Options{Fast: !sealed})
+	if err != nil {
+		return chunkRow{}, err
+	}
+	r := chunkRow{start: b.Times[0], end: b.Times[b.Len()-1], n: b.Len(), sealed: sealed}
+	res, err := w.tx.Exec("INSERT INTO chunks (series_id, start_ts, end_ts, n, sealed, data) VALUES (?, ?, ?, ?, ?, ?)",
+		id, r.start, r.end, r.n, sealed, data)
+	if err != nil {
+		return chunkRow{}, fmt.Errorf("write chunk: %w", err)
+	}
+	r.id, err = res.LastInsertId()
+	return r, err
+}
+
+// chunkError names the time range of a chunk that failed to decode.
+func chunkError(start, end int64, err error) error {
+	return protocol.Errorf(protocol.Internal, "chunk of readings from %s to %s: %v", fmtTime(start), fmtTime(end), err)
+}
+
+// rollups folds the readings nw of a field into each tier's cells. Cells
+// of buckets where a reading was replaced are recomputed from the
+// readings, unless raw retention may already have removed some of them.
+func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int64) error {
+	// The cells of the finest tier from the readings, each coarser tier's
+	// from the finer one's: the widths divide each other.
+	var cells []bucketCell
+	for i, t := range Tiers {
+		cells = fold(cells, nw, t.Width, i == 0)
+		dirty := map[int64]bool{}
+		for _, r := range replaced {
+			dirty[downsample.Start(r, t.Width)] = true
+		}
+		if err := w.updateTier(id, i, cells, dirty); err != nil {
+			return fmt.Errorf("rollup %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// fold returns the cells of width w: from the readings of b when raw,
+// else by merging the finer cells.
+func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
+	var out []bucketCell
+	add := func(bucket int64, c downsample.Cell) {
+		if n := len(out); n > 0 && out[n-1].bucket == bucket {
+			out[n-1].cell.Merge(c)
+			return
+		}
+		out = append(out, bucketCell{bucket, c})
+	}
+	if !raw {
+		for _, fc := range finer {
+			add(downsample.Start(fc.bucket, w), fc.cell)
+		}
+		return out
+	}
+	k, _ := kindOf(b)
+	for i, t := range b.Times {
+		add(downsample.Start(t, w), downsample.Point(t, valueAt(b, k, i)))
 	}
 	return out
 }
 
-// seriesID returns the id of a field, creating its series row in tx.
-func (s *Store) seriesID(ctx context.Context, tx *sql.Tx, name, typ string, created map[string]int64) (int64, error) {
-	s.mu.Lock()
-	id, ok := s.ids[name]
-	s.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, typ); err != nil {
-		return 0, fmt.Errorf("create series: %w", err)
-	}
-	if err := tx.QueryRowContext(ctx, "SELECT id FROM series WHERE name = ?", name).Scan(&id); err != nil {
-		return 0, fmt.Errorf("create series: %w", err)
-	}
-	created[name] = id
-	return id, nil
-}
-
-// updateTiers folds the batch's cells into the rollup rows. A row whose
-// bucket had a reading replaced is recomputed from the readings instead,
-// unless raw retention may already have removed some of them.
-func (s *Store) updateTiers(ctx context.Context, tx *sql.Tx, cells map[cellKey]*downsample.Cell, dirty map[cellKey]bool) error {
-	rawFrom := int64(math.MinInt64)
-	if s.o.Retention.Raw > 0 {
-		rawFrom = time.Now().Add(-s.o.Retention.Raw).UnixNano()
-	}
-	for k, c := range cells {
-		t := tiers[k.tier]
-		var cell downsample.Cell
-		if dirty[k] && k.bucket >= rawFrom {
-			var err error
-			if cell, err = rawCell(ctx, tx, k.series, k.bucket, k.bucket+t.width); err != nil {
-				return err
+// updateTier merges new cells of tier ti into its pages.
+func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int64]bool) error {
+	t := Tiers[ti]
+	w.s.mu.Lock()
+	rawFrom := w.s.horizons[0]
+	w.s.mu.Unlock()
+	for lo := 0; lo < len(cells); {
+		page := pageOf(cells[lo].bucket, t)
+		hi := lo
+		for hi < len(cells) && pageOf(cells[hi].bucket, t) == page {
+			hi++
+		}
+		var old []bucketCell
+		var data []byte
+		err := w.tx.QueryRow("SELECT data FROM rollups WHERE series_id = ? AND tier = ? AND page = ?", id, ti, page).Scan(&data)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			if old, err = decodePage(data); err != nil {
+				return pageError(t, page, err)
 			}
-		} else {
-			var blob []byte
-			err := tx.QueryRowContext(ctx, "SELECT cell FROM "+t.table+" WHERE series_id = ? AND bucket = ?", k.series, k.bucket).Scan(&blob)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return fmt.Errorf("read %s: %w", t.table, err)
-			default:
-				if cell, err = decodeCell(k.bucket, blob); err != nil {
-					return fmt.Errorf("read %s: %w", t.table, err)
+		}
+		merged := make([]bucketCell, 0, len(old)+hi-lo)
+		i := 0
+		for _, nc := range cells[lo:hi] {
+			for i < len(old) && old[i].bucket < nc.bucket {
+				merged = append(merged, old[i])
+				i++
+			}
+			c := nc.cell
+			if i < len(old) && old[i].bucket == nc.bucket {
+				if dirty[nc.bucket] && nc.bucket >= rawFrom {
+					if c, err = w.rawCell(id, nc.bucket, nc.bucket+t.Width); err != nil {
+						return err
+					}
+				} else {
+					c = old[i].cell
+					c.Merge(nc.cell)
 				}
+				i++
 			}
-			cell.Merge(*c)
+			merged = append(merged, bucketCell{nc.bucket, c})
 		}
-		if err := writeCell(ctx, tx, t.table, k.series, k.bucket, cell); err != nil {
+		merged = append(merged, old[i:]...)
+		enc, err := encodePage(merged, chunk.Options{})
+		if err != nil {
 			return err
 		}
+		if _, err := w.tx.Exec(`INSERT INTO rollups (series_id, tier, page, data) VALUES (?, ?, ?, ?)
+			ON CONFLICT (series_id, tier, page) DO UPDATE SET data = excluded.data`, id, ti, page, enc); err != nil {
+			return fmt.Errorf("write rollup page: %w", err)
+		}
+		lo = hi
 	}
 	return nil
 }
 
-func writeCell(ctx context.Context, tx *sql.Tx, table string, series, bucket int64, c downsample.Cell) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO "+table+" (series_id, bucket, cell) VALUES (?, ?, ?)", series, bucket, encodeCell(bucket, c))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", table, err)
-	}
-	return nil
+func fmtTime(t int64) string { return time.Unix(0, t).UTC().Format(time.RFC3339Nano) }
+
+// pageError names the tier and time range of a page that failed to decode.
+func pageError(t Tier, page int64, err error) error {
+	return protocol.Errorf(protocol.Internal, "%s rollup page from %s to %s: %v", t.Name,
+		fmtTime(page), fmtTime(page+t.Width*pageCells), err)
 }
 
-// rawCell summarises the readings of a series in [from, to).
-func rawCell(ctx context.Context, q querier, series, from, to int64) (downsample.Cell, error) {
+// rawCell summarises a field's readings in [from, to), in tx.
+func (w *writer) rawCell(id, from, to int64) (downsample.Cell, error) {
 	var c downsample.Cell
-	err := scanRaw(ctx, q, series, from, to, func(t int64, v protocol.Value) { c.Add(t, v) })
-	return c, err
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// scanRaw calls fn for each reading of a series in [from, to), in time order.
-func scanRaw(ctx context.Context, q querier, series, from, to int64, fn func(t int64, v protocol.Value)) error {
-	if from >= to {
+	err := scanChunks(context.Background(), w.tx, id, from, to, func(b *chunk.Block, _, _ int64) error {
+		b = clip(b, from, to)
+		for _, bc := range fold(nil, b, to-from, true) {
+			c.Merge(bc.cell)
+		}
 		return nil
-	}
-	rows, err := q.QueryContext(ctx, "SELECT ts, value FROM readings WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts", series, from, to)
-	if err != nil {
-		return fmt.Errorf("scan readings: %w", err)
-	}
-	defer rows.Close()
-	var t int64
-	var v any
-	for n := 0; rows.Next(); n++ {
-		if n&4095 == 4095 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if err := rows.Scan(&t, &v); err != nil {
-			return err
-		}
-		fn(t, fromSQL(v))
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan readings: %w", err)
-	}
-	return nil
-}
-
-// toSQL maps a reading value onto SQLite's storage classes.
-func toSQL(v protocol.Value) any {
-	switch v.Type {
-	case protocol.TypeBool:
-		if v.Bool {
-			return int64(1)
-		}
-		return int64(0)
-	case protocol.TypeString:
-		return v.Str
-	}
-	return v.Num
-}
-
-// fromSQL undoes toSQL; NULL is a missing number.
-func fromSQL(v any) protocol.Value {
-	switch x := v.(type) {
-	case int64:
-		return protocol.Bool(x != 0)
-	case []byte:
-		return protocol.Str(string(x))
-	case string:
-		return protocol.Str(x)
-	case float64:
-		return protocol.Num(x)
-	}
-	return protocol.Num(math.NaN())
+	})
+	return c, err
 }

@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContextCanceled", testCanceled},
 		{"Concurrent", testConcurrent},
 		{"LongRangeMatchesRaw", testLongRange},
+		{"RandomizedMatchesDefinition", testProperty},
+		{"ScanMatchesQuery", testScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,203 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/telemesh/telemesh/datanodes/store/chunk"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
+)
+
+// Tier is a rollup resolution.
+type Tier struct {
+	Name  string // its key under store.retention in the node file
+	Width int64  // nanoseconds
+}
+
+// Tiers are the rollup tiers, finest first. Their widths are those of
+// downsample.TierWidths, so get_data's widths fit them.
+var Tiers = []Tier{
+	{"10s", int64(10 * time.Second)},
+	{"minute", int64(time.Minute)},
+	{"10m", int64(10 * time.Minute)},
+	{"hour", int64(time.Hour)},
+	{"day", int64(24 * time.Hour)},
+}
+
+// pageCells is how many consecutive buckets one rollup page spans: a
+// page of the 10 s tier covers 42 minutes, of the hour tier 10 days.
+const pageCells = 256
+
+// pageOf returns the start of the page holding bucket b of tier t.
+func pageOf(b int64, t Tier) int64 { return downsample.Start(b, t.Width*pageCells) }
+
+// bucketCell is one rollup cell and the start of its bucket.
+type bucketCell struct {
+	bucket int64
+	cell   downsample.Cell
+}
+
+const pageTag = 'R'
+
+// encodePage codes a page's cells, in ascending bucket order, as columns.
+func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
+	n := len(cells)
+	f := chunk.NewFrame(pageTag, o)
+	f.Uvarint(uint64(n))
+	buckets := make([]int64, n)
+	counts := make([]int64, n)
+	nums := make([]int64, n)
+	firsts := make([]int64, n)
+	lasts := make([]int64, n)
+	var sums, mins, maxs []float64
+	var minTs, maxTs []int64
+	last := chunk.Block{Times: buckets}
+	var kinds []chunk.Kind
+	for i, bc := range cells {
+		c, b := &bc.cell, bc.bucket
+		buckets[i], counts[i], nums[i] = b, c.Count, c.Nums
+		firsts[i], lasts[i] = c.First-b, c.LastT-b
+		if c.Nums > 0 {
+			sums, mins, maxs = append(sums, c.Sum), append(mins, c.Min), append(maxs, c.Max)
+			minTs, maxTs = append(minTs, c.MinT-b), append(maxTs, c.MaxT-b)
+		}
+		k, err := appendValue(&last, c.Last)
+		if err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, k)
+	}
+	if last.Len() != 0 && (len(last.Nums) != n && len(last.Strs) != n && len(last.Bools) != n) {
+		last.Kinds = kinds
+	}
+	f.Ints(buckets)
+	f.Ints(counts)
+	f.Ints(nums)
+	f.Ints(firsts)
+	f.Ints(lasts)
+	f.Uvarint(uint64(len(sums)))
+	f.Floats(sums)
+	f.Floats(mins)
+	f.Floats(maxs)
+	f.Ints(minTs)
+	f.Ints(maxTs)
+	lb, err := chunk.Encode(nil, &last, o)
+	if err != nil {
+		return nil, err
+	}
+	f.Bytes(lb)
+	return f.Finish(), nil
+}
+
+var errBadPage = errors.New("malformed rollup page")
+
+// decodePage decodes a page made by encodePage.
+func decodePage(b []byte) ([]bucketCell, error) {
+	r, err := chunk.ReadFrame(b, pageTag)
+	if err != nil {
+		return nil, err
+	}
+	n64 := r.Uvarint()
+	if n64 > pageCells*4 {
+		return nil, errBadPage
+	}
+	n := int(n64)
+	buckets, counts, nums, firsts, lasts := r.Ints(n), r.Ints(n), r.Ints(n), r.Ints(n), r.Ints(n)
+	k64 := r.Uvarint()
+	if k64 > n64 {
+		return nil, errBadPage
+	}
+	k := int(k64)
+	sums, mins, maxs := r.Floats(k), r.Floats(k), r.Floats(k)
+	minTs, maxTs := r.Ints(k), r.Ints(k)
+	lb := r.Bytes()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	last, err := chunk.Decode(lb)
+	if err != nil {
+		return nil, err
+	}
+	if last.Len() != n {
+		return nil, errBadPage
+	}
+	out := make([]bucketCell, n)
+	var ni, si, bi, j int
+	for i := range out {
+		c := &out[i].cell
+		bkt := buckets[i]
+		out[i].bucket = bkt
+		c.Count, c.Nums = counts[i], nums[i]
+		c.First, c.LastT = bkt+firsts[i], bkt+lasts[i]
+		c.NonNum = c.Count > c.Nums
+		if c.Nums > 0 {
+			if j >= k {
+				return nil, errBadPage
+			}
+			c.Sum, c.Min, c.Max, c.MinT, c.MaxT = sums[j], mins[j], maxs[j], bkt+minTs[j], bkt+maxTs[j]
+			j++
+		}
+		switch last.KindAt(i) {
+		case chunk.Number:
+			c.Last = protocol.Num(last.Nums[ni])
+			ni++
+		case chunk.String:
+			c.Last = protocol.Str(last.Strs[si])
+			si++
+		case chunk.Bool:
+			c.Last = protocol.Bool(last.Bools[bi])
+			bi++
+		}
+	}
+	if j != k {
+		return nil, errBadPage
+	}
+	return out, nil
+}
+
+// appendValue appends one value to blk's column of its kind.
+func appendValue(blk *chunk.Block, v protocol.Value) (chunk.Kind, error) {
+	switch v.Type {
+	case protocol.TypeNumber:
+		blk.Nums = append(blk.Nums, v.Num)
+		return chunk.Number, nil
+	case protocol.TypeString:
+		blk.Strs = append(blk.Strs, v.Str)
+		return chunk.String, nil
+	case protocol.TypeBool:
+		blk.Bools = append(blk.Bools, v.Bool)
+		return chunk.Bool, nil
+	}
+	return 0, fmt.Errorf("value of type %q", v.Type)
+}
+
+// blockOf returns the readings ts, vs as a block (sharing their memory).
+func blockOf(ts []int64, vs protocol.Values) *chunk.Block {
+	blk := &chunk.Block{Times: ts}
+	switch vs.Type {
+	case protocol.TypeNumber:
+		blk.Nums = vs.Nums
+	case protocol.TypeString:
+		blk.Strs = vs.Strs
+	case protocol.TypeBool:
+		blk.Bools = vs.Bools
+	}
+	return blk
+}
+
+// valuesOf returns a block's values as a column; stored series hold one
+// type, so a mixed block is damage.
+func valuesOf(blk *chunk.Block) (protocol.Values, error) {
+	if blk.Kinds != nil {
+		return protocol.Values{}, errors.New("chunk mixes value types")
+	}
+	switch {
+	case len(blk.Strs) > 0:
+		return protocol.Strings(blk.Strs...), nil
+	case len(blk.Bools) > 0:
+		return protocol.Bools(blk.Bools...), nil
+	}
+	return protocol.Numbers(blk.Nums...), nil
+}
