@@ -28,40 +28,76 @@ import (
 // ID is the plugin id in plugin.json and in provisioning.
 const ID = "telemesh-wamp-datasource"
 
-// Connect opens the Source of one datasource instance; stop releases it.
-type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src bridge.Source, opts bridge.Options, stop func(), err error)
+// Connect opens the Source of one datasource instance from its parsed
+// settings; stop releases it.
+type Connect func(ctx context.Context, p Parsed) (src bridge.Source, stop func(), err error)
 
 // NewFactory returns the instance factory that datasource.Manage (or the
 // SDK's test harness) runs: one Datasource per configured datasource.
+// Settings that cannot be used still yield an instance, whose health check
+// says what is wrong and whose queries fail one by one with that reason,
+// so that one bad key never turns every query into an RPC error.
 func NewFactory(connect Connect, logger *slog.Logger) datasource.InstanceFactoryFunc {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return func(ctx context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-		src, opts, stop, err := connect(ctx, s)
-		if err != nil {
-			return nil, err
+		log := logger.With("datasource", s.UID)
+		p, err := ParseSettings(s)
+		for _, w := range p.Warnings {
+			log.Warn("datasource settings", "warning", w)
 		}
-		return New(src, opts, s.UID, stop, logger.With("datasource", s.UID)), nil
+		if err != nil {
+			log.Error("datasource settings", "err", err)
+			return Broken(err, p.Warnings), nil
+		}
+		src, stop, err := connect(ctx, p)
+		if err != nil {
+			log.Error("datasource connect", "err", err)
+			return Broken(fmt.Errorf("datasource %s: %w", s.Name, err), p.Warnings), nil
+		}
+		d := New(src, p.Options, s.UID, stop, log)
+		d.warnings = p.Warnings
+		return d, nil
 	}
 }
 
 // Datasource is one configured telemesh datasource.
 type Datasource struct {
-	core *bridge.Core
-	uid  string
-	stop func()
-	log  *slog.Logger
-	res  backend.CallResourceHandler
+	core     *bridge.Core
+	uid      string
+	stop     func()
+	log      *slog.Logger
+	res      backend.CallResourceHandler
+	warnings []string
+	// broken, when set, is why the settings cannot be used: every query and
+	// the health check answer with it.
+	broken error
 }
 
-var (
-	_ backend.QueryDataHandler      = (*Datasource)(nil)
-	_ backend.CheckHealthHandler    = (*Datasource)(nil)
-	_ backend.CallResourceHandler   = (*Datasource)(nil)
-	_ backend.StreamHandler         = (*Datasource)(nil)
-	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
-)
+// Broken returns a datasource whose settings cannot be used: its health
+// check reports err (and the warnings), its queries, resources and streams
+// fail with err.
+func Broken(err error, warnings []string) *Datasource {
+	err = protocol.Errorf(protocol.InvalidArgument, "%v", err)
+	d := New(brokenSource{err}, bridge.Options{}, "", nil, nil)
+	d.broken, d.warnings = err, warnings
+	return d
+}
+
+// brokenSource answers every call with the reason the settings are unusable.
+type brokenSource struct{ err error }
+
+func (b brokenSource) Nodes(context.Context) ([]protocol.NodeInfo, error) { return nil, b.err }
+func (b brokenSource) Fields(context.Context, string, float64, float64) (map[string]protocol.FieldInfo, map[string]protocol.TimelineInfo, error) {
+	return nil, nil, b.err
+}
+func (b brokenSource) GetData(context.Context, string, bridge.Query) (*protocol.DataResult, error) {
+	return nil, b.err
+}
+func (b brokenSource) Subscribe(context.Context, string, func(*protocol.DataResult)) (func(), error) {
+	return nil, b.err
+}
 
 // New returns a datasource reading from src; uid is the datasource UID that
 // live channels carry, stop (may be nil) runs on Dispose.
@@ -140,6 +176,12 @@ func (m QueryModel) targets() ([]bridge.Target, error) {
 // QueryData answers every query of the request, in parallel.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
+	if d.broken != nil {
+		for _, q := range req.Queries {
+			resp.Responses[q.RefID] = errResponse(d.broken)
+		}
+		return resp, nil
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, q := range req.Queries {
@@ -329,16 +371,27 @@ func AnnotationFrame(series []bridge.Series) *data.Frame {
 }
 
 // CheckHealth lists the data nodes through the hub.
+// The message names every unusable setting, and the warnings (unknown
+// keys) follow any answer.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	warn := ""
+	if len(d.warnings) > 0 {
+		warn = "; warnings: " + strings.Join(d.warnings, "; ")
+	}
+	if d.broken != nil {
+		details, _ := json.Marshal(map[string]any{"error": d.broken.Error(), "warnings": d.warnings})
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
+			Message: "telemesh: " + d.broken.Error() + warn, JSONDetails: details}, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.core.Options().NodeTimeout)
 	defer cancel()
 	nodes, err := d.core.NodeNames(ctx)
 	if err != nil {
-		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "telemesh: " + err.Error()}, nil
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "telemesh: " + err.Error() + warn}, nil
 	}
-	details, _ := json.Marshal(map[string]any{"nodes": nodes})
+	details, _ := json.Marshal(map[string]any{"nodes": nodes, "warnings": d.warnings})
 	return &backend.CheckHealthResult{Status: backend.HealthStatusOk,
-		Message: fmt.Sprintf("telemesh: %d data nodes", len(nodes)), JSONDetails: details}, nil
+		Message: fmt.Sprintf("telemesh: %d data nodes%s", len(nodes), warn), JSONDetails: details}, nil
 }
 
 // CallResource serves the resources of the query editor and of template

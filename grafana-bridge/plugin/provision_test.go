@@ -64,8 +64,9 @@ func TestProvisioning(t *testing.T) {
 		types[ds.UID] = ds.Type
 		if ds.Type == ID {
 			jd, _ := json.Marshal(ds.JSONData)
-			if _, _, _, err := ParseSettings(backend.DataSourceInstanceSettings{Name: ds.Name, JSONData: jd}); err != nil {
-				t.Errorf("plugin datasource jsonData: %v", err)
+			p, err := ParseSettings(backend.DataSourceInstanceSettings{Name: ds.Name, JSONData: jd})
+			if err != nil || len(p.Warnings) > 0 {
+				t.Errorf("plugin datasource jsonData: %v %v", err, p.Warnings)
 			}
 		}
 	}
