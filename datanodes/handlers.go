@@ -11,6 +11,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -163,8 +164,8 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 		if q.agg, err = wampx.String("agg", v); err != nil {
 			return q, err
 		}
-		if !protocol.ValidAgg(q.agg) {
-			return q, protocol.Errorf(protocol.InvalidArgument, "unknown agg %q (want mean, min, max, last or minmax)", q.agg)
+		if err := protocol.CheckAgg(q.agg); err != nil {
+			return q, err
 		}
 	}
 	if q.agg == protocol.AggMinMax && maxPoints == 1 {
@@ -182,61 +183,8 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 	}
 	n.mu.Unlock()
 	q.fields, q.start, q.end, q.endSec = fields, start, end, endSec
-	q.bucket = bucketWidth(start, end, stride, maxPoints, q.agg)
+	q.bucket = downsample.Width(start, end, stride, maxPoints, q.agg)
 	return q, nil
-}
-
-// bucketWidth is w = max(min_stride, (end-start)/max_points) in
-// nanoseconds, widened so that buckets aligned to multiples of w never give
-// more than max_points points: a range of length L meets at most
-// 1 + (L-1ns)/w aligned buckets, so w >= L/(buckets-1) keeps the count at
-// or under the budget (minmax yields two points per bucket). Widths from
-// max_points round up to a microsecond, the wire's time resolution.
-func bucketWidth(start, end int64, stride float64, maxPoints int64, agg string) int64 {
-	w := int64(math.Ceil(stride * 1e9))
-	if maxPoints > 0 && end > start {
-		per := int64(1)
-		if agg == protocol.AggMinMax {
-			per = 2
-		}
-		w = max(w, budgetWidth(start, end, maxPoints/per))
-	}
-	return max(w, 0)
-}
-
-// BucketWidth is the bucket width in nanoseconds that get_data uses for
-// a range [start, end) in nanoseconds, min_stride in seconds, max_points
-// (0: none) and an aggregation; 0 means raw samples.
-func BucketWidth(start, end int64, minStride float64, maxPoints int64, agg string) int64 {
-	return bucketWidth(start, end, minStride, maxPoints, agg)
-}
-
-// budgetWidth is a narrow width whose aligned buckets meeting
-// [start, end) number at most nb.
-func budgetWidth(start, end, nb int64) int64 {
-	l := end - start
-	if nb >= 2 {
-		return roundUp(ceilDiv(l, nb-1), 1000)
-	}
-	// One bucket [k*w, (k+1)*w) must hold the range: k*w <= start and
-	// (k+1)*w >= end, so ceil(end/(k+1)) <= w <= floor(start/k). That holds
-	// for real k <= start/l, but the interval is under a nanosecond near the
-	// largest k; halving k widens it quickly while w stays a few times l,
-	// so the bucket starts just before the range, not at the epoch.
-	for k := start / l; k >= 1; k /= 2 {
-		if w := ceilDiv(end, k+1); k*w <= start {
-			return w
-		}
-	}
-	return end
-}
-
-func ceilDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 {
-		q++
-	}
-	return q
 }
 
 // handleGetData answers get_data, streaming progressive results when the
@@ -280,7 +228,7 @@ func (n *Node) handleGetData(ctx context.Context, inv *wamp.Invocation) client.I
 func (n *Node) progressive(ctx context.Context, c *client.Client, q request, limit int, points int64) client.InvokeResult {
 	align := max(q.bucket, 1000) // a microsecond, the wire's resolution, when raw
 	span := q.end - q.start
-	chunk := roundUp(int64(float64(span)*0.8*float64(limit)/float64(max(points, 1))), align)
+	chunk := downsample.RoundUp(int64(float64(span)*0.8*float64(limit)/float64(max(points, 1))), align)
 	cur := q.start
 	for {
 		if err := ctx.Err(); err != nil {
@@ -288,7 +236,7 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 		}
 		stop := q.end
 		if chunk < q.end-cur {
-			stop = min(q.end, roundUp(cur+chunk, align))
+			stop = min(q.end, downsample.RoundUp(cur+chunk, align))
 		}
 		series, err := n.query(ctx, q, cur, stop, limit)
 		if protocol.IsKind(err, protocol.TooMuchData) {
@@ -313,23 +261,7 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 	}
 }
 
-func roundUp(v, m int64) int64 {
-	if m <= 1 {
-		return v
-	}
-	if v <= 0 {
-		return m
-	}
-	if r := v % m; r != 0 {
-		if v > math.MaxInt64-m {
-			return math.MaxInt64
-		}
-		v += m - r
-	}
-	return v
-}
-
-func (n *Node) query(ctx context.Context, q request, start, end int64, limit int) ([]store.Series, error) {
+func (n *Node) query(ctx context.Context, q request, start, end int64, limit int) ([]protocol.Series, error) {
 	return n.st.Query(ctx, store.Query{Fields: q.fields, Start: start, End: end, Bucket: q.bucket, Agg: q.agg, Limit: limit})
 }
 

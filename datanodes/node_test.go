@@ -628,7 +628,7 @@ func TestSinkRejectsBadInput(t *testing.T) {
 		t.Fatalf("%d sink errors, want 5", got)
 	}
 	series, err := n.query(context.Background(), request{fields: []string{"n"}, start: 0, end: 10}, 0, 10, 0)
-	if err != nil || len(series) != 1 || len(series[0].Values) != 1 || series[0].Values[0] != 7.0 {
+	if err != nil || len(series) != 1 || series[0].Values.Len() != 1 || series[0].Values.Nums[0] != 7.0 {
 		t.Fatalf("stored %v, %v", series, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
@@ -144,37 +143,23 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.st.Append(ctx, ok); err != nil {
+	if err := n.appendReadings(ctx, ok); err != nil {
 		s.Error(fmt.Errorf("storing %d readings: %w", len(ok), err))
 	}
 }
 
-// normalize checks a value against the field's type, widening integers.
+// normalize checks a value against the field's type, widening any Go
+// number to float64. NaN and infinities are refused: a number column uses
+// NaN for "no value" (see protocol's NaN rule), and no value is no reading.
 func normalize(typ string, v any) (any, error) {
-	switch typ {
-	case protocol.TypeString:
-		if s, ok := v.(string); ok {
-			return s, nil
-		}
-	case protocol.TypeBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-	default:
-		f, ok := wamp.AsFloat64(v)
-		if !ok {
-			if i, iok := wamp.AsInt64(v); iok {
-				f, ok = float64(i), true
-			}
-		}
-		if ok {
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("value %v is not finite", f)
-			}
-			return f, nil
-		}
+	pv, err := protocol.ValueOf(v)
+	if err != nil || pv.Type != typ {
+		return nil, fmt.Errorf("value %v (%T) is not a %s", v, v, typ)
 	}
-	return nil, fmt.Errorf("value %v (%T) is not a %s", v, v, typ)
+	if typ == protocol.TypeNumber && (math.IsNaN(pv.Num) || math.IsInf(pv.Num, 0)) {
+		return nil, fmt.Errorf("value %v is not finite", pv.Num)
+	}
+	return pv.Any(), nil
 }
 
 func (s *sink) Error(err error) {
@@ -217,7 +202,13 @@ func (n *Node) publish() {
 	}
 	for len(batch) > 0 {
 		k := min(len(batch), n.cfg.Live.MaxBatch)
-		res := n.result(seriesOf(batch[:k]), nil)
+		cols, err := protocol.Columns(batch[:k])
+		if err != nil { // normalized by Emit: cannot happen
+			n.log.Error("live batch", "err", err)
+			n.liveLost.Add(int64(len(batch)))
+			return
+		}
+		res := n.result(cols, nil)
 		if err := wampx.Guard(func() error { return c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil) }); err != nil {
 			n.liveLost.Add(int64(len(batch)))
 			return
@@ -227,36 +218,13 @@ func (n *Node) publish() {
 	}
 }
 
-// seriesOf groups readings by field, in time order.
-func seriesOf(rs []protocol.Reading) []store.Series {
-	idx := map[string]int{}
-	var out []store.Series
-	for _, r := range rs {
-		i, ok := idx[r.Field]
-		if !ok {
-			i = len(out)
-			idx[r.Field] = i
-			out = append(out, store.Series{Field: r.Field})
-		}
-		out[i].Times = append(out[i].Times, r.Time)
-		out[i].Values = append(out[i].Values, r.Value)
+// appendReadings stores readings Emit has normalized, as typed columns.
+func (n *Node) appendReadings(ctx context.Context, rs []protocol.Reading) error {
+	cols, err := protocol.Columns(rs)
+	if err != nil {
+		return err
 	}
-	for i := range out {
-		s := &out[i]
-		if !sort.SliceIsSorted(s.Times, func(a, b int) bool { return s.Times[a] < s.Times[b] }) {
-			sort.Stable(byTime{s})
-		}
-	}
-	return out
-}
-
-type byTime struct{ s *store.Series }
-
-func (b byTime) Len() int           { return len(b.s.Times) }
-func (b byTime) Less(i, j int) bool { return b.s.Times[i] < b.s.Times[j] }
-func (b byTime) Swap(i, j int) {
-	b.s.Times[i], b.s.Times[j] = b.s.Times[j], b.s.Times[i]
-	b.s.Values[i], b.s.Values[j] = b.s.Values[j], b.s.Values[i]
+	return n.st.Append(ctx, cols)
 }
 
 // timelineOf returns the timeline of a field (its own name when unknown).
@@ -269,90 +237,12 @@ func (n *Node) timelineOf(field string) string {
 	return field
 }
 
-// result builds a get_data result: the fields of one timeline share one t
-// list, the union of their times, with null where a field has no value.
-// A time repeated within a series (minmax buckets) is kept as often as the
-// series that repeats it most. finalized gives finalized_until per
-// timeline (nil: null).
-func (n *Node) result(series []store.Series, finalized func(tl string) *float64) wamp.Dict {
-	groups := map[string][]store.Series{}
-	var order []string
-	for _, s := range series {
-		if len(s.Times) == 0 {
-			continue
-		}
-		tl := n.timelineOf(s.Field)
-		if _, ok := groups[tl]; !ok {
-			order = append(order, tl)
-		}
-		groups[tl] = append(groups[tl], s)
+// result builds a get_data result or live batch with protocol's one
+// encoder, each series on its field's timeline. finalized gives
+// finalized_until per timeline (nil: null).
+func (n *Node) result(series []protocol.Series, finalized func(tl string) *float64) map[string]any {
+	for i := range series {
+		series[i].Timeline = n.timelineOf(series[i].Field)
 	}
-	data := wamp.Dict{}
-	timeline := wamp.Dict{}
-	for _, tl := range order {
-		ts, vals := merge(groups[tl])
-		for i, s := range groups[tl] {
-			data[s.Field] = vals[i]
-		}
-		var fin any
-		if finalized != nil {
-			if f := finalized(tl); f != nil {
-				fin = *f
-			}
-		}
-		timeline[tl] = wamp.Dict{"t": ts, "finalized_until": fin}
-	}
-	return wamp.Dict{"data": data, "timeline": timeline}
-}
-
-// merge aligns series on the union of their times.
-func merge(ss []store.Series) ([]float64, [][]any) {
-	if len(ss) == 1 {
-		s := ss[0]
-		ts := make([]float64, len(s.Times))
-		for i, t := range s.Times {
-			ts[i] = protocol.FromNanos(t)
-		}
-		vs := make([]any, len(s.Values))
-		copy(vs, s.Values)
-		return ts, [][]any{vs}
-	}
-	pos := make([]int, len(ss))
-	vals := make([][]any, len(ss))
-	var ts []float64
-	for {
-		// The next time is the smallest unconsumed one.
-		next, found := int64(math.MaxInt64), false
-		for i, s := range ss {
-			if pos[i] < len(s.Times) && s.Times[pos[i]] <= next {
-				next, found = s.Times[pos[i]], true
-			}
-		}
-		if !found {
-			break
-		}
-		k := 0
-		for i, s := range ss {
-			c := 0
-			for pos[i]+c < len(s.Times) && s.Times[pos[i]+c] == next {
-				c++
-			}
-			k = max(k, c)
-		}
-		for range k {
-			ts = append(ts, protocol.FromNanos(next))
-		}
-		for i, s := range ss {
-			c := 0
-			for pos[i] < len(s.Times) && s.Times[pos[i]] == next && c < k {
-				vals[i] = append(vals[i], s.Values[pos[i]])
-				pos[i]++
-				c++
-			}
-			for ; c < k; c++ {
-				vals[i] = append(vals[i], nil)
-			}
-		}
-	}
-	return ts, vals
+	return protocol.EncodeResult(series, finalized)
 }

@@ -16,6 +16,9 @@ const (
 	AggMinMax = "minmax"
 )
 
+// Aggs lists the aggregations, the default (mean) first.
+var Aggs = []string{AggMean, AggMin, AggMax, AggLast, AggMinMax}
+
 // ValidAgg reports whether a is an aggregation get_data accepts.
 func ValidAgg(a string) bool {
 	switch a {
@@ -23,6 +26,15 @@ func ValidAgg(a string) bool {
 		return true
 	}
 	return false
+}
+
+// CheckAgg returns an InvalidArgument error unless a is one of Aggs. Every
+// place that takes an aggregation name checks it here, so all say the same.
+func CheckAgg(a string) error {
+	if ValidAgg(a) {
+		return nil
+	}
+	return Errorf(InvalidArgument, "unknown aggregation %q (want mean, min, max, last or minmax)", a)
 }
 
 // FieldInfo describes one field, as a value of get_fields' field map.
@@ -105,15 +117,6 @@ type NodeInfo struct {
 // Ptr returns a pointer to v, for the optional members of FieldInfo and
 // TimelineInfo.
 func Ptr[T any](v T) *T { return &v }
-
-// Reading is one sample of one field as a data node measures and stores it.
-// Value is a float64, a bool or a string, matching the field's type.
-type Reading struct {
-	Field string
-	// Time is nanoseconds since the UNIX epoch, UTC.
-	Time  int64
-	Value any
-}
 
 // TypeOf returns the field type of a normalized value: bool, string, or
 // number for anything else.

@@ -24,3 +24,14 @@ func CheckFields(fields []FieldMeta) error {
 	}
 	return nil
 }
+
+// CheckAppend checks a batch for Append: every series passes
+// Series.CheckReadings.
+func CheckAppend(series []protocol.Series) error {
+	for _, s := range series {
+		if err := s.CheckReadings(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

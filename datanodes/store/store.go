@@ -13,12 +13,17 @@ import (
 // Store keeps readings and field metadata. All methods are safe for
 // concurrent use and honour ctx cancellation where they may take long.
 type Store interface {
-	// Append stores readings. Readings of one field may arrive in any time
-	// order; a reading at a time a field already has replaces it. Append
+	// Append stores readings, given as typed columns (one Series per field;
+	// Timeline is ignored). Each series must pass Series.CheckReadings, or
+	// Append stores nothing and returns an InvalidArgument error; so does a
+	// series whose value type differs from what the store holds for the
+	// field, where the store can tell. Readings of one field may arrive in
+	// any time order; a reading at a time a field already has replaces it,
+	// and of two at one time within a series the later one wins. Append
 	// may buffer: readings are durable after the next Flush, or within the
 	// store's flush interval. Appended readings are visible to Query and
-	// Fields as soon as Append returns. The slice is not retained.
-	Append(ctx context.Context, readings []protocol.Reading) error
+	// Fields as soon as Append returns. The series are not retained.
+	Append(ctx context.Context, series []protocol.Series) error
 
 	// Flush makes every appended reading durable.
 	Flush(ctx context.Context) error
@@ -33,12 +38,14 @@ type Store interface {
 	Fields(ctx context.Context, start, end int64) ([]FieldMeta, error)
 
 	// Query returns the readings of q.Fields in [q.Start, q.End), one Series
-	// per requested field that has data, in time order. With q.Bucket > 0 it
+	// per requested field that has data, in the order of q.Fields, its
+	// points in time order; Series.Timeline is left empty (the node knows
+	// the timelines). With q.Bucket > 0 it
 	// aggregates into buckets aligned to multiples of q.Bucket (see Query).
 	// When the result would hold more than q.Limit points (q.Limit > 0), it
 	// returns a *protocol.Error of kind TooMuchData with the point count in
 	// its Details["points"], never a truncated result.
-	Query(ctx context.Context, q Query) ([]Series, error)
+	Query(ctx context.Context, q Query) ([]protocol.Series, error)
 
 	// Close flushes and releases the store.
 	Close() error
@@ -70,16 +77,9 @@ type Query struct {
 	// occurred (one point when the bucket holds a single reading). Non-number
 	// fields aggregate with AggLast whatever Agg says.
 	Bucket int64
-	// Agg is one of protocol.AggMean (default), AggMin, AggMax, AggLast,
-	// AggMinMax.
+	// Agg is one of protocol.Aggs; "" is AggMean. The rules are package
+	// protocol/downsample's.
 	Agg string
 	// Limit caps the number of points of all series together; 0 = no cap.
 	Limit int
-}
-
-// Series is the readings of one field.
-type Series struct {
-	Field  string
-	Times  []int64 // nanoseconds, ascending
-	Values []any   // float64, bool or string
 }

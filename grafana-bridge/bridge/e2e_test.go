@@ -47,7 +47,11 @@ func loadSeries(t testing.TB, s *stack, node string, fields []string, start int6
 	const chunk = 100000
 	rs := make([]protocol.Reading, 0, chunk)
 	flush := func() {
-		if err := s.Store(node).Append(context.Background(), rs); err != nil {
+		cols, err := protocol.Columns(rs)
+		if err == nil {
+			err = s.Store(node).Append(context.Background(), cols)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		rs = rs[:0]

@@ -136,7 +136,11 @@ func (s *stack) Load(t testing.TB, node string, fields []driver.Field, readings 
 	t.Helper()
 	s.Sink(node).Declare(fields...)
 	ctx := context.Background()
-	if err := s.stores[node].Append(ctx, readings); err != nil {
+	cols, err := protocol.Columns(readings)
+	if err == nil {
+		err = s.stores[node].Append(ctx, cols)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.stores[node].Flush(ctx); err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 	"github.com/telemesh/telemesh/wampx"
 	"golang.org/x/sync/errgroup"
 )
@@ -350,7 +351,7 @@ func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, start,
 func timeStore(ctx context.Context, st store.Store, start, end float64, maxPoints int) (time.Duration, int, error) {
 	q := store.Query{Fields: []string{"f0"}, Start: protocol.ToNanos(start), End: protocol.ToNanos(end), Agg: protocol.AggMean}
 	// The node's bucket width, so both answer the same query.
-	q.Bucket = datanodes.BucketWidth(q.Start, q.End, 0, int64(maxPoints), q.Agg)
+	q.Bucket = downsample.Width(q.Start, q.End, 0, int64(maxPoints), q.Agg)
 	t0 := time.Now()
 	ss, err := st.Query(ctx, q)
 	if err != nil {

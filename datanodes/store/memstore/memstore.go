@@ -9,8 +9,8 @@ import (
 	"sync"
 
 	"github.com/telemesh/telemesh/datanodes/store"
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
@@ -26,23 +26,41 @@ var _ store.Store = (*Store)(nil)
 // series holds the readings of one field in ascending time order.
 type series struct {
 	times  []int64
-	values []any
+	values protocol.Values
 }
 
-func (s *series) put(t int64, v any) {
+func (s *series) put(t int64, v protocol.Value) {
 	n := len(s.times)
 	if n == 0 || s.times[n-1] < t {
 		s.times = append(s.times, t)
-		s.values = append(s.values, v)
+		_ = s.values.Append(v) // of the series' type, checked by Append
 		return
 	}
 	i := sort.Search(n, func(i int) bool { return s.times[i] >= t })
 	if s.times[i] == t {
-		s.values[i] = v
+		s.setAt(i, v)
 		return
 	}
 	s.times = slices.Insert(s.times, i, t)
-	s.values = slices.Insert(s.values, i, v)
+	switch v.Type {
+	case protocol.TypeNumber:
+		s.values.Nums = slices.Insert(s.values.Nums, i, v.Num)
+	case protocol.TypeString:
+		s.values.Strs = slices.Insert(s.values.Strs, i, v.Str)
+	case protocol.TypeBool:
+		s.values.Bools = slices.Insert(s.values.Bools, i, v.Bool)
+	}
+}
+
+func (s *series) setAt(i int, v protocol.Value) {
+	switch v.Type {
+	case protocol.TypeNumber:
+		s.values.Nums[i] = v.Num
+	case protocol.TypeString:
+		s.values.Strs[i] = v.Str
+	case protocol.TypeBool:
+		s.values.Bools[i] = v.Bool
+	}
 }
 
 // span returns the index range of readings in [start, end).
@@ -68,9 +86,8 @@ func (s *Store) check(ctx context.Context) error {
 }
 
 // Append implements store.Store.
-func (s *Store) Append(ctx context.Context, readings []protocol.Reading) error {
-	rs, err := downsample.Readings(readings)
-	if err != nil {
+func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
+	if err := store.CheckAppend(batch); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -78,13 +95,32 @@ func (s *Store) Append(ctx context.Context, readings []protocol.Reading) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	for _, r := range rs {
-		sr := s.series[r.Field]
-		if sr == nil {
-			sr = &series{}
-			s.series[r.Field] = sr
+	types := map[string]string{}
+	for _, b := range batch {
+		if len(b.Times) == 0 {
+			continue
 		}
-		sr.put(r.Time, r.Value)
+		typ, ok := types[b.Field]
+		if sr := s.series[b.Field]; !ok && sr != nil {
+			typ, ok = sr.values.Type, true
+		}
+		if ok && typ != b.Values.Type {
+			return protocol.Errorf(protocol.InvalidArgument, "field %s holds %s values, not %s", b.Field, typ, b.Values.Type)
+		}
+		types[b.Field] = b.Values.Type
+	}
+	for _, b := range batch {
+		if len(b.Times) == 0 {
+			continue
+		}
+		sr := s.series[b.Field]
+		if sr == nil {
+			sr = &series{values: protocol.Values{Type: b.Values.Type}}
+			s.series[b.Field] = sr
+		}
+		for i, t := range b.Times {
+			sr.put(t, b.Values.At(i))
+		}
 	}
 	return nil
 }
@@ -127,7 +163,7 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 		if sr != nil && len(sr.times) > 0 {
 			f.First, f.Last = sr.times[0], sr.times[len(sr.times)-1]
 			if f.Type == "" {
-				f.Type = protocol.TypeOf(sr.values[0])
+				f.Type = sr.values.Type
 			}
 		}
 		if !all && !store.SpanOverlaps(f.First, f.Last, start, end) {
@@ -149,7 +185,7 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 }
 
 // Query implements store.Store.
-func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error) {
+func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, error) {
 	agg, err := downsample.CheckQuery(q.Bucket, q.Agg, q.Limit)
 	if err != nil {
 		return nil, err
@@ -159,7 +195,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var out []store.Series
+	var out []protocol.Series
 	points := 0
 	seen := map[string]bool{}
 	for _, name := range q.Fields {
@@ -175,18 +211,20 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 		if lo == hi {
 			continue
 		}
-		times, values := sr.times[lo:hi], sr.values[lo:hi]
+		times, values := sr.times[lo:hi], sr.values.Slice(lo, hi)
 		if q.Bucket > 0 {
-			times, values = downsample.Apply(times, values, q.Bucket, agg)
+			if times, values, err = downsample.Apply(times, values, q.Bucket, agg); err != nil {
+				return nil, err
+			}
 		}
 		points += len(times)
 		if q.Limit > 0 && points > q.Limit {
 			continue // keep counting for the error's details
 		}
 		if q.Bucket == 0 {
-			times, values = slices.Clone(times), slices.Clone(values)
+			times, values = slices.Clone(times), values.Clone()
 		}
-		out = append(out, store.Series{Field: name, Times: times, Values: values})
+		out = append(out, protocol.Series{Field: name, Times: times, Values: values})
 	}
 	if q.Limit > 0 && points > q.Limit {
 		return nil, downsample.TooMuchData(points, q.Limit)

@@ -50,13 +50,13 @@ func month(b *testing.B) *Store {
 		for sec := range 30 * day {
 			rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec%1000) + 0.25})
 			if len(rs) == cap(rs) {
-				if fixtureErr = fixture.Append(context.Background(), rs); fixtureErr != nil {
+				if fixtureErr = fixture.Append(context.Background(), columns(rs)); fixtureErr != nil {
 					return
 				}
 				rs = rs[:0]
 			}
 		}
-		if fixtureErr = fixture.Append(context.Background(), rs); fixtureErr != nil {
+		if fixtureErr = fixture.Append(context.Background(), columns(rs)); fixtureErr != nil {
 			return
 		}
 		fixtureErr = fixture.Flush(context.Background())
@@ -86,7 +86,7 @@ func BenchmarkIngest(b *testing.B) {
 			sec := i*100 + j/10
 			rs[j] = protocol.Reading{Field: fields[j%10], Time: storetest.S(float64(sec) / 10), Value: float64(sec%977) * 0.5}
 		}
-		if err := s.Append(ctx, rs); err != nil {
+		if err := s.Append(ctx, storetest.Columns(b, rs...)); err != nil {
 			b.Fatal(err)
 		}
 		rows += len(rs)
@@ -136,7 +136,7 @@ func BenchmarkMemstoreBytesPerRow(b *testing.B) {
 			for j := range rs {
 				rs[j] = protocol.Reading{Field: "a", Time: storetest.S(float64(i + j)), Value: float64(j) + 0.5}
 			}
-			if err := m.Append(context.Background(), rs); err != nil {
+			if err := m.Append(context.Background(), storetest.Columns(b, rs...)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -208,4 +208,13 @@ func BenchmarkQueryMonth1000Unaligned(b *testing.B) {
 	q := month44
 	q.Bucket = int64(30 * day * time.Second / 1000)
 	benchQuery(b, q, false)
+}
+
+// columns converts readings the benchmarks build by hand.
+func columns(rs []protocol.Reading) []protocol.Series {
+	cols, err := protocol.Columns(rs)
+	if err != nil {
+		panic(err)
+	}
+	return cols
 }

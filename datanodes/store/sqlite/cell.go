@@ -5,7 +5,8 @@ import (
 	"errors"
 	"math"
 
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // A rollup row keeps its summary in one BLOB column rather than ten, since
@@ -35,13 +36,13 @@ func encodeCell(bucket int64, c downsample.Cell) []byte {
 	if c.Nums > 0 {
 		flags |= flagNums
 	}
-	switch v := c.Last.(type) {
-	case bool:
+	switch c.Last.Type {
+	case protocol.TypeBool:
 		flags |= flagLastBool
-		if v {
+		if c.Last.Bool {
 			flags |= flagTrue
 		}
-	case string:
+	case protocol.TypeString:
 		flags |= flagLastStr
 	}
 	b[0] = flags
@@ -56,11 +57,12 @@ func encodeCell(bucket int64, c downsample.Cell) []byte {
 		b = binary.AppendUvarint(b, uint64(c.MinT-bucket))
 		b = binary.AppendUvarint(b, uint64(c.MaxT-bucket))
 	}
-	switch v := c.Last.(type) {
-	case float64:
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	case string:
-		b = append(b, v...)
+	switch c.Last.Type {
+	case protocol.TypeString:
+		b = append(b, c.Last.Str...)
+	case protocol.TypeBool:
+	default:
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.Last.Num))
 	}
 	return b
 }
@@ -104,11 +106,11 @@ func decodeCell(bucket int64, b []byte) (downsample.Cell, error) {
 		if len(b) != 8 {
 			return c, errBadCell
 		}
-		c.Last = math.Float64frombits(binary.LittleEndian.Uint64(b))
+		c.Last = protocol.Num(math.Float64frombits(binary.LittleEndian.Uint64(b)))
 	case flagLastBool:
-		c.Last = flags&flagTrue != 0
+		c.Last = protocol.Bool(flags&flagTrue != 0)
 	case flagLastStr:
-		c.Last = string(b)
+		c.Last = protocol.Str(string(b))
 	default:
 		return c, errBadCell
 	}

@@ -4,7 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 func TestCellRoundTrip(t *testing.T) {
@@ -19,7 +20,11 @@ func TestCellRoundTrip(t *testing.T) {
 	} {
 		var c downsample.Cell
 		for i, v := range vals {
-			c.Add(bucket+int64(i)*1e9, v)
+			pv, err := protocol.ValueOf(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Add(bucket+int64(i)*1e9, pv)
 		}
 		got, err := decodeCell(bucket, encodeCell(bucket, c))
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // Retention: old raw readings and rollup rows are deleted per tier.

@@ -8,14 +8,15 @@ import (
 	"slices"
 
 	"github.com/telemesh/telemesh/datanodes/store"
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
+	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // Reading: raw scans, and bucketed queries served from the coarsest rollup
 // tier that gives exact results.
 
 // Query implements store.Store.
-func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error) {
+func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, error) {
 	agg, err := downsample.CheckQuery(q.Bucket, q.Agg, q.Limit)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 	}
 	s.mu.Unlock()
 
-	var out []store.Series
+	var out []protocol.Series
 	if q.Bucket == 0 {
 		if q.Limit > 0 {
 			points := 0
@@ -55,11 +56,17 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 			}
 		}
 		for _, f := range fields {
-			sr := store.Series{Field: f.name}
-			err := scanRaw(ctx, s.db, f.id, q.Start, q.End, func(t int64, v any) {
+			sr := protocol.Series{Field: f.name}
+			var mixed error
+			err := scanRaw(ctx, s.db, f.id, q.Start, q.End, func(t int64, v protocol.Value) {
+				if mixed == nil {
+					mixed = sr.Values.Append(v)
+				}
 				sr.Times = append(sr.Times, t)
-				sr.Values = append(sr.Values, v)
 			})
+			if err == nil && mixed != nil {
+				err = fmt.Errorf("field %s: %w", f.name, mixed)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -88,9 +95,12 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]store.Series, error
 		if points > budget {
 			continue
 		}
-		times, values := b.Result(agg)
+		times, values, err := b.Result(agg)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.name, err)
+		}
 		if len(times) > 0 {
-			out = append(out, store.Series{Field: f.name, Times: times, Values: values})
+			out = append(out, protocol.Series{Field: f.name, Times: times, Values: values})
 		}
 	}
 	if points > budget {
@@ -115,7 +125,7 @@ type span struct{ from, to int64 }
 // buckets at either end of the range and, when q.Bucket is not a multiple
 // of the tier width, the tier buckets that query bucket boundaries split.
 func (s *Store) bucketed(ctx context.Context, series int64, q store.Query, b *downsample.Bucketer) error {
-	add := func(t int64, v any) { b.Add(t, v) }
+	add := func(t int64, v protocol.Value) { b.Add(t, v) }
 	if s.noRollups {
 		return scanRaw(ctx, s.db, series, q.Start, q.End, add)
 	}
@@ -177,7 +187,7 @@ func (s *Store) scanTier(ctx context.Context, t tier, series, from, to int64, ra
 	}
 	rows.Close()
 
-	add := func(t int64, v any) { b.Add(t, v) }
+	add := func(t int64, v protocol.Value) { b.Add(t, v) }
 	next := 0
 	// rawUpTo scans the raw spans starting before t.
 	rawUpTo := func(t int64) error {

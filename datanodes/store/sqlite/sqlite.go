@@ -166,7 +166,7 @@ type Store struct {
 	writeMu sync.Mutex // serialises flushes, PutFields and Prune
 
 	mu     sync.Mutex // guards the fields below
-	buf    []protocol.Reading
+	buf    []row
 	ids    map[string]int64
 	closed bool
 

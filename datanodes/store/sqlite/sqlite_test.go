@@ -81,7 +81,7 @@ func TestRollupsMatchMemstore(t *testing.T) {
 		}
 	}
 	for _, st := range []store.Store{s, m} {
-		if err := st.Append(ctx, batch); err != nil {
+		if err := st.Append(ctx, storetest.Columns(t, batch...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func TestPrune(t *testing.T) {
 	for sec := 0; sec < 10*86400; sec += 60 {
 		rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec)})
 	}
-	if err := s.Append(ctx, rs); err != nil {
+	if err := s.Append(ctx, storetest.Columns(t, rs...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -153,7 +153,7 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || len(got[0].Times) != 48 || got[0].Values[47] != float64(10*86400-60) {
+	if len(got) != 1 || len(got[0].Times) != 48 || got[0].Values.Nums[47] != float64(10*86400-60) {
 		t.Errorf("hourly max after prune: %v", got)
 	}
 }
@@ -184,7 +184,7 @@ func TestCloseFlushesAndRejects(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "store.db")
 	s := open(t, p, Options{FlushInterval: time.Hour})
 	ctx := context.Background()
-	if err := s.Append(ctx, []protocol.Reading{{Field: "a", Time: 1, Value: 1.0}}); err != nil {
+	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "a", Time: 1, Value: 1.0})); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -193,7 +193,7 @@ func TestCloseFlushesAndRejects(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.Append(ctx, []protocol.Reading{{Field: "a", Time: 2, Value: 1.0}}); !protocol.IsKind(err, protocol.Unavailable) {
+	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "a", Time: 2, Value: 1.0})); !protocol.IsKind(err, protocol.Unavailable) {
 		t.Errorf("Append after Close = %v", err)
 	}
 	if _, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: 0, End: 10}); !protocol.IsKind(err, protocol.Unavailable) {
@@ -211,7 +211,7 @@ func TestFlusherCommitsInBackground(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "store.db")
 	s := open(t, p, Options{FlushInterval: 10 * time.Millisecond})
 	defer s.Close()
-	if err := s.Append(context.Background(), []protocol.Reading{{Field: "a", Time: 1, Value: 1.0}}); err != nil {
+	if err := s.Append(context.Background(), storetest.Columns(t, protocol.Reading{Field: "a", Time: 1, Value: 1.0})); err != nil {
 		t.Fatal(err)
 	}
 	// Another connection sees the reading once the flusher committed it.
@@ -288,7 +288,7 @@ func TestKillLosesOnlyUnflushed(t *testing.T) {
 	if len(got) != 1 || len(got[0].Times) != flushed {
 		t.Fatalf("after SIGKILL found %d of %d flushed readings", len(got[0].Times), flushed)
 	}
-	for i, v := range got[0].Values {
+	for i, v := range got[0].Values.Nums {
 		if v != float64(i) {
 			t.Fatalf("reading %d = %v", i, v)
 		}
@@ -310,7 +310,7 @@ func killChild(path string) {
 		for i := range rs {
 			rs[i] = protocol.Reading{Field: "a", Time: storetest.S(float64(n + i)), Value: float64(n + i)}
 		}
-		if err := s.Append(ctx, rs); err != nil {
+		if err := s.Append(ctx, columns(rs)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -338,13 +338,13 @@ func TestFailedFlushKeepsReadings(t *testing.T) {
 		{Field: "b", Time: 2, Value: 1.0}, {Field: "a", Time: 1, Value: 1.0},
 		{Field: "a", Time: 1, Value: 2.0}, {Field: "b", Time: 1, Value: 3.0},
 	}
-	if err := s.Append(ctx, rs); err != nil {
+	if err := s.Append(ctx, storetest.Columns(t, rs...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("Flush = %v, want the trigger's error", err)
 	}
-	if err := s.Append(ctx, []protocol.Reading{{Field: "b", Time: 2, Value: 4.0}}); err != nil {
+	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "b", Time: 2, Value: 4.0})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.db.Exec("DROP TRIGGER refuse"); err != nil {
@@ -354,8 +354,8 @@ func TestFailedFlushKeepsReadings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Equal(t, []store.Series{
-		{Field: "a", Times: []int64{1}, Values: []any{2.0}},
-		{Field: "b", Times: []int64{1, 2}, Values: []any{3.0, 4.0}},
+	storetest.Equal(t, []protocol.Series{
+		{Field: "a", Times: []int64{1}, Values: protocol.Numbers(2.0)},
+		{Field: "b", Times: []int64{1, 2}, Values: protocol.Numbers(3.0, 4.0)},
 	}, got)
 }

@@ -10,18 +10,31 @@ import (
 	"slices"
 	"time"
 
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
+	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // Writing: buffered readings are committed in batches, with the rollup
 // tiers kept up to date in the same transaction.
 
+// row is one buffered reading.
+type row struct {
+	Field string
+	Time  int64
+	Value protocol.Value
+}
+
 // Append implements store.Store.
-func (s *Store) Append(ctx context.Context, readings []protocol.Reading) error {
-	rs, err := downsample.Readings(readings)
-	if err != nil {
+func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
+	if err := store.CheckAppend(batch); err != nil {
 		return err
+	}
+	var rs []row
+	for _, sr := range batch {
+		for i, t := range sr.Times {
+			rs = append(rs, row{sr.Field, t, sr.Values.At(i)})
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -83,7 +96,7 @@ type cellKey struct {
 }
 
 // write commits a batch of readings with the rollup rows they touch.
-func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
+func (s *Store) write(ctx context.Context, batch []row) error {
 	batch = sortBatch(batch)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -109,7 +122,7 @@ func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
 	var id int64
 	for i, r := range batch {
 		if i == 0 || r.Field != batch[i-1].Field {
-			if id, err = s.seriesID(ctx, tx, r.Field, r.Value, newIDs); err != nil {
+			if id, err = s.seriesID(ctx, tx, r.Field, r.Value.Type, newIDs); err != nil {
 				return err
 			}
 			spans[id] = &extent{r.Time, r.Time}
@@ -163,8 +176,8 @@ func (s *Store) write(ctx context.Context, batch []protocol.Reading) error {
 // sortBatch returns the readings grouped by field and sorted by time; of
 // readings of a field at the same time the last appended wins. Readings
 // usually arrive in time order, so grouping costs O(n).
-func sortBatch(batch []protocol.Reading) []protocol.Reading {
-	groups := map[string][]protocol.Reading{}
+func sortBatch(batch []row) []row {
+	groups := map[string][]row{}
 	var names []string
 	for _, r := range batch {
 		g, ok := groups[r.Field]
@@ -175,11 +188,11 @@ func sortBatch(batch []protocol.Reading) []protocol.Reading {
 	}
 	slices.Sort(names)
 	// A new slice: on a failed commit the caller requeues batch as it was.
-	out := make([]protocol.Reading, 0, len(batch))
+	out := make([]row, 0, len(batch))
 	for _, name := range names {
 		g := groups[name]
-		if !slices.IsSortedFunc(g, func(a, b protocol.Reading) int { return cmp.Compare(a.Time, b.Time) }) {
-			slices.SortStableFunc(g, func(a, b protocol.Reading) int { return cmp.Compare(a.Time, b.Time) })
+		if !slices.IsSortedFunc(g, func(a, b row) int { return cmp.Compare(a.Time, b.Time) }) {
+			slices.SortStableFunc(g, func(a, b row) int { return cmp.Compare(a.Time, b.Time) })
 		}
 		for i, r := range g {
 			if i+1 < len(g) && g[i+1].Time == r.Time {
@@ -192,14 +205,14 @@ func sortBatch(batch []protocol.Reading) []protocol.Reading {
 }
 
 // seriesID returns the id of a field, creating its series row in tx.
-func (s *Store) seriesID(ctx context.Context, tx *sql.Tx, name string, v any, created map[string]int64) (int64, error) {
+func (s *Store) seriesID(ctx context.Context, tx *sql.Tx, name, typ string, created map[string]int64) (int64, error) {
 	s.mu.Lock()
 	id, ok := s.ids[name]
 	s.mu.Unlock()
 	if ok {
 		return id, nil
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, protocol.TypeOf(v)); err != nil {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO series (name, value_type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, typ); err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	if err := tx.QueryRowContext(ctx, "SELECT id FROM series WHERE name = ?", name).Scan(&id); err != nil {
@@ -257,7 +270,7 @@ func writeCell(ctx context.Context, tx *sql.Tx, table string, series, bucket int
 // rawCell summarises the readings of a series in [from, to).
 func rawCell(ctx context.Context, q querier, series, from, to int64) (downsample.Cell, error) {
 	var c downsample.Cell
-	err := scanRaw(ctx, q, series, from, to, func(t int64, v any) { c.Add(t, v) })
+	err := scanRaw(ctx, q, series, from, to, func(t int64, v protocol.Value) { c.Add(t, v) })
 	return c, err
 }
 
@@ -266,7 +279,7 @@ type querier interface {
 }
 
 // scanRaw calls fn for each reading of a series in [from, to), in time order.
-func scanRaw(ctx context.Context, q querier, series, from, to int64, fn func(t int64, v any)) error {
+func scanRaw(ctx context.Context, q querier, series, from, to int64, fn func(t int64, v protocol.Value)) error {
 	if from >= to {
 		return nil
 	}
@@ -295,25 +308,30 @@ func scanRaw(ctx context.Context, q querier, series, from, to int64, fn func(t i
 }
 
 // toSQL maps a reading value onto SQLite's storage classes.
-func toSQL(v any) any {
-	if b, ok := v.(bool); ok {
-		if b {
+func toSQL(v protocol.Value) any {
+	switch v.Type {
+	case protocol.TypeBool:
+		if v.Bool {
 			return int64(1)
 		}
 		return int64(0)
+	case protocol.TypeString:
+		return v.Str
 	}
-	return v
+	return v.Num
 }
 
-// fromSQL undoes toSQL.
-func fromSQL(v any) any {
+// fromSQL undoes toSQL; NULL is a missing number.
+func fromSQL(v any) protocol.Value {
 	switch x := v.(type) {
 	case int64:
-		return x != 0
+		return protocol.Bool(x != 0)
 	case []byte:
-		return string(x)
-	case nil:
-		return math.NaN()
+		return protocol.Str(string(x))
+	case string:
+		return protocol.Str(x)
+	case float64:
+		return protocol.Num(x)
 	}
-	return v
+	return protocol.Num(math.NaN())
 }

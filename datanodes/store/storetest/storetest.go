@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store"
-	"github.com/telemesh/telemesh/datanodes/store/downsample"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // T0 is an hour-aligned time (nanoseconds) near 2023-11 the suite's
@@ -85,10 +85,10 @@ func Reopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	s = open(t, dir)
 	defer s.Close()
 	got := query(t, s, store.Query{Fields: []string{"a", "flag", "msg"}, Start: S(0), End: S(1000)})
-	want := []store.Series{expect("a", data), {Field: "flag", Times: []int64{S(3)}, Values: []any{true}}, {Field: "msg", Times: []int64{S(4)}, Values: []any{"hi"}}}
+	want := []protocol.Series{expect("a", data), ser("flag", []int64{S(3)}, true), ser("msg", []int64{S(4)}, "hi")}
 	Equal(t, want, got)
 	got = query(t, s, store.Query{Fields: []string{"a"}, Start: S(0), End: S(1000), Bucket: int64(time.Minute), Agg: protocol.AggMinMax})
-	Equal(t, []store.Series{reference("a", data, S(0), S(1000), int64(time.Minute), protocol.AggMinMax)}, got)
+	Equal(t, []protocol.Series{reference("a", data, S(0), S(1000), int64(time.Minute), protocol.AggMinMax)}, got)
 	fs, err := s.Fields(ctx, 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func Reopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 
 // Equal fails t unless got equals want: same fields, times and values,
 // number values within a relative 1e-9 (sums may round differently).
-func Equal(t testing.TB, want, got []store.Series) {
+func Equal(t testing.TB, want, got []protocol.Series) {
 	t.Helper()
 	if len(want) != len(got) {
 		t.Fatalf("got %d series %v, want %d %v", len(got), names(got), len(want), names(want))
@@ -111,24 +111,23 @@ func Equal(t testing.TB, want, got []store.Series) {
 		if w.Field != g.Field {
 			t.Fatalf("series %d is %q, want %q", i, g.Field, w.Field)
 		}
-		if len(g.Times) != len(g.Values) {
-			t.Fatalf("%s: %d times but %d values", g.Field, len(g.Times), len(g.Values))
+		if len(g.Times) != g.Values.Len() {
+			t.Fatalf("%s: %d times but %d values", g.Field, len(g.Times), g.Values.Len())
 		}
 		if len(w.Times) != len(g.Times) {
 			t.Fatalf("%s: got %d points, want %d\ngot  %v\nwant %v", w.Field, len(g.Times), len(w.Times), head(g.Times), head(w.Times))
 		}
 		for j := range w.Times {
-			if w.Times[j] != g.Times[j] || !sameValue(w.Values[j], g.Values[j]) {
-				t.Fatalf("%s point %d: got (%d, %#v), want (%d, %#v)", w.Field, j, g.Times[j]-T0, g.Values[j], w.Times[j]-T0, w.Values[j])
+			if w.Times[j] != g.Times[j] || !sameValue(w.Values.At(j), g.Values.At(j)) {
+				t.Fatalf("%s point %d: got (%d, %#v), want (%d, %#v)", w.Field, j, g.Times[j]-T0, g.Values.At(j).Any(), w.Times[j]-T0, w.Values.At(j).Any())
 			}
 		}
 	}
 }
 
-func sameValue(a, b any) bool {
-	fa, ok1 := a.(float64)
-	fb, ok2 := b.(float64)
-	if ok1 && ok2 {
+func sameValue(a, b protocol.Value) bool {
+	if a.Type == protocol.TypeNumber && b.Type == protocol.TypeNumber {
+		fa, fb := a.Num, b.Num
 		if fa == fb || (math.IsNaN(fa) && math.IsNaN(fb)) {
 			return true
 		}
@@ -148,7 +147,7 @@ func head(ts []int64) []int64 {
 	return out
 }
 
-func names(ss []store.Series) []string {
+func names(ss []protocol.Series) []string {
 	var out []string
 	for _, s := range ss {
 		out = append(out, s.Field)
@@ -158,12 +157,32 @@ func names(ss []store.Series) []string {
 
 func mustAppend(t testing.TB, s store.Store, rs ...protocol.Reading) {
 	t.Helper()
-	if err := s.Append(context.Background(), rs); err != nil {
+	if err := s.Append(context.Background(), Columns(t, rs...)); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 }
 
-func query(t testing.TB, s store.Store, q store.Query) []store.Series {
+// Columns returns readings as the typed columns Append takes, failing t
+// on readings protocol.Columns rejects.
+func Columns(t testing.TB, rs ...protocol.Reading) []protocol.Series {
+	t.Helper()
+	cols, err := protocol.Columns(rs)
+	if err != nil {
+		t.Fatalf("Columns: %v", err)
+	}
+	return cols
+}
+
+// ser returns the series of field with the given times and values.
+func ser(field string, times []int64, vals ...any) protocol.Series {
+	vs, err := protocol.ValuesOf(vals...)
+	if err != nil {
+		panic(err)
+	}
+	return protocol.Series{Field: field, Times: times, Values: vs}
+}
+
+func query(t testing.TB, s store.Store, q store.Query) []protocol.Series {
 	t.Helper()
 	got, err := s.Query(context.Background(), q)
 	if err != nil {
@@ -184,30 +203,38 @@ func ramp(field string, from float64, n int, step float64) []protocol.Reading {
 
 // expect returns the raw series of rs, which must be time ordered and of
 // one field.
-func expect(field string, rs []protocol.Reading) store.Series {
-	s := store.Series{Field: field}
+func expect(field string, rs []protocol.Reading) protocol.Series {
+	s := protocol.Series{Field: field}
 	for _, r := range rs {
 		s.Times = append(s.Times, r.Time)
-		s.Values = append(s.Values, r.Value)
+		v, err := protocol.ValueOf(r.Value)
+		if err == nil {
+			err = s.Values.Append(v)
+		}
+		if err != nil {
+			panic(err)
+		}
 	}
 	return s
 }
 
 // reference computes the expected bucketed series of time-ordered,
 // duplicate-free readings of one field, by the definition.
-func reference(field string, rs []protocol.Reading, start, end, w int64, agg string) store.Series {
-	var ts []int64
-	var vs []any
+func reference(field string, rs []protocol.Reading, start, end, w int64, agg string) protocol.Series {
+	var in []protocol.Reading
 	for _, r := range rs {
 		if r.Time >= start && r.Time < end {
-			ts = append(ts, r.Time)
-			vs = append(vs, r.Value)
+			in = append(in, r)
 		}
 	}
+	s := expect(field, in)
 	if w > 0 {
-		ts, vs = downsample.Apply(ts, vs, w, agg)
+		var err error
+		if s.Times, s.Values, err = downsample.Apply(s.Times, s.Values, w, agg); err != nil {
+			panic(err)
+		}
 	}
-	return store.Series{Field: field, Times: ts, Values: vs}
+	return s
 }
 
 func find(t testing.TB, fs []store.FieldMeta, name string) store.FieldMeta {
@@ -243,17 +270,17 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	got := query(t, s, store.Query{Fields: []string{"state", "temp", "on"}, Start: S(0), End: S(1000)})
-	Equal(t, []store.Series{expect("state", msgs), expect("temp", num), expect("on", flags)}, got)
+	Equal(t, []protocol.Series{expect("state", msgs), expect("temp", num), expect("on", flags)}, got)
 	// Values of other Go number types come back as float64.
 	mustAppend(t, s, protocol.Reading{Field: "n", Time: S(1), Value: 3}, protocol.Reading{Field: "n", Time: S(2), Value: float32(0.5)})
 	got = query(t, s, store.Query{Fields: []string{"n"}, Start: S(0), End: S(10)})
-	Equal(t, []store.Series{{Field: "n", Times: []int64{S(1), S(2)}, Values: []any{3.0, 0.5}}}, got)
+	Equal(t, []protocol.Series{ser("n", []int64{S(1), S(2)}, 3.0, 0.5)}, got)
 }
 
 func testVisibleBeforeFlush(t *testing.T, s store.Store) {
 	rs := ramp("x", 0, 10, 1)
 	mustAppend(t, s, rs...)
-	Equal(t, []store.Series{expect("x", rs)}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(100)}))
+	Equal(t, []protocol.Series{expect("x", rs)}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(100)}))
 	fs, err := s.Fields(context.Background(), S(0), S(1))
 	if err != nil {
 		t.Fatal(err)
@@ -266,9 +293,9 @@ func testVisibleBeforeFlush(t *testing.T, s store.Store) {
 func testHalfOpen(t *testing.T, s store.Store) {
 	rs := ramp("x", 10, 3, 10) // at 10, 20, 30
 	mustAppend(t, s, rs...)
-	Equal(t, []store.Series{expect("x", rs[:2])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(10), End: S(30)}))
-	Equal(t, []store.Series{expect("x", rs[1:])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(10) + 1, End: S(30) + 1}))
-	Equal(t, []store.Series{expect("x", rs[1:2])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(20), End: S(20) + 1}))
+	Equal(t, []protocol.Series{expect("x", rs[:2])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(10), End: S(30)}))
+	Equal(t, []protocol.Series{expect("x", rs[1:])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(10) + 1, End: S(30) + 1}))
+	Equal(t, []protocol.Series{expect("x", rs[1:2])}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(20), End: S(20) + 1}))
 }
 
 func testOutOfOrder(t *testing.T, s store.Store) {
@@ -279,10 +306,10 @@ func testOutOfOrder(t *testing.T, s store.Store) {
 		protocol.Reading{Field: "x", Time: S(10), Value: 1.5}, // later in the same batch wins
 	)
 	mustAppend(t, s, protocol.Reading{Field: "x", Time: S(5), Value: 0.5}, protocol.Reading{Field: "x", Time: S(20), Value: 2.5})
-	want := store.Series{Field: "x", Times: []int64{S(5), S(10), S(20), S(30)}, Values: []any{0.5, 1.5, 2.5, 3.0}}
-	Equal(t, []store.Series{want}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(100)}))
+	want := ser("x", []int64{S(5), S(10), S(20), S(30)}, 0.5, 1.5, 2.5, 3.0)
+	Equal(t, []protocol.Series{want}, query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(100)}))
 	got := query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(120), Bucket: int64(time.Minute), Agg: protocol.AggMax})
-	Equal(t, []store.Series{{Field: "x", Times: []int64{S(0)}, Values: []any{3.0}}}, got)
+	Equal(t, []protocol.Series{ser("x", []int64{S(0)}, 3.0)}, got)
 }
 
 // testReplaceAcrossFlushes replaces flushed readings, which stores keeping
@@ -304,7 +331,7 @@ func testReplaceAcrossFlushes(t *testing.T, s store.Store) {
 	for _, w := range []time.Duration{time.Minute, time.Hour} {
 		for _, agg := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggMinMax, protocol.AggLast} {
 			q := store.Query{Fields: []string{"x"}, Start: S(0), End: S(7200), Bucket: int64(w), Agg: agg}
-			Equal(t, []store.Series{reference("x", rs, q.Start, q.End, q.Bucket, agg)}, query(t, s, q))
+			Equal(t, []protocol.Series{reference("x", rs, q.Start, q.End, q.Bucket, agg)}, query(t, s, q))
 		}
 	}
 }
@@ -313,7 +340,7 @@ func testUnknownFields(t *testing.T, s store.Store) {
 	rs := ramp("a", 0, 5, 1)
 	mustAppend(t, s, rs...)
 	got := query(t, s, store.Query{Fields: []string{"nope", "a", "a", "other"}, Start: S(0), End: S(10)})
-	Equal(t, []store.Series{expect("a", rs)}, got)
+	Equal(t, []protocol.Series{expect("a", rs)}, got)
 	got = query(t, s, store.Query{Fields: []string{"nope"}, Start: S(0), End: S(10), Bucket: int64(time.Second)})
 	if len(got) != 0 {
 		t.Errorf("unknown field gave %v", names(got))
@@ -452,13 +479,13 @@ func testAggs(t *testing.T, s store.Store) {
 	} {
 		t.Run(tc.agg, func(t *testing.T) {
 			got := query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(240), Bucket: m, Agg: tc.agg})
-			Equal(t, []store.Series{{Field: "x", Times: tc.times, Values: tc.vals}}, got)
+			Equal(t, []protocol.Series{ser("x", tc.times, tc.vals...)}, got)
 		})
 	}
 	// A spike of one sample survives minmax at any width.
 	for _, w := range []time.Duration{time.Second, 7 * time.Second, time.Minute, time.Hour} {
 		got := query(t, s, store.Query{Fields: []string{"x"}, Start: S(0), End: S(3600), Bucket: int64(w), Agg: protocol.AggMinMax})
-		if len(got) != 1 || !slices.Contains(got[0].Values, any(100.0)) || !slices.Contains(got[0].Values, any(-50.0)) {
+		if len(got) != 1 || !slices.Contains(got[0].Values.Nums, 100.0) || !slices.Contains(got[0].Values.Nums, -50.0) {
 			t.Errorf("minmax at %v lost a spike: %v", w, got)
 		}
 	}
@@ -474,7 +501,7 @@ func testNonNumberAgg(t *testing.T, s store.Store) {
 	)
 	for _, agg := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
 		got := query(t, s, store.Query{Fields: []string{"b", "s"}, Start: S(0), End: S(60), Bucket: int64(time.Minute), Agg: agg})
-		Equal(t, []store.Series{{Field: "b", Times: []int64{S(0)}, Values: []any{false}}, {Field: "s", Times: []int64{S(0)}, Values: []any{"c"}}}, got)
+		Equal(t, []protocol.Series{ser("b", []int64{S(0)}, false), ser("s", []int64{S(0)}, "c")}, got)
 	}
 }
 
@@ -484,7 +511,7 @@ func testAlignment(t *testing.T, s store.Store) {
 	for _, w := range []int64{int64(10 * time.Second), int64(7 * time.Second), int64(time.Minute), 3_000_000_001} {
 		q := store.Query{Fields: []string{"x"}, Start: S(5), End: S(95), Bucket: w, Agg: protocol.AggMean}
 		got := query(t, s, q)
-		Equal(t, []store.Series{reference("x", rs, q.Start, q.End, w, q.Agg)}, got)
+		Equal(t, []protocol.Series{reference("x", rs, q.Start, q.End, w, q.Agg)}, got)
 		for i, ts := range got[0].Times {
 			if ts%w != 0 {
 				t.Errorf("width %d: point %d at %d not aligned", w, i, ts)
@@ -536,14 +563,27 @@ func testLimit(t *testing.T, s store.Store) {
 
 func testBadInput(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	// Values that are no reading never become a column.
 	for _, r := range []protocol.Reading{
 		{Field: "a", Time: S(1), Value: struct{}{}},
 		{Field: "a", Time: S(1), Value: nil},
-		{Field: "", Time: S(1), Value: 1.0},
-		{Field: "bad name", Time: S(1), Value: 1.0},
 	} {
-		if err := s.Append(ctx, []protocol.Reading{{Field: "ok", Time: S(0), Value: 1.0}, r}); !protocol.IsKind(err, protocol.InvalidArgument) {
-			t.Errorf("Append(%+v) = %v, want invalid_argument", r, err)
+		if _, err := protocol.Columns([]protocol.Reading{{Field: "ok", Time: S(0), Value: 1.0}, r}); !protocol.IsKind(err, protocol.InvalidArgument) {
+			t.Errorf("Columns(%+v) = %v, want invalid_argument", r, err)
+		}
+	}
+	ok := ser("ok", []int64{S(0)}, 1.0)
+	for _, bad := range []protocol.Series{
+		ser("", []int64{S(1)}, 1.0),
+		ser("bad name", []int64{S(1)}, 1.0),
+		ser("a", []int64{S(1), S(2)}, 1.0),
+		ser("a", []int64{S(1)}, math.NaN()),
+		ser("a", []int64{S(1)}, math.Inf(1)),
+		{Field: "a", Times: []int64{S(1)}, Values: protocol.Values{Type: "complex", Missing: []bool{true}}},
+		ser("a", []int64{S(1)}, nil),
+	} {
+		if err := s.Append(ctx, []protocol.Series{ok, bad}); !protocol.IsKind(err, protocol.InvalidArgument) {
+			t.Errorf("Append(%+v) = %v, want invalid_argument", bad, err)
 		}
 	}
 	if got := query(t, s, store.Query{Fields: []string{"ok", "a"}, Start: S(0), End: S(10)}); len(got) != 0 {
@@ -573,11 +613,11 @@ func testCanceled(t *testing.T, s store.Store) {
 	if _, err := s.Fields(ctx, 0, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("Fields = %v, want context.Canceled", err)
 	}
-	if err := s.Append(ctx, ramp("a", 10, 1, 1)); !errors.Is(err, context.Canceled) {
+	if err := s.Append(ctx, Columns(t, ramp("a", 10, 1, 1)...)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Append = %v, want context.Canceled", err)
 	}
 	// The store still works afterwards.
-	Equal(t, []store.Series{expect("a", ramp("a", 0, 10, 1))}, query(t, s, store.Query{Fields: []string{"a"}, Start: S(0), End: S(100)}))
+	Equal(t, []protocol.Series{expect("a", ramp("a", 0, 10, 1))}, query(t, s, store.Query{Fields: []string{"a"}, Start: S(0), End: S(100)}))
 }
 
 func testConcurrent(t *testing.T, s store.Store) {
@@ -591,7 +631,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 			defer wg.Done()
 			field := fmt.Sprintf("w%d", w)
 			for b := range batches {
-				if err := s.Append(ctx, ramp(field, float64(b*per), per, 1)); err != nil {
+				if err := s.Append(ctx, Columns(t, ramp(field, float64(b*per), per, 1)...)); err != nil {
 					errs <- err
 					return
 				}
@@ -621,8 +661,8 @@ func testConcurrent(t *testing.T, s store.Store) {
 					return
 				}
 				for _, sr := range got {
-					if len(sr.Times) != len(sr.Values) {
-						errs <- fmt.Errorf("%s: %d times, %d values", sr.Field, len(sr.Times), len(sr.Values))
+					if len(sr.Times) != sr.Values.Len() {
+						errs <- fmt.Errorf("%s: %d times, %d values", sr.Field, len(sr.Times), sr.Values.Len())
 						return
 					}
 				}
@@ -663,7 +703,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 		for b := range batches {
 			all = append(all, ramp(field, float64(b*per), per, 1)...)
 		}
-		Equal(t, []store.Series{expect(field, all)}, query(t, s, store.Query{Fields: []string{field}, Start: S(0), End: S(batches * per)}))
+		Equal(t, []protocol.Series{expect(field, all)}, query(t, s, store.Query{Fields: []string{field}, Start: S(0), End: S(batches * per)}))
 	}
 }
 
@@ -708,7 +748,7 @@ func testLongRange(t *testing.T, s store.Store) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%v-%v/%v/%s", (win[0]-T0)/1e9, (win[1]-T0)/1e9, w, agg), func(t *testing.T) {
-					Equal(t, []store.Series{want}, got)
+					Equal(t, []protocol.Series{want}, got)
 				})
 				if pts := len(want.Times); pts > 1 {
 					q.Limit = pts - 1

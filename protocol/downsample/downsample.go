@@ -1,7 +1,10 @@
-// Package downsample aggregates readings into fixed-width buckets the way
-// store.Query defines it. Stores feed it raw readings or pre-aggregated
-// cells (rollup rows), so every store computes buckets with the same code
-// and a rollup path gives the same answer as a raw scan.
+// Package downsample is the one definition of get_data's downsampling:
+// the bucket width a request gets (Width) and how the readings of a bucket
+// aggregate (Cell, Bucketer, Apply). Stores feed it raw readings or
+// pre-aggregated cells (rollup rows), so every store computes buckets with
+// the same code and a rollup path gives the same answer as a raw scan; the
+// Grafana bridge uses it for nodes that do not downsample themselves, and
+// docs/protocol.md states the same rules (a test checks its examples).
 package downsample
 
 import (
@@ -23,15 +26,16 @@ type Cell struct {
 	Min, Max   float64 // of number values, when Nums > 0
 	MinT, MaxT int64
 	First      int64 // time of the earliest reading
-	Last       any
+	Last       protocol.Value
 	LastT      int64
 	NonNum     bool // some value is not a number: the cell aggregates with last
 }
 
 // Point returns the cell of a single reading.
-func Point(t int64, v any) Cell {
+func Point(t int64, v protocol.Value) Cell {
 	c := Cell{Count: 1, First: t, Last: v, LastT: t}
-	if f, ok := v.(float64); ok {
+	if v.Type == protocol.TypeNumber {
+		f := v.Num
 		c.Nums, c.Sum, c.Min, c.Max, c.MinT, c.MaxT = 1, f, f, f, t, t
 	} else {
 		c.NonNum = true
@@ -40,7 +44,7 @@ func Point(t int64, v any) Cell {
 }
 
 // Add folds one reading into c.
-func (c *Cell) Add(t int64, v any) { c.Merge(Point(t, v)) }
+func (c *Cell) Add(t int64, v protocol.Value) { c.Merge(Point(t, v)) }
 
 // Merge folds o into c.
 func (c *Cell) Merge(o Cell) {
@@ -86,32 +90,35 @@ func (c *Cell) Points(agg string) int {
 	return 1
 }
 
-// Values returns the cell's points under agg, in time order.
-func (c *Cell) Values(agg string) []any {
+// Values returns the cell's points under agg, in time order: a cell
+// holding a value that is not a number aggregates with last, whatever agg
+// says; minmax gives the minimum and the maximum in the order they
+// occurred, or one point when they are the same reading.
+func (c *Cell) Values(agg string) []protocol.Value {
 	if c.Count == 0 {
 		return nil
 	}
 	if c.NonNum {
-		return []any{c.Last}
+		return []protocol.Value{c.Last}
 	}
 	switch agg {
 	case protocol.AggMin:
-		return []any{c.Min}
+		return []protocol.Value{protocol.Num(c.Min)}
 	case protocol.AggMax:
-		return []any{c.Max}
+		return []protocol.Value{protocol.Num(c.Max)}
 	case protocol.AggLast:
-		return []any{c.Last}
+		return []protocol.Value{c.Last}
 	case protocol.AggMinMax:
 		switch {
 		case c.MinT == c.MaxT:
-			return []any{c.Min}
+			return []protocol.Value{protocol.Num(c.Min)}
 		case c.MinT < c.MaxT:
-			return []any{c.Min, c.Max}
+			return []protocol.Value{protocol.Num(c.Min), protocol.Num(c.Max)}
 		default:
-			return []any{c.Max, c.Min}
+			return []protocol.Value{protocol.Num(c.Max), protocol.Num(c.Min)}
 		}
 	default:
-		return []any{c.Sum / float64(c.Count)}
+		return []protocol.Value{protocol.Num(c.Sum / float64(c.Count))}
 	}
 }
 
@@ -123,18 +130,6 @@ func Start(t, w int64) int64 {
 		s -= w
 	}
 	return s
-}
-
-// CheckAgg returns agg, or protocol.AggMean when it is empty, and an
-// InvalidArgument error for an unknown aggregation.
-func CheckAgg(agg string) (string, error) {
-	if agg == "" {
-		return protocol.AggMean, nil
-	}
-	if !protocol.ValidAgg(agg) {
-		return "", protocol.Errorf(protocol.InvalidArgument, "unknown aggregation %q", agg)
-	}
-	return agg, nil
 }
 
 // Bucketer collects readings or cells, fed in ascending bucket order, into
@@ -163,7 +158,7 @@ func (b *Bucketer) Limit(agg string, n int) { b.agg, b.limit = agg, n }
 
 // Add adds a reading. Readings should come in ascending bucket order;
 // others are accepted at a higher cost.
-func (b *Bucketer) Add(t int64, v any) { b.AddCell(t, Point(t, v)) }
+func (b *Bucketer) Add(t int64, v protocol.Value) { b.AddCell(t, Point(t, v)) }
 
 // AddCell adds a cell whose readings all lie in the bucket holding t.
 // Cells should come in ascending bucket order.
@@ -211,65 +206,19 @@ func (b *Bucketer) Points(agg string) int {
 }
 
 // Result returns the aggregated points, each stamped at its bucket start.
-func (b *Bucketer) Result(agg string) (times []int64, values []any) {
+// It fails only when the cells hold values of more than one type.
+func (b *Bucketer) Result(agg string) (times []int64, values protocol.Values, err error) {
 	n := b.Points(agg)
-	times, values = make([]int64, 0, n), make([]any, 0, n)
+	times = make([]int64, 0, n)
 	for i := range b.cells {
 		for _, v := range b.cells[i].Values(agg) {
+			if err := values.Append(v); err != nil {
+				return nil, protocol.Values{}, err
+			}
 			times = append(times, b.starts[i])
-			values = append(values, v)
 		}
 	}
-	return times, values
-}
-
-// Normalize returns v as a float64, bool or string, converting other Go
-// number types to float64, or an InvalidArgument error.
-func Normalize(v any) (any, error) {
-	switch x := v.(type) {
-	case float64, bool, string:
-		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case int8:
-		return float64(x), nil
-	case int16:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case uint:
-		return float64(x), nil
-	case uint8:
-		return float64(x), nil
-	case uint16:
-		return float64(x), nil
-	case uint32:
-		return float64(x), nil
-	case uint64:
-		return float64(x), nil
-	}
-	return nil, protocol.Errorf(protocol.InvalidArgument, "unsupported reading value %v of type %T", v, v)
-}
-
-// Readings checks each reading's field name and returns copies of the
-// readings with their values normalized, as Append does before storing.
-func Readings(readings []protocol.Reading) ([]protocol.Reading, error) {
-	out := make([]protocol.Reading, len(readings))
-	for i, r := range readings {
-		if err := protocol.CheckFieldName(r.Field); err != nil {
-			return nil, err
-		}
-		v, err := Normalize(r.Value)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = protocol.Reading{Field: r.Field, Time: r.Time, Value: v}
-	}
-	return out, nil
+	return times, values, nil
 }
 
 // TooMuchData returns the error a store gives when a query would return
@@ -282,18 +231,18 @@ func TooMuchData(points, limit int) error {
 	}
 }
 
-// Apply aggregates the time-ordered readings of one field into buckets of
+// Apply aggregates the time-ordered points of one field into buckets of
 // width w under agg.
-func Apply(times []int64, values []any, w int64, agg string) ([]int64, []any) {
+func Apply(times []int64, values protocol.Values, w int64, agg string) ([]int64, protocol.Values, error) {
 	b := New(w)
 	for i, t := range times {
-		b.Add(t, values[i])
+		b.Add(t, values.At(i))
 	}
 	return b.Result(agg)
 }
 
 // CheckQuery validates the parts of a query every store checks the same
-// way and returns the effective aggregation.
+// way and returns the effective aggregation: agg, or mean when empty.
 func CheckQuery(bucket int64, agg string, limit int) (string, error) {
 	if bucket < 0 {
 		return "", protocol.Errorf(protocol.InvalidArgument, "negative bucket width %d", bucket)
@@ -301,5 +250,8 @@ func CheckQuery(bucket int64, agg string, limit int) (string, error) {
 	if limit < 0 {
 		return "", protocol.Errorf(protocol.InvalidArgument, "negative limit %d", limit)
 	}
-	return CheckAgg(agg)
+	if agg == "" {
+		return protocol.AggMean, nil
+	}
+	return agg, protocol.CheckAgg(agg)
 }

@@ -21,10 +21,10 @@ func TestStart(t *testing.T) {
 func TestMergeOrderIndependent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var ts []int64
-	var vs []any
+	var vs []protocol.Value
 	for i := range 200 {
 		ts = append(ts, int64(i))
-		vs = append(vs, float64(rng.IntN(5))) // many ties
+		vs = append(vs, protocol.Num(float64(rng.IntN(5)))) // many ties
 	}
 	var want Cell
 	for i := range ts {
@@ -46,7 +46,7 @@ func TestMergeOrderIndependent(t *testing.T) {
 			t.Fatalf("merged %+v, want %+v", b, want)
 		}
 	}
-	if want.MinT != int64(slices.Index(vs, any(want.Min))) {
+	if want.MinT != int64(slices.Index(vs, protocol.Num(want.Min))) {
 		t.Errorf("tie on min went to %d, not the first occurrence", want.MinT)
 	}
 }
@@ -54,17 +54,18 @@ func TestMergeOrderIndependent(t *testing.T) {
 func TestCellValues(t *testing.T) {
 	var c Cell
 	for i, v := range []float64{5, 1, 9, 3} {
-		c.Add(int64(i), v)
+		c.Add(int64(i), protocol.Num(v))
 	}
-	for agg, want := range map[string][]any{
-		protocol.AggMean: {4.5}, protocol.AggMin: {1.0}, protocol.AggMax: {9.0}, protocol.AggLast: {3.0}, protocol.AggMinMax: {1.0, 9.0},
+	n := protocol.Num
+	for agg, want := range map[string][]protocol.Value{
+		protocol.AggMean: {n(4.5)}, protocol.AggMin: {n(1.0)}, protocol.AggMax: {n(9.0)}, protocol.AggLast: {n(3.0)}, protocol.AggMinMax: {n(1.0), n(9.0)},
 	} {
 		if got := c.Values(agg); !slices.Equal(got, want) {
 			t.Errorf("%s = %v, want %v", agg, got, want)
 		}
 	}
-	c.Add(10, "text")
-	if got := c.Values(protocol.AggMinMax); !slices.Equal(got, []any{"text"}) {
+	c.Add(10, protocol.Str("text"))
+	if got := c.Values(protocol.AggMinMax); !slices.Equal(got, []protocol.Value{protocol.Str("text")}) {
 		t.Errorf("mixed cell = %v, want last", got)
 	}
 }
@@ -72,10 +73,10 @@ func TestCellValues(t *testing.T) {
 func TestBucketerLimitCountsExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	var ts []int64
-	var vs []any
+	var vs []protocol.Value
 	for i := range 5000 {
 		ts = append(ts, int64(i*3+rng.IntN(3)))
-		vs = append(vs, rng.Float64())
+		vs = append(vs, protocol.Num(rng.Float64()))
 	}
 	for _, agg := range []string{protocol.AggMean, protocol.AggMinMax} {
 		full := New(17)
@@ -102,23 +103,19 @@ func TestBucketerLimitCountsExactly(t *testing.T) {
 func TestBucketerOutOfOrder(t *testing.T) {
 	b := New(10)
 	for _, t := range []int64{25, 5, 15, 7, 31} {
-		b.Add(t, float64(t))
+		b.Add(t, protocol.Num(float64(t)))
 	}
-	ts, vs := b.Result(protocol.AggMax)
-	if !slices.Equal(ts, []int64{0, 10, 20, 30}) || !slices.Equal(vs, []any{7.0, 15.0, 25.0, 31.0}) {
+	ts, vs, err := b.Result(protocol.AggMax)
+	if err != nil || !slices.Equal(ts, []int64{0, 10, 20, 30}) || !slices.Equal(vs.Nums, []float64{7.0, 15.0, 25.0, 31.0}) {
 		t.Errorf("got %v %v", ts, vs)
 	}
 }
 
-func TestNormalize(t *testing.T) {
-	for _, v := range []any{nil, struct{}{}, []byte("x"), map[string]any{}} {
-		if _, err := Normalize(v); !protocol.IsKind(err, protocol.InvalidArgument) {
-			t.Errorf("Normalize(%#v) = %v", v, err)
-		}
-	}
-	for in, want := range map[any]any{int(3): 3.0, uint8(2): 2.0, float32(0.5): 0.5, true: true, "s": "s"} {
-		if got, err := Normalize(in); err != nil || got != want {
-			t.Errorf("Normalize(%#v) = %#v, %v", in, got, err)
-		}
+func TestResultRefusesMixedTypes(t *testing.T) {
+	b := New(10)
+	b.Add(1, protocol.Num(1))
+	b.Add(11, protocol.Str("x"))
+	if _, _, err := b.Result(protocol.AggLast); !protocol.IsKind(err, protocol.InvalidArgument) {
+		t.Errorf("mixed field = %v, want invalid_argument", err)
 	}
 }

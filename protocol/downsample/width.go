@@ -1,0 +1,74 @@
+package downsample
+
+import (
+	"math"
+
+	"github.com/telemesh/telemesh/protocol"
+)
+
+// Width is the bucket width in nanoseconds that get_data uses for a range
+// [start, end) in nanoseconds, min_stride in seconds, max_points (0: none)
+// and an aggregation; 0 means raw samples.
+//
+// It is w = max(min_stride, (end-start)/max_points) in nanoseconds, widened so that buckets aligned to multiples of w never give
+// more than max_points points: a range of length L meets at most
+// 1 + (L-1ns)/w aligned buckets, so w >= L/(buckets-1) keeps the count at
+// or under the budget (minmax yields two points per bucket). Widths from
+// max_points round up to a microsecond, the wire's time resolution.
+func Width(start, end int64, stride float64, maxPoints int64, agg string) int64 {
+	w := int64(math.Ceil(stride * 1e9))
+	if maxPoints > 0 && end > start {
+		per := int64(1)
+		if agg == protocol.AggMinMax {
+			per = 2
+		}
+		w = max(w, budgetWidth(start, end, maxPoints/per))
+	}
+	return max(w, 0)
+}
+
+// budgetWidth is a narrow width whose aligned buckets meeting
+// [start, end) number at most nb.
+func budgetWidth(start, end, nb int64) int64 {
+	l := end - start
+	if nb >= 2 {
+		return RoundUp(ceilDiv(l, nb-1), 1000)
+	}
+	// One bucket [k*w, (k+1)*w) must hold the range: k*w <= start and
+	// (k+1)*w >= end, so ceil(end/(k+1)) <= w <= floor(start/k). That holds
+	// for real k <= start/l, but the interval is under a nanosecond near the
+	// largest k; halving k widens it quickly while w stays a few times l,
+	// so the bucket starts just before the range, not at the epoch.
+	for k := start / l; k >= 1; k /= 2 {
+		if w := ceilDiv(end, k+1); k*w <= start {
+			return w
+		}
+	}
+	return end
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
+}
+
+// RoundUp rounds v up to a multiple of m (m <= 1: v itself; v <= 0: m),
+// saturating at the largest int64.
+func RoundUp(v, m int64) int64 {
+	if m <= 1 {
+		return v
+	}
+	if v <= 0 {
+		return m
+	}
+	if r := v % m; r != 0 {
+		if v > math.MaxInt64-m {
+			return math.MaxInt64
+		}
+		v += m - r
+	}
+	return v
+}
