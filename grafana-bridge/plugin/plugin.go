@@ -140,19 +140,23 @@ type QueryModel struct {
 	QueryType string `json:"queryType"`
 	// Filters are ad-hoc filters the frontend copies in.
 	Filters []bridge.Filter `json:"filters"`
+	// Unit "" gives each field the Grafana unit of the units its node
+	// declares; "panel" sets none, so that the panel's unit applies
+	// (Grafana lets a datasource's unit win over a panel default).
+	Unit string `json:"unit"`
+	// Limit bounds the events of an annotation query (default and cap
+	// bridge.DefaultEventLimit).
+	Limit int `json:"limit"`
 }
 
-func (m QueryModel) targets() ([]bridge.Target, error) {
-	var out []bridge.Target
-	if m.Target != "" {
-		for _, s := range strings.Split(m.Target, ",") {
-			t, err := bridge.ParseTarget(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
-	}
+// UnitPanel is the QueryModel.Unit that leaves units to the panel.
+const UnitPanel = "panel"
+
+// specs are the target specs of the query: Target (comma-separated) and
+// Node with Field and Fields; each may hold multi-value variables ({a,b})
+// and wildcards (*).
+func (m QueryModel) specs() ([]string, error) {
+	out := bridge.SplitSpecs(m.Target)
 	fields := m.Fields
 	if m.Field != "" {
 		fields = append([]string{m.Field}, fields...)
@@ -161,14 +165,33 @@ func (m QueryModel) targets() ([]bridge.Target, error) {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "query names fields but no node")
 	}
 	for _, f := range fields {
-		t, err := bridge.ParseTarget(m.Node + bridge.TargetSep + f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+		out = append(out, m.Node+bridge.TargetSep+f)
 	}
 	if len(out) == 0 {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "query selects no field: set node and field")
+	}
+	return out, nil
+}
+
+// targets resolves the query's specs into distinct targets.
+func (d *Datasource) targets(ctx context.Context, m QueryModel) ([]bridge.Target, error) {
+	specs, err := m.specs()
+	if err != nil {
+		return nil, err
+	}
+	var out []bridge.Target
+	seen := map[bridge.Target]bool{}
+	for _, spec := range specs {
+		ts, err := d.core.Resolve(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
 	}
 	return out, nil
 }
@@ -226,18 +249,11 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if m.QueryType == "" {
 		m.QueryType = q.QueryType
 	}
-	ts, err := m.targets()
+	ts, err := d.targets(ctx, m)
 	if err != nil {
 		return errResponse(err)
 	}
-	keep, err := bridge.CompileFilters(m.Filters)
-	if err != nil {
-		return errResponse(protocol.Errorf(protocol.InvalidArgument, "%v", err))
-	}
-	ts, err = d.core.Expand(ctx, ts, nil)
-	if err != nil {
-		return errResponse(err)
-	}
+	keep, notices := bridge.CompileFilters(m.Filters)
 	var kept []bridge.Target
 	for _, t := range ts {
 		if keep(t) {
@@ -252,8 +268,13 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if err := d.core.Validate(&r); err != nil {
 		return errResponse(err)
 	}
+	if len(kept) > bridge.DefaultMaxTargets {
+		return errResponse(protocol.Errorf(protocol.InvalidArgument, "the query selects %d series, more than %d", len(kept), bridge.DefaultMaxTargets))
+	}
 	if len(kept) == 0 {
-		return backend.DataResponse{}
+		f := data.NewFrame("")
+		f.Meta = &data.FrameMeta{Notices: warnings(append(notices, "no series left after the ad-hoc filters"))}
+		return backend.DataResponse{Frames: data.Frames{f}}
 	}
 	series, err := d.core.Query(ctx, r)
 	if err != nil {
@@ -261,10 +282,14 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	}
 	var frames data.Frames
 	if m.QueryType == QueryTypeAnnotations {
-		frames = append(frames, AnnotationFrame(series))
+		frames = append(frames, AnnotationFrame(series, m.Limit))
 	} else {
 		for _, s := range series {
 			f := SeriesFrame(s)
+			if m.Unit == UnitPanel {
+				f.Fields[1].Config.Unit = ""
+			}
+			f.Meta.Notices = warnings(notices)
 			if m.Live {
 				f.Meta.Channel = "ds/" + d.uid + "/" + StreamPath(s.Target.Node, s.Target.Field)
 			}
@@ -275,22 +300,32 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	return backend.DataResponse{Frames: frames}
 }
 
-// SeriesFrame turns a series into a timeseries-multi frame: a time field and
-// one value field named after the field, labelled with the node.
+func warnings(texts []string) []data.Notice {
+	var out []data.Notice
+	for _, t := range texts {
+		out = append(out, data.Notice{Severity: data.NoticeSeverityWarning, Text: t})
+	}
+	return out
+}
+
+// SeriesFrame turns a series into a frame of a time field and one value
+// field named after the field, labelled with node and field (unique within
+// a query, as alerting needs), with the Grafana unit of the node's units.
+// Numeric and boolean series are timeseries-multi; string series are
+// tables, as the dataplane contract allows no strings in a time series.
 func SeriesFrame(s bridge.Series) *data.Frame {
 	times := make([]time.Time, len(s.Times))
 	for i, t := range s.Times {
 		times[i] = protocol.ToTime(t)
 	}
 	v := valueField(s.Target.Field, s.Info.Type, s.Values)
-	v.Labels = data.Labels{"node": s.Target.Node}
-	cfg := &data.FieldConfig{DisplayNameFromDS: s.Target.String()}
-	if s.Info.Units != nil && *s.Info.Units != "" {
-		cfg.Unit = "suffix: " + *s.Info.Units
-	}
-	v.Config = cfg
+	v.Labels = data.Labels(bridge.Labels(s.Target))
+	v.Config = &data.FieldConfig{DisplayNameFromDS: s.Target.String(), Unit: bridge.GrafanaUnit(s.Info)}
 	f := data.NewFrame(s.Target.String(), data.NewField("time", nil, times), v)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
+	if v.Type() == data.FieldTypeNullableString {
+		f.Meta.Type, f.Meta.TypeVersion = data.FrameTypeTable, data.FrameTypeVersion{}
+	}
 	return f
 }
 
@@ -346,23 +381,15 @@ func inferType(vals []any) string {
 	return protocol.TypeNumber
 }
 
-// AnnotationFrame lists the events of the series (non-zero, true or
-// non-empty values) with the fields Grafana reads annotations from.
-func AnnotationFrame(series []bridge.Series) *data.Frame {
-	var times []time.Time
-	var titles, texts, tags []string
-	for _, s := range series {
-		for i, t := range s.Times {
-			if bridge.Eventful(s.Values[i]) {
-				times = append(times, protocol.ToTime(t))
-				titles = append(titles, s.Target.String())
-				texts = append(texts, bridge.EventText(s.Values[i]))
-				tags = append(tags, s.Target.Node+","+s.Target.Field)
-			}
-		}
-	}
-	if times == nil {
-		times, titles, texts, tags = []time.Time{}, []string{}, []string{}, []string{}
+// AnnotationFrame lists the events of the series (see bridge.Events), the
+// latest limit of them, with the fields Grafana reads annotations from.
+func AnnotationFrame(series []bridge.Series, limit int) *data.Frame {
+	evs := bridge.Events(series, min(max(limit, 0), bridge.DefaultEventLimit))
+	times := make([]time.Time, len(evs))
+	titles, texts, tags := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
+	for i, e := range evs {
+		times[i] = protocol.ToTime(e.Time)
+		titles[i], texts[i], tags[i] = e.Target.String(), e.Text, e.Target.Node+","+e.Target.Field
 	}
 	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("title", nil, titles),
 		data.NewField("text", nil, texts), data.NewField("tags", nil, tags))

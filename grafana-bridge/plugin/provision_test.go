@@ -149,12 +149,18 @@ func TestProvisioning(t *testing.T) {
 				if err := dec.Decode(&m); err != nil {
 					t.Errorf("%s: plugin query: %v", p.Title, err)
 				}
-				ts, err := m.targets()
+				specs, err := m.specs()
 				if err != nil {
 					t.Errorf("%s: %v", p.Title, err)
 				}
-				for _, tg := range ts {
-					fields[tg.Field] = true
+				for _, spec := range specs {
+					_, fs, err := bridge.ParseSpec(spec)
+					if err != nil {
+						t.Errorf("%s: %v", p.Title, err)
+					}
+					for _, f := range fs {
+						fields[f] = true
+					}
 				}
 				live = live || m.Live
 			default:

@@ -33,6 +33,8 @@ func init() {
 			&ucli.StringFlag{Name: "auth-token-file", Usage: "file holding the bearer token"},
 			&ucli.StringFlag{Name: "basic-auth", Usage: "require HTTP basic auth as user:password"},
 			&ucli.StringFlag{Name: "basic-auth-file", Usage: "file holding user:password"},
+			&ucli.BoolFlag{Name: "no-auth", Usage: "serve without authentication on a non-loopback address (refused otherwise)"},
+			&ucli.StringSliceFlag{Name: "cors-origin", Usage: "browser origin allowed to read answers (repeatable, * for any); none by default"},
 			&ucli.DurationFlag{Name: "node-timeout", Value: 10 * time.Second, Usage: "bound on each data node call"},
 			&ucli.DurationFlag{Name: "max-range", Value: 10 * 366 * 24 * time.Hour, Usage: "longest time range a query may span"},
 			&ucli.IntFlag{Name: "max-points", Value: 100000, Usage: "cap on a query's maxDataPoints"},
@@ -66,9 +68,11 @@ func secretFlag(c *ucli.Context, flag, fileFlag string) (string, error) {
 // bridgeConfig builds the bridge configuration from the flags.
 func bridgeConfig(c *ucli.Context) (bridge.Config, error) {
 	cfg := bridge.Config{
-		Listen:  c.String("listen"),
-		TLSCert: c.String("tls-cert"),
-		TLSKey:  c.String("tls-key"),
+		Listen:         c.String("listen"),
+		TLSCert:        c.String("tls-cert"),
+		TLSKey:         c.String("tls-key"),
+		AllowAnonymous: c.Bool("no-auth"),
+		CORSOrigins:    c.StringSlice("cors-origin"),
 		Options: bridge.Options{
 			NodeTimeout: c.Duration("node-timeout"),
 			MaxRange:    c.Duration("max-range"),
