@@ -30,13 +30,15 @@ var backends = []string{"gpx_telemesh_linux_amd64", "gpx_telemesh_linux_arm64", 
 	"gpx_telemesh_darwin_amd64", "gpx_telemesh_darwin_arm64", "gpx_telemesh_windows_amd64.exe"}
 
 type pluginJSON struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Name       string `json:"name"`
-	Backend    bool   `json:"backend"`
-	Alerting   bool   `json:"alerting"`
-	Executable string `json:"executable"`
-	Info       struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Name        string `json:"name"`
+	Backend     bool   `json:"backend"`
+	Alerting    bool   `json:"alerting"`
+	Annotations bool   `json:"annotations"`
+	Streaming   bool   `json:"streaming"`
+	Executable  string `json:"executable"`
+	Info        struct {
 		Version string `json:"version"`
 		Updated string `json:"updated"`
 		Logos   struct {
@@ -142,7 +144,7 @@ func readJSON(t *testing.T, file string, v any) {
 func checkPluginJSON(t *testing.T, p pluginJSON, exists func(string) bool) {
 	t.Helper()
 	if p.ID != ID || !regexp.MustCompile(`^[0-9a-z]+-([0-9a-z]+-)?(app|panel|datasource)$`).MatchString(p.ID) ||
-		p.Type != "datasource" || p.Name == "" || !p.Backend || !p.Alerting || p.Executable != "gpx_telemesh" {
+		p.Type != "datasource" || p.Name == "" || !p.Backend || !p.Alerting || !p.Annotations || !p.Streaming || p.Executable != "gpx_telemesh" {
 		t.Errorf("plugin.json: %+v", p)
 	}
 	if !regexp.MustCompile(`^>=\d+\.\d+\.\d+`).MatchString(p.Dependencies.GrafanaDependency) {
