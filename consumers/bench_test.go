@@ -57,8 +57,8 @@ func BenchmarkGetDataDay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(r.Data["temp"]) != slices*per {
-			b.Fatalf("got %d points", len(r.Data["temp"]))
+		if r.Data["temp"].Len() != slices*per {
+			b.Fatalf("got %d points", r.Data["temp"].Len())
 		}
 	}
 }

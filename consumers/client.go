@@ -233,8 +233,10 @@ func (c *Client) GetData(ctx context.Context, node string, q Query) (*protocol.D
 	if len(q.Fields) == 0 {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "no fields requested")
 	}
-	if q.Agg != "" && !protocol.ValidAgg(q.Agg) {
-		return nil, protocol.Errorf(protocol.InvalidArgument, "unknown aggregation %q (want mean, min, max, last or minmax)", q.Agg)
+	if q.Agg != "" {
+		if err := protocol.CheckAgg(q.Agg); err != nil {
+			return nil, err
+		}
 	}
 	fields := make(wamp.List, len(q.Fields))
 	for i, f := range q.Fields {
@@ -250,18 +252,17 @@ func (c *Client) GetData(ctx context.Context, node string, q Query) (*protocol.D
 	if q.Agg != "" {
 		kw["agg"] = q.Agg
 	}
-	out := &protocol.DataResult{Data: map[string][]any{}, Timeline: map[string]protocol.TimelineData{}}
+	out := &protocol.DataResult{Data: map[string]protocol.Values{}, Timeline: map[string]protocol.TimelineData{}}
 	var perr error
 	prog := func(r *wamp.Result) {
 		if perr != nil {
 			return
 		}
 		part, err := protocol.DecodeDataResult(first(r))
-		if err != nil {
-			perr = err
-			return
+		if err == nil {
+			err = out.Append(part)
 		}
-		Merge(out, part)
+		perr = err
 	}
 	res, err := c.call(ctx, c.names.GetData(node), wamp.List{fields, q.Start, q.End}, kw, prog)
 	if err != nil {
@@ -272,29 +273,14 @@ func (c *Client) GetData(ctx context.Context, node string, q Query) (*protocol.D
 	}
 	if len(res.Arguments) > 0 && res.Arguments[0] != nil {
 		part, err := protocol.DecodeDataResult(res.Arguments[0])
+		if err == nil {
+			err = out.Append(part)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s.get_data: %w", node, err)
 		}
-		Merge(out, part)
 	}
 	return out, nil
-}
-
-// Merge appends the later slice part to r: values and times are
-// concatenated per field and timeline, and finalized_until follows the
-// latest slice that sets it.
-func Merge(r, part *protocol.DataResult) {
-	for f, vs := range part.Data {
-		r.Data[f] = append(r.Data[f], vs...)
-	}
-	for name, tl := range part.Timeline {
-		cur := r.Timeline[name]
-		cur.T = append(cur.T, tl.T...)
-		if tl.FinalizedUntil != nil {
-			cur.FinalizedUntil = tl.FinalizedUntil
-		}
-		r.Timeline[name] = cur
-	}
 }
 
 // Subscribe calls fn with every batch of live readings node publishes,

@@ -123,12 +123,12 @@ func TestFieldsAndProgressiveGetData(t *testing.T) {
 	}
 	want := []float64{100, 101, 102, 103, 104, 105}
 	tl := r.Timeline["t0"]
-	if len(tl.T) != len(want) || len(r.Data["temp"]) != len(want) {
+	if len(tl.T) != len(want) || r.Data["temp"].Len() != len(want) {
 		t.Fatalf("merged result %+v", r)
 	}
 	for i, w := range want {
-		if tl.T[i] != w || r.Data["temp"][i] != w {
-			t.Errorf("point %d = (%v, %v), want %v", i, tl.T[i], r.Data["temp"][i], w)
+		if tl.T[i] != w || r.Data["temp"].Nums[i] != w {
+			t.Errorf("point %d = (%v, %v), want %v", i, tl.T[i], r.Data["temp"].Nums[i], w)
 		}
 	}
 	if tl.FinalizedUntil == nil || *tl.FinalizedUntil != 105 {
@@ -295,8 +295,8 @@ func TestSubscribeSurvivesRouterRestart(t *testing.T) {
 
 	got := make(chan float64, 16)
 	stop, err := cl.Subscribe(context.Background(), "live", func(r *protocol.DataResult) {
-		for _, v := range r.Data["temp"] {
-			got <- v.(float64)
+		for _, v := range r.Data["temp"].Nums {
+			got <- v
 		}
 	})
 	if err != nil {

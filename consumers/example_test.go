@@ -12,22 +12,15 @@ import (
 
 // Reading the last hour of a field, downsampled to at most 500 points
 // that keep spikes.
-func ExampleClient_GetData() {
-	n := protocol.DefaultNames()
-	dial, err := wampx.Config{URL: "ws://127.0.0.1:8080/ws", Realm: n.Realm}.Dialer(nil)
+func ExampleClient_GetSeries() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := consumers.Dial(ctx, consumers.Config{Router: wampx.Config{URL: "ws://127.0.0.1:8080/ws"}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := consumers.New(dial, n, nil)
-	go cl.Run(ctx)
-	if err := cl.Ready(ctx); err != nil {
-		fmt.Println(err)
-		return
-	}
-	res, err := cl.GetData(ctx, "lab1", consumers.Query{
+	ss, err := cl.GetSeries(ctx, "lab1", consumers.Query{
 		Fields: []string{"temperature"}, Start: -3600, End: 0, MaxPoints: 500, Agg: protocol.AggMinMax,
 	})
 	if err != nil {
@@ -35,5 +28,8 @@ func ExampleClient_GetData() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(len(res.Data["temperature"]), "points")
+	s := ss[0]
+	for i, t := range s.Times {
+		fmt.Println(time.Unix(0, t).UTC(), s.Values.Nums[i])
+	}
 }

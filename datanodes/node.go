@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,42 +327,24 @@ func (n *Node) Announced() <-chan struct{} { return n.announced }
 // returns true for (nil: every known field).
 func (n *Node) fieldMaps(keep func(*fieldState) bool) (wamp.Dict, wamp.Dict) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	fields := wamp.Dict{}
-	tls := map[string]*protocol.TimelineInfo{}
+	metas := make([]store.FieldMeta, 0, len(n.fields))
 	for name, fs := range n.fields {
-		if keep != nil && !keep(fs) {
-			continue
+		if keep == nil || keep(fs) {
+			m := fs.meta
+			m.Name = name
+			metas = append(metas, m)
 		}
-		m := fs.meta
-		fields[name] = fieldInfo(m).Wire()
-		ti := tls[m.Timeline]
-		if ti == nil {
-			ti = &protocol.TimelineInfo{}
-			tls[m.Timeline] = ti
-		}
-		if m.Interval > 0 {
-			ti.Interval = protocol.Ptr(float64(m.Interval) / 1e9)
-		}
-		ti.Fields = append(ti.Fields, name)
+	}
+	n.mu.Unlock()
+	fields := wamp.Dict{}
+	for _, m := range metas {
+		fields[m.Name] = m.Info().Wire()
 	}
 	timelines := wamp.Dict{}
-	for name, ti := range tls {
-		sort.Strings(ti.Fields)
+	for name, ti := range store.Timelines(metas) {
 		timelines[name] = ti.Wire()
 	}
 	return fields, timelines
-}
-
-func fieldInfo(m store.FieldMeta) protocol.FieldInfo {
-	fi := protocol.FieldInfo{Timeline: m.Timeline, Type: m.Type}
-	if m.Description != "" {
-		fi.Description = protocol.Ptr(m.Description)
-	}
-	if m.Units != "" {
-		fi.Units = protocol.Ptr(m.Units)
-	}
-	return fi
 }
 
 // Latest returns the newest reading of each field this run has seen.

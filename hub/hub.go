@@ -239,7 +239,7 @@ func (h *Hub) publishLocked(topic string, n protocol.NodeInfo) {
 	if h.out == nil {
 		return
 	}
-	p := publication{topic: topic, payload: wamp.Dict{"name": n.Name, "description": n.Description}}
+	p := publication{topic: topic, payload: n.Summary().Wire()}
 	select {
 	case h.out <- p:
 	default:
@@ -434,7 +434,7 @@ func (h *Hub) snapshot() []protocol.NodeInfo {
 func (h *Hub) getDataNode(context.Context, *wamp.Invocation) client.InvokeResult {
 	list := wamp.List{}
 	for _, n := range h.snapshot() {
-		list = append(list, wamp.Dict{"name": n.Name, "description": n.Description})
+		list = append(list, n.Summary().Wire())
 	}
 	return client.InvokeResult{Args: wamp.List{list}}
 }
@@ -442,23 +442,7 @@ func (h *Hub) getDataNode(context.Context, *wamp.Invocation) client.InvokeResult
 func (h *Hub) listNodes(context.Context, *wamp.Invocation) client.InvokeResult {
 	list := wamp.List{}
 	for _, n := range h.snapshot() {
-		fields := wamp.Dict{}
-		for k, f := range n.Fields {
-			fields[k] = f.Wire()
-		}
-		tls := wamp.Dict{}
-		for k, t := range n.Timelines {
-			tls[k] = t.Wire()
-		}
-		meta := wamp.Dict{}
-		for k, v := range n.Meta {
-			meta[k] = v
-		}
-		list = append(list, wamp.Dict{
-			"name": n.Name, "description": n.Description, "session": n.Session,
-			"joined": n.Joined, "last_seen": n.LastSeen,
-			"fields": fields, "timelines": tls, "meta": meta,
-		})
+		list = append(list, n.Wire())
 	}
 	return client.InvokeResult{Args: wamp.List{list}}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 // DecodeFieldMap decodes the field map of a get_fields result (or of the
@@ -68,9 +69,11 @@ func DecodeTimelineMap(v any) (map[string]TimelineInfo, error) {
 	return out, nil
 }
 
-// DecodeDataResult decodes a get_data result or a live batch. It walks the
-// value directly rather than through JSON, so NaN and infinite readings
-// survive; numbers become float64, strings and bools stay as they are.
+// DecodeDataResult decodes a get_data result or a live batch, the one
+// decoder of that shape. It walks the value directly rather than through
+// JSON, so NaN survives (as a missing number); numbers become float64
+// columns, strings and bools their own. A field mixing types is an
+// InvalidArgument error.
 func DecodeDataResult(v any) (*DataResult, error) {
 	switch r := v.(type) {
 	case *DataResult:
@@ -78,7 +81,7 @@ func DecodeDataResult(v any) (*DataResult, error) {
 	case DataResult:
 		return &r, nil
 	}
-	r := &DataResult{Data: map[string][]any{}, Timeline: map[string]TimelineData{}}
+	r := &DataResult{Data: map[string]Values{}, Timeline: map[string]TimelineData{}}
 	if v == nil {
 		return r, nil
 	}
@@ -92,19 +95,11 @@ func DecodeDataResult(v any) (*DataResult, error) {
 			return nil, Errorf(InvalidArgument, "get_data result: data must be a map, got %T", d)
 		}
 		for f, vals := range dm {
-			l, ok := asList(vals)
-			if !ok {
-				return nil, Errorf(InvalidArgument, "get_data result: data[%q] must be a list, got %T", f, vals)
+			col, err := decodeColumn(vals)
+			if err != nil {
+				return nil, Errorf(InvalidArgument, "get_data result: data[%q]: %v", f, err)
 			}
-			out := make([]any, len(l))
-			for i, e := range l {
-				if x, ok := asFloat(e); ok {
-					out[i] = x
-				} else {
-					out[i] = e
-				}
-			}
-			r.Data[f] = out
+			r.Data[f] = col
 		}
 	}
 	if tl, ok := top["timeline"]; ok && tl != nil {
@@ -119,26 +114,48 @@ func DecodeDataResult(v any) (*DataResult, error) {
 			}
 			var td TimelineData
 			if ts, ok := m["t"]; ok && ts != nil {
-				l, ok := asList(ts)
-				if !ok {
-					return nil, Errorf(InvalidArgument, "get_data result: timeline[%q].t must be a list, got %T", name, ts)
-				}
-				td.T = make([]float64, len(l))
-				for i, e := range l {
-					x, ok := asFloat(e)
+				if fs, ok := ts.([]float64); ok {
+					td.T = slices.Clone(fs)
+				} else {
+					l, ok := asList(ts)
 					if !ok {
-						return nil, Errorf(InvalidArgument, "get_data result: timeline[%q].t[%d] must be a number, got %T", name, i, e)
+						return nil, Errorf(InvalidArgument, "get_data result: timeline[%q].t must be a list, got %T", name, ts)
 					}
-					td.T[i] = x
+					td.T = make([]float64, len(l))
+					for i, e := range l {
+						x, ok := AsNumber(e)
+						if !ok {
+							return nil, Errorf(InvalidArgument, "get_data result: timeline[%q].t[%d] must be a number, got %T", name, i, e)
+						}
+						td.T[i] = x
+					}
 				}
 			}
-			if fu, ok := asFloat(m["finalized_until"]); ok {
+			if fu, ok := AsNumber(m["finalized_until"]); ok {
 				td.FinalizedUntil = &fu
 			}
 			r.Timeline[name] = td
 		}
 	}
 	return r, nil
+}
+
+// decodeColumn decodes one field's value list; typed slices (an
+// in-process session passes the encoder's own) are copied as they are.
+func decodeColumn(v any) (Values, error) {
+	switch x := v.(type) {
+	case []float64:
+		return Numbers(slices.Clone(x)...), nil
+	case []string:
+		return Strings(slices.Clone(x)...), nil
+	case []bool:
+		return Bools(slices.Clone(x)...), nil
+	}
+	l, ok := asList(v)
+	if !ok {
+		return Values{}, fmt.Errorf("must be a list, got %T", v)
+	}
+	return ValuesOf(l...)
 }
 
 func asMap(v any) (map[string]any, bool) {
@@ -169,19 +186,6 @@ func asList(v any) ([]any, bool) {
 		l[i] = rv.Index(i).Interface()
 	}
 	return l, true
-}
-
-func asFloat(v any) (float64, bool) {
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Float32, reflect.Float64:
-		return rv.Float(), true
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return float64(rv.Uint()), true
-	}
-	return 0, false
 }
 
 // DecodeNodeInfos decodes a list_nodes result.

@@ -37,21 +37,27 @@ func TestDecodeFieldMapDefaults(t *testing.T) {
 func TestDecodeDataResult(t *testing.T) {
 	type dict map[string]any // a named map type, as in-process sessions pass
 	got, err := DecodeDataResult(dict{
-		"data":     dict{"x": []any{int64(1), math.NaN(), "s", true}},
+		"data":     dict{"x": []any{int64(1), math.NaN(), nil, uint8(4)}, "s": []string{"s"}, "b": []any{true, nil}},
 		"timeline": dict{"t": dict{"t": []any{uint64(1), 2.5, int8(3), float32(4)}, "finalized_until": 3}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := got.Data["x"]
-	if x[0] != 1.0 || !math.IsNaN(x[1].(float64)) || x[2] != "s" || x[3] != true {
-		t.Errorf("data %v", x)
+	if x.Type != TypeNumber || x.Nums[0] != 1.0 || !math.IsNaN(x.Nums[1]) || !x.At(2).Missing() || x.Nums[3] != 4 {
+		t.Errorf("data x %+v", x)
+	}
+	if s := got.Data["s"]; s.Type != TypeString || s.At(0) != Str("s") {
+		t.Errorf("data s %+v", s)
+	}
+	if b := got.Data["b"]; b.Type != TypeBool || b.At(0) != Bool(true) || !b.At(1).Missing() {
+		t.Errorf("data b %+v", b)
 	}
 	tl := got.Timeline["t"]
 	if len(tl.T) != 4 || tl.T[1] != 2.5 || tl.T[3] != 4 || *tl.FinalizedUntil != 3 {
 		t.Errorf("timeline %+v", tl)
 	}
-	for _, bad := range []any{"x", map[string]any{"data": 1}, map[string]any{"timeline": map[string]any{"t": map[string]any{"t": []any{"a"}}}}} {
+	for _, bad := range []any{"x", map[string]any{"data": 1}, map[string]any{"data": map[string]any{"mixed": []any{1.0, "s"}}}, map[string]any{"timeline": map[string]any{"t": map[string]any{"t": []any{"a"}}}}} {
 		if _, err := DecodeDataResult(bad); !IsKind(err, InvalidArgument) {
 			t.Errorf("DecodeDataResult(%v) = %v; want invalid_argument", bad, err)
 		}

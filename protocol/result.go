@@ -1,6 +1,10 @@
 package protocol
 
-import "math"
+import (
+	"encoding/json"
+	"math"
+	"sort"
+)
 
 // EncodeResult builds a get_data result or a live batch from series, the
 // one encoder of that shape: the fields of one timeline (Series.Timeline,
@@ -95,4 +99,126 @@ func Merge(ss []Series) ([]int64, []Values) {
 		}
 	}
 	return ts, vals
+}
+
+// Append appends the later slice part of a progressive result to r:
+// values and times are concatenated per field and timeline, and
+// finalized_until follows the latest slice that sets it. r may share
+// memory with part afterwards (the first slice is not copied).
+func (r *DataResult) Append(part *DataResult) error {
+	if r.Data == nil {
+		r.Data = map[string]Values{}
+	}
+	if r.Timeline == nil {
+		r.Timeline = map[string]TimelineData{}
+	}
+	for f, vs := range part.Data {
+		cur := r.Data[f]
+		if err := cur.Concat(vs); err != nil {
+			return Errorf(InvalidArgument, "field %s: %v", f, err)
+		}
+		r.Data[f] = cur
+	}
+	for name, tl := range part.Timeline {
+		cur := r.Timeline[name]
+		if cur.T == nil {
+			cur.T = tl.T
+		} else {
+			cur.T = append(cur.T, tl.T...)
+		}
+		if tl.FinalizedUntil != nil {
+			cur.FinalizedUntil = tl.FinalizedUntil
+		}
+		r.Timeline[name] = cur
+	}
+	return nil
+}
+
+// Series joins a field of r to its timeline, the one rule every consumer
+// uses: the timeline named timeline (the field's, from get_fields) when r
+// has it with as many times as the field has values, else the only
+// timeline of r of that length. ok is false when the field has no values
+// or no timeline (or more than one of that length) fits. The returned
+// Series names the timeline used: one other than asked for means the
+// caller's metadata is stale.
+func (r *DataResult) Series(field, timeline string) (s Series, ok bool) {
+	vals, found := r.Data[field]
+	s.Field = field
+	n := vals.Len()
+	if !found || n == 0 {
+		return s, false
+	}
+	tl, have := r.Timeline[timeline]
+	if !have || len(tl.T) != n {
+		count := 0
+		for name, t := range r.Timeline {
+			if len(t.T) == n {
+				timeline, tl = name, t
+				count++
+			}
+		}
+		if count != 1 {
+			return s, false
+		}
+	}
+	s.Timeline, s.Values = timeline, vals
+	s.Times = make([]int64, n)
+	for i, t := range tl.T {
+		s.Times[i] = ToNanos(t)
+	}
+	return s, true
+}
+
+// AllSeries joins every field of r (Series with timelineOf(field), which
+// may be nil when nothing is known), sorted by field name; fields that
+// cannot be joined are left out.
+func (r *DataResult) AllSeries(timelineOf func(field string) string) []Series {
+	names := make([]string, 0, len(r.Data))
+	for f := range r.Data {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	out := make([]Series, 0, len(names))
+	for _, f := range names {
+		tl := ""
+		if timelineOf != nil {
+			tl = timelineOf(f)
+		}
+		if s, ok := r.Series(f, tl); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// MarshalJSON writes the column as the wire carries it: a list, with null
+// for a missing value (and for an infinity, which JSON cannot hold).
+func (vs Values) MarshalJSON() ([]byte, error) {
+	if vs.Len() == 0 {
+		return []byte("[]"), nil
+	}
+	if vs.Type == TypeNumber {
+		out := make([]any, len(vs.Nums))
+		for i, x := range vs.Nums {
+			if !math.IsNaN(x) && !math.IsInf(x, 0) {
+				out[i] = x
+			}
+		}
+		return json.Marshal(out)
+	}
+	return json.Marshal(vs.Wire())
+}
+
+// UnmarshalJSON reads a list of numbers, strings or bools (nulls missing).
+func (vs *Values) UnmarshalJSON(b []byte) error {
+	var l []any
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	v, err := ValuesOf(l...)
+	if err != nil {
+		return err
+	}
+	*vs = v
+	return nil
 }

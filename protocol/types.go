@@ -82,16 +82,18 @@ func (f FieldInfo) Wire() map[string]any {
 	return map[string]any{"description": d, "timeline": f.Timeline, "type": typ, "units": u}
 }
 
-// TimelineData is one timeline of a get_data result.
+// TimelineData is one timeline of a get_data result, as on the wire.
 type TimelineData struct {
-	T              []float64 `json:"t"`
+	T              []float64 `json:"t"` // seconds since the UNIX epoch
 	FinalizedUntil *float64  `json:"finalized_until"`
 }
 
-// DataResult is a get_data result and a live batch on B.consumer.N.data:
-// each field's values align one to one with the T list of its timeline.
+// DataResult is a decoded get_data result or live batch on
+// B.consumer.N.data: each field's values align one to one with the T list
+// of its timeline, which the result does not name (see Series). It
+// marshals to JSON as the wire shape.
 type DataResult struct {
-	Data     map[string][]any        `json:"data"`
+	Data     map[string]Values       `json:"data"`
 	Timeline map[string]TimelineData `json:"timeline"`
 }
 
@@ -100,6 +102,11 @@ type DataResult struct {
 type NodeSummary struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
+}
+
+// Wire returns the map sent on the wire for this summary.
+func (s NodeSummary) Wire() map[string]any {
+	return map[string]any{"name": s.Name, "description": s.Description}
 }
 
 // NodeInfo is one entry of list_nodes' result.
@@ -112,6 +119,31 @@ type NodeInfo struct {
 	Fields      map[string]FieldInfo    `json:"fields"`
 	Timelines   map[string]TimelineInfo `json:"timelines"`
 	Meta        map[string]any          `json:"meta"`
+}
+
+// Summary returns the node's name and description.
+func (n NodeInfo) Summary() NodeSummary { return NodeSummary{Name: n.Name, Description: n.Description} }
+
+// Wire returns the map sent on the wire for this entry of list_nodes, the
+// shape DecodeNodeInfos reads.
+func (n NodeInfo) Wire() map[string]any {
+	fields := make(map[string]any, len(n.Fields))
+	for k, f := range n.Fields {
+		fields[k] = f.Wire()
+	}
+	tls := make(map[string]any, len(n.Timelines))
+	for k, t := range n.Timelines {
+		tls[k] = t.Wire()
+	}
+	meta := make(map[string]any, len(n.Meta))
+	for k, v := range n.Meta {
+		meta[k] = v
+	}
+	return map[string]any{
+		"name": n.Name, "description": n.Description, "session": n.Session,
+		"joined": n.Joined, "last_seen": n.LastSeen,
+		"fields": fields, "timelines": tls, "meta": meta,
+	}
 }
 
 // Ptr returns a pointer to v, for the optional members of FieldInfo and

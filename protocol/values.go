@@ -276,9 +276,13 @@ func cloneSlice[T any](s []T) []T {
 }
 
 // Concat appends the values of o, which must be of the same type as vs
-// or have none.
+// or have none. An empty vs takes o itself, sharing its memory.
 func (vs *Values) Concat(o Values) error {
 	if o.Len() == 0 {
+		return nil
+	}
+	if vs.Len() == 0 {
+		*vs = o
 		return nil
 	}
 	if vs.Type == o.Type && vs.Missing == nil && o.Missing == nil {

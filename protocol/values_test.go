@@ -3,6 +3,8 @@ package protocol
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -148,5 +150,114 @@ func TestEncodeResult(t *testing.T) {
 	one := EncodeResult([]Series{{Field: "a", Times: []int64{1}, Values: Numbers(1)}}, nil)
 	if _, ok := one["data"].(map[string]any)["a"].([]float64); !ok {
 		t.Errorf("lone number series sent as %T", one["data"].(map[string]any)["a"])
+	}
+}
+
+func TestSeriesJoin(t *testing.T) {
+	r := &DataResult{
+		Data: map[string]Values{"a": Numbers(1, 2), "b": Numbers(3, 4, 5), "c": Strings("x", "y"), "lone": Bools(true)},
+		Timeline: map[string]TimelineData{
+			"t2":  {T: []float64{1, 2}},
+			"t2b": {T: []float64{1.5, 2.5}},
+			"t3":  {T: []float64{1, 2, 3}},
+		},
+	}
+	for _, tc := range []struct {
+		field, timeline, want string
+		ok                    bool
+	}{
+		{"a", "t2", "t2", true},   // as declared
+		{"a", "t2b", "t2b", true}, // as declared, though another has the length
+		{"b", "gone", "t3", true}, // moved: the only timeline of its length
+		{"b", "t2", "t3", true},   // declared timeline of the wrong length
+		{"a", "", "", false},      // two timelines of its length
+		{"lone", "t2", "", false}, // no timeline of its length
+		{"none", "t2", "", false}, // no such field
+	} {
+		s, ok := r.Series(tc.field, tc.timeline)
+		if ok != tc.ok || s.Timeline != tc.want {
+			t.Errorf("Series(%s, %s) = %q, %v; want %q, %v", tc.field, tc.timeline, s.Timeline, ok, tc.want, tc.ok)
+		}
+	}
+	s, _ := r.Series("c", "t2b")
+	if want := (Series{Field: "c", Timeline: "t2b", Times: []int64{1.5e9, 2.5e9}, Values: Strings("x", "y")}); !reflect.DeepEqual(s, want) {
+		t.Errorf("joined %+v, want %+v", s, want)
+	}
+	all := r.AllSeries(func(f string) string { return map[string]string{"a": "t2", "c": "t2b"}[f] })
+	var names []string
+	for _, s := range all {
+		names = append(names, s.Field+"@"+s.Timeline)
+	}
+	if want := []string{"a@t2", "b@t3", "c@t2b"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("AllSeries = %v, want %v", names, want)
+	}
+}
+
+func TestResultRoundTrip(t *testing.T) {
+	in := []Series{
+		{Field: "a", Timeline: "tl", Times: []int64{1e9, 2e9}, Values: Numbers(1, 2)},
+		{Field: "b", Timeline: "tl", Times: []int64{2e9}, Values: Bools(true)},
+	}
+	r, err := DecodeDataResult(EncodeResult(in, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var part DataResult
+	if err := part.Append(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.Append(r); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := part.Series("b", "tl")
+	if b.Len() != 4 || !b.Values.At(0).Missing() || b.Values.At(1) != Bool(true) {
+		t.Errorf("b after two slices = %+v", b)
+	}
+	js := jsonOf(t, r)
+	if want := `{"data":{"a":[1,2],"b":[null,true]},"timeline":{"tl":{"t":[1,2],"finalized_until":null}}}`; js != want {
+		t.Errorf("JSON %s, want %s", js, want)
+	}
+	var back DataResult
+	if err := json.Unmarshal([]byte(js), &back); err != nil || !reflect.DeepEqual(back.Data, r.Data) {
+		t.Errorf("JSON round trip %+v, %v", back, err)
+	}
+}
+
+// TestJoinFixture runs the join cases the dashboard's mirror of the rule
+// (consumers/web/src/data.js timelineOf) is tested against too.
+func TestJoinFixture(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "join.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Result DataResult
+		Cases  []struct {
+			Field, Declared string
+			Want            *string
+		}
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fx.Cases {
+		s, ok := fx.Result.Series(c.Field, c.Declared)
+		if ok != (c.Want != nil) || (ok && s.Timeline != *c.Want) {
+			t.Errorf("Series(%q, %q) = %q, %v; want %v", c.Field, c.Declared, s.Timeline, ok, c.Want)
+		}
+	}
+}
+
+func TestNodeInfoWireRoundTrip(t *testing.T) {
+	in := NodeInfo{Name: "n1", Description: "d", Session: 7, Joined: 1.5, LastSeen: 2.5,
+		Fields:    map[string]FieldInfo{"a": {Timeline: "tl", Type: TypeNumber, Units: Ptr("K")}},
+		Timelines: map[string]TimelineInfo{"tl": {Interval: Ptr(1.0), Fields: []string{"a"}}},
+		Meta:      map[string]any{"version": "1.0"}}
+	got, err := DecodeNodeInfos([]any{in.Wire()})
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], in) {
+		t.Errorf("round trip = %+v, %v; want %+v", got, err, in)
+	}
+	if s, err := DecodeNodeSummary(in.Summary().Wire()); err != nil || s != in.Summary() {
+		t.Errorf("summary round trip = %+v, %v", s, err)
 	}
 }

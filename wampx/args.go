@@ -10,12 +10,7 @@ import (
 
 // Float decodes a finite number from a WAMP argument of any numeric type.
 func Float(name string, v any) (float64, error) {
-	f, ok := wamp.AsFloat64(v)
-	if !ok {
-		if i, iok := wamp.AsInt64(v); iok {
-			f, ok = float64(i), true
-		}
-	}
+	f, ok := protocol.AsNumber(v)
 	if !ok {
 		return 0, protocol.Errorf(protocol.InvalidArgument, "%s must be a number, got %s", name, typeName(v))
 	}

@@ -493,13 +493,13 @@ func TestSisockDataNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	times, values := res.Timeline["sine_tl"].T, res.Data["sine"]
-	if len(times) < 50 || len(times) != len(values) {
-		t.Fatalf("%d times, %d values for a minute of 1 Hz data", len(times), len(values))
+	if len(times) < 50 || len(times) != values.Len() {
+		t.Fatalf("%d times, %d values for a minute of 1 Hz data", len(times), values.Len())
 	}
 	for i, ts := range times {
 		want := 2 * math.Sin(2*math.Pi*ts/60)
-		if v, ok := values[i].(float64); !ok || math.Abs(v-want) > 1e-9 {
-			t.Fatalf("sine at %v = %v, want %v", ts, values[i], want)
+		if v := values.At(i); v.Type != protocol.TypeNumber || math.Abs(v.Num-want) > 1e-9 {
+			t.Fatalf("sine at %v = %v, want %v", ts, v.Any(), want)
 		}
 	}
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // TargetSep separates the node from the field in a target string.
@@ -55,13 +56,12 @@ type Request struct {
 	Agg       string
 }
 
-// Series is the answer for one target: Times (float seconds since the
-// epoch) align one to one with Values.
+// Series is the answer for one target: the field's typed series (empty
+// when the node has no data) with the target and its field metadata.
 type Series struct {
 	Target Target
 	Info   protocol.FieldInfo
-	Times  []float64
-	Values []any
+	protocol.Series
 }
 
 // Options tune the core. Zero values take the defaults.
@@ -255,10 +255,7 @@ func (c *Core) Validate(r *Request) error {
 	if r.Agg == "" {
 		r.Agg = c.opts.DefaultAgg
 	}
-	if !protocol.ValidAgg(r.Agg) {
-		return protocol.Errorf(protocol.InvalidArgument, "unknown aggregation %q: want mean, min, max, last or minmax", r.Agg)
-	}
-	return nil
+	return protocol.CheckAgg(r.Agg)
 }
 
 // Expand replaces "*::field" targets by the nodes that have the field and
@@ -395,22 +392,19 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 	out := make(map[string]Series, len(fields))
 	stale := false
 	for _, f := range fields {
-		s := Series{Target: Target{Node: node, Field: f}, Info: m.fields[f]}
+		s := Series{Target: Target{Node: node, Field: f}, Info: m.fields[f], Series: protocol.Series{Field: f}}
 		if res != nil {
-			vals := res.Data[f]
-			tl, ok := res.Timeline[m.fields[f].Timeline]
-			if !ok || len(tl.T) != len(vals) {
-				// The field moved to another timeline: find it by length.
-				tl, ok = findTimeline(res, len(vals))
-				stale = stale || ok
-			}
-			if ok && len(vals) > 0 {
-				s.Times, s.Values = tl.T, vals
-				if len(s.Times) > pointLimit(r.MaxPoints, r.Agg) {
+			if ps, ok := res.Series(f, m.fields[f].Timeline); ok {
+				// A field found on another timeline moved: refresh the metadata.
+				stale = stale || ps.Timeline != m.fields[f].Timeline
+				if ps.Len() > r.MaxPoints {
 					// A node that ignores max_points (sisock's) still
-					// must not flood the panel.
-					s.Times, s.Values = Downsample(s.Times, s.Values, q.Start, q.End, q.MinStride, q.MaxPoints, r.Agg)
+					// must not flood the panel: downsample as a node would.
+					if ps, err = downsampleLike(ps, q, r.Agg); err != nil {
+						return nil, fmt.Errorf("node %s: field %s: %w", node, f, err)
+					}
 				}
+				s.Series = ps
 			}
 		}
 		out[f] = s
@@ -421,6 +415,19 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 		c.mu.Unlock()
 	}
 	return out, nil
+}
+
+// downsampleLike downsamples s as a telemesh node answers q, with the
+// rules of package downsample.
+func downsampleLike(s protocol.Series, q Query, agg string) (protocol.Series, error) {
+	start, end := protocol.ToNanos(q.Start), protocol.ToNanos(q.End)
+	w := downsample.Width(start, end, q.MinStride, int64(q.MaxPoints), agg)
+	if w <= 0 {
+		return s, nil
+	}
+	var err error
+	s.Times, s.Values, err = downsample.Apply(s.Times, s.Values, w, agg)
+	return s, err
 }
 
 // niceWidths are the bucket widths, in seconds, from one second to a day.
@@ -479,124 +486,4 @@ func (c *Core) getData(ctx context.Context, node string, q Query) (*protocol.Dat
 	c.legacy[node] = true
 	c.mu.Unlock()
 	return res, nil
-}
-
-func findTimeline(res *protocol.DataResult, n int) (protocol.TimelineData, bool) {
-	var found protocol.TimelineData
-	count := 0
-	for _, tl := range res.Timeline {
-		if len(tl.T) == n {
-			found = tl
-			count++
-		}
-	}
-	return found, count == 1
-}
-
-// Float converts a value of a get_data result to a float64: numbers as they
-// are, booleans as 0 or 1. Anything else (strings, nil) is not a number.
-func Float(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case bool:
-		if x {
-			return 1, true
-		}
-		return 0, true
-	}
-	return math.NaN(), false
-}
-
-// Millis converts float seconds to integer milliseconds, rounded.
-func Millis(t float64) int64 { return int64(math.Round(t * 1000)) }
-
-// Downsample reduces samples as protocol.md specifies for get_data: buckets
-// of width max(minStride, (end-start)/maxPoints) aligned to multiples of the
-// width, one point per non-empty bucket stamped at its start (two for
-// minmax, the bucket's min and max in time order). Non-numeric values keep
-// the bucket's last value. The bridge uses it on nodes that ignore
-// max_points.
-func Downsample(ts []float64, vs []any, start, end, minStride float64, maxPoints int, agg string) ([]float64, []any) {
-	w := minStride
-	if maxPoints > 0 {
-		w = math.Max(w, (end-start)/float64(maxPoints))
-	}
-	if w <= 0 || len(ts) == 0 {
-		return ts, vs
-	}
-	var ots []float64
-	var ovs []any
-	for i := 0; i < len(ts); {
-		b := math.Floor(ts[i]/w) * w
-		j := i
-		for j < len(ts) && ts[j] < b+w {
-			j++
-		}
-		bucket := vs[i:j]
-		i = j
-		sum, n, mn, mx, imn, imx := 0.0, 0, math.Inf(1), math.Inf(-1), 0, 0
-		for k, v := range bucket {
-			x, ok := Float(v)
-			if !ok || math.IsNaN(x) {
-				continue
-			}
-			sum, n = sum+x, n+1
-			if x < mn {
-				mn, imn = x, k
-			}
-			if x > mx {
-				mx, imx = x, k
-			}
-		}
-		if n == 0 || agg == protocol.AggLast {
-			ots, ovs = append(ots, b), append(ovs, bucket[len(bucket)-1])
-			continue
-		}
-		switch agg {
-		case protocol.AggMin:
-			ots, ovs = append(ots, b), append(ovs, mn)
-		case protocol.AggMax:
-			ots, ovs = append(ots, b), append(ovs, mx)
-		case protocol.AggMinMax:
-			if imx < imn {
-				mn, mx = mx, mn
-			}
-			ots, ovs = append(ots, b, b), append(ovs, mn, mx)
-		default:
-			ots, ovs = append(ots, b), append(ovs, sum/float64(n))
-		}
-	}
-	return ots, ovs
-}
-
-// pointLimit is the most points a series may have for maxPoints: two per
-// bucket with minmax.
-func pointLimit(maxPoints int, agg string) int {
-	if agg == protocol.AggMinMax {
-		return 2 * maxPoints
-	}
-	return maxPoints
 }

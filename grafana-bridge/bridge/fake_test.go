@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/protocol/downsample"
 )
 
 // t0 is the start of the fake data: 2023-11-14T22:13:20Z.
@@ -19,7 +20,8 @@ type fakeField struct {
 }
 
 // fakeSource is an in-memory Source whose nodes generate samples on a fixed
-// grid from t0 on and downsample them as protocol.md specifies.
+// grid from t0 on and answer get_data as a telemesh node does: downsampled
+// by package downsample, encoded and decoded by package protocol.
 type fakeSource struct {
 	mu     sync.Mutex
 	nodes  map[string]map[string]fakeField
@@ -102,35 +104,48 @@ func (f *fakeSource) GetData(ctx context.Context, node string, q Query) (*protoc
 	if !ok {
 		return nil, protocol.Errorf(protocol.NoSuchNode, "no such procedure telemesh.consumer.%s.get_data", node)
 	}
-	res := &protocol.DataResult{Data: map[string][]any{}, Timeline: map[string]protocol.TimelineData{}}
+	start, end := protocol.ToNanos(q.Start), protocol.ToNanos(q.End)
+	agg := q.Agg
+	if agg == "" {
+		agg = protocol.AggMean
+	}
+	w := downsample.Width(start, end, q.MinStride, int64(q.MaxPoints), agg)
+	var series []protocol.Series
 	for _, name := range q.Fields {
 		fd, ok := n[name]
 		if !ok {
 			return nil, protocol.Errorf(protocol.UnknownField, "unknown field %s", name)
 		}
-		ts, vs := fd.samples(q.Start, q.End)
-		ts, vs = Downsample(ts, vs, q.Start, q.End, q.MinStride, q.MaxPoints, q.Agg)
-		if len(ts) == 0 {
-			continue
+		s := fd.samples(name, q.Start, q.End)
+		if w > 0 {
+			var err error
+			if s.Times, s.Values, err = downsample.Apply(s.Times, s.Values, w, agg); err != nil {
+				return nil, err
+			}
 		}
-		res.Data[name] = vs
-		res.Timeline[fd.info.Timeline] = protocol.TimelineData{T: ts, FinalizedUntil: protocol.Ptr(q.End)}
+		series = append(series, s)
 	}
-	return res, nil
+	return protocol.DecodeDataResult(protocol.EncodeResult(series, func(string) *float64 { return protocol.Ptr(q.End) }))
 }
 
-func (fd fakeField) samples(start, end float64) ([]float64, []any) {
+// samples are the readings of the field in [start, end).
+func (fd fakeField) samples(name string, start, end float64) protocol.Series {
 	first := t0
 	if start > t0 {
 		first = t0 + math.Ceil((start-t0)/fd.period)*fd.period
 	}
-	var ts []float64
-	var vs []any
+	s := protocol.Series{Field: name, Timeline: fd.info.Timeline}
 	for t := first; t < end; t += fd.period {
-		ts = append(ts, t)
-		vs = append(vs, fd.value(t))
+		v, err := protocol.ValueOf(fd.value(t))
+		if err != nil {
+			panic(err)
+		}
+		s.Times = append(s.Times, protocol.ToNanos(t))
+		if err := s.Values.Append(v); err != nil {
+			panic(err)
+		}
 	}
-	return ts, vs
+	return s
 }
 
 func (f *fakeSource) Subscribe(ctx context.Context, node string, fn func(*protocol.DataResult)) (func(), error) {

@@ -271,9 +271,11 @@ func (s *Server) plan(ctx context.Context, t queryTarget) *plan {
 		p.err = badRequest("target %q: unknown format %q: want timeserie, table or annotations", t.Target, p.format)
 		return p
 	}
-	if p.agg != "" && !protocol.ValidAgg(p.agg) {
-		p.err = badRequest("target %q: unknown aggregation %q: want mean, min, max, last or minmax", t.Target, p.agg)
-		return p
+	if p.agg != "" {
+		if err := protocol.CheckAgg(p.agg); err != nil {
+			p.err = fmt.Errorf("target %q: %w", t.Target, err)
+			return p
+		}
 	}
 	p.targets, p.err = s.core.Resolve(ctx, t.Target)
 	return p
@@ -364,7 +366,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 // are capped so that the whole answer stays within MaxRequestPoints.
 func (s *Server) run(ctx context.Context, plans []*plan, base Request, distinct int) {
 	perTarget := base.MaxPoints
-	if distinct > 0 && distinct*pointLimit(perTarget, protocol.AggMinMax) > s.cfg.MaxRequestPoints {
+	// minmax gives two points per bucket, so a series may have 2×perTarget.
+	if distinct > 0 && distinct*2*perTarget > s.cfg.MaxRequestPoints {
 		perTarget = max(1, s.cfg.MaxRequestPoints/(2*distinct))
 	}
 	type groupKey struct{ agg, format string }
@@ -411,22 +414,28 @@ func (s *Server) run(ctx context.Context, plans []*plan, base Request, distinct 
 	}
 }
 
-// jsonMillis is the time of a point in milliseconds: an integer when whole,
-// else kept to the microsecond.
-func jsonMillis(t float64) any {
-	ms := math.Round(t*1e6) / 1e3
-	if ms == math.Trunc(ms) {
-		return int64(ms)
+// jsonMillis is the time of a point (nanoseconds) in milliseconds: an
+// integer when whole, else kept to the microsecond.
+func jsonMillis(ns int64) any {
+	us := ns / 1e3
+	if r := ns % 1e3; r >= 500 {
+		us++
+	} else if r <= -500 {
+		us--
 	}
-	return ms
+	if us%1e3 == 0 {
+		return us / 1e3
+	}
+	return float64(us) / 1e3
 }
 
-// jsonValue makes a value JSON-safe: NaN and infinities become null.
-func jsonValue(v any) any {
-	if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+// jsonValue makes a value JSON-safe: missing values (NaN) and infinities
+// become null.
+func jsonValue(v protocol.Value) any {
+	if v.Type == protocol.TypeNumber && math.IsInf(v.Num, 0) {
 		return nil
 	}
-	return v
+	return v.Any()
 }
 
 // Labels are the labels of a series: node and field, unique within a query.
@@ -437,7 +446,7 @@ func Labels(t Target) map[string]string {
 func toTimeserie(se Series) timeserie {
 	dp := make([][]any, len(se.Times))
 	for i, t := range se.Times {
-		dp[i] = []any{jsonValue(se.Values[i]), jsonMillis(t)}
+		dp[i] = []any{jsonValue(se.Values.At(i)), jsonMillis(t)}
 	}
 	return timeserie{Target: se.Target.String(), Datapoints: dp, Tags: Labels(se.Target), Unit: GrafanaUnit(se.Info)}
 }
@@ -455,35 +464,30 @@ func columnType(info protocol.FieldInfo) string {
 func toTable(se Series) table {
 	rows := make([][]any, len(se.Times))
 	for i, t := range se.Times {
-		rows[i] = []any{jsonMillis(t), jsonValue(se.Values[i])}
+		rows[i] = []any{jsonMillis(t), jsonValue(se.Values.At(i))}
 	}
 	return table{Type: "table", Columns: []column{{"Time", "time"}, {se.Target.String(), columnType(se.Info)}}, Rows: rows}
 }
 
 // Eventful reports whether a value marks an event: non-zero numbers, true,
 // non-empty strings.
-func Eventful(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case string:
-		return x != ""
-	case bool:
-		return x
+func Eventful(v protocol.Value) bool {
+	if v.Type == protocol.TypeString {
+		return v.Str != ""
 	}
-	f, ok := Float(v)
-	return ok && f != 0 && !math.IsNaN(f)
+	f, ok := v.Float()
+	return ok && f != 0
 }
 
 // EventText is the annotation text of an event value.
-func EventText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+func EventText(v protocol.Value) string {
+	if v.Type == protocol.TypeString {
+		return v.Str
 	}
-	if f, ok := Float(v); ok {
+	if f, ok := v.Float(); ok {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
-	return fmt.Sprint(v)
+	return ""
 }
 
 // Event is one annotation: a point where a series starts to hold an
@@ -491,7 +495,7 @@ func EventText(v any) string {
 // every sample of a value that stays the same.
 type Event struct {
 	Target Target
-	Time   float64
+	Time   int64 // nanoseconds since the UNIX epoch
 	Text   string
 }
 
@@ -503,9 +507,9 @@ func Events(series []Series, limit int) []Event {
 	}
 	var out []Event
 	for _, se := range series {
-		var prev any
+		var prev protocol.Value
 		for i, t := range se.Times {
-			v := se.Values[i]
+			v := se.Values.At(i)
 			if Eventful(v) && (i == 0 || !Eventful(prev) || EventText(v) != EventText(prev)) {
 				out = append(out, Event{Target: se.Target, Time: t, Text: EventText(v)})
 			}
@@ -731,7 +735,7 @@ type metric struct {
 
 func aggOptions() []option {
 	var out []option
-	for _, a := range []string{protocol.AggMean, protocol.AggMin, protocol.AggMax, protocol.AggLast, protocol.AggMinMax} {
+	for _, a := range protocol.Aggs {
 		out = append(out, option{a, a})
 	}
 	return out

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/telemesh/telemesh/protocol"
 )
 
 const hourRange = `"range":{"from":"2023-11-14T22:13:20Z","to":"2023-11-14T23:13:20Z"}`
@@ -187,11 +189,12 @@ func TestParseSpec(t *testing.T) {
 // TestEvents: a value that stays the same is one event, not one per
 // sample, and a limit keeps the latest events.
 func TestEvents(t *testing.T) {
-	se := Series{Target: Target{"sim", "door"}, Times: []float64{1, 2, 3, 4, 5, 6, 7}, Values: []any{0.0, 1.0, 1.0, 1.0, 0.0, 2.0, 3.0}}
+	se := Series{Target: Target{"sim", "door"}, Series: protocol.Series{Times: []int64{1, 2, 3, 4, 5, 6, 7},
+		Values: protocol.Numbers(0, 1, 1, 1, 0, 2, 3)}}
 	evs := Events([]Series{se}, 0)
 	var got []string
 	for _, e := range evs {
-		got = append(got, fmt.Sprintf("%g=%s", e.Time, e.Text))
+		got = append(got, fmt.Sprintf("%d=%s", e.Time, e.Text))
 	}
 	if strings.Join(got, " ") != "2=1 6=2 7=3" {
 		t.Errorf("events %v", got)

@@ -148,8 +148,10 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cors origin %q: want * or http(s)://host[:port]", o)
 		}
 	}
-	if c.Options.DefaultAgg != "" && !protocol.ValidAgg(c.Options.DefaultAgg) {
-		return fmt.Errorf("unknown default aggregation %q", c.Options.DefaultAgg)
+	if c.Options.DefaultAgg != "" {
+		if err := protocol.CheckAgg(c.Options.DefaultAgg); err != nil {
+			return fmt.Errorf("default aggregation: %w", err)
+		}
 	}
 	return nil
 }

@@ -314,14 +314,10 @@ func warnings(texts []string) []data.Notice {
 // Numeric and boolean series are timeseries-multi; string series are
 // tables, as the dataplane contract allows no strings in a time series.
 func SeriesFrame(s bridge.Series) *data.Frame {
-	times := make([]time.Time, len(s.Times))
-	for i, t := range s.Times {
-		times[i] = protocol.ToTime(t)
-	}
 	v := valueField(s.Target.Field, s.Info.Type, s.Values)
 	v.Labels = data.Labels(bridge.Labels(s.Target))
 	v.Config = &data.FieldConfig{DisplayNameFromDS: s.Target.String(), Unit: bridge.GrafanaUnit(s.Info)}
-	f := data.NewFrame(s.Target.String(), data.NewField("time", nil, times), v)
+	f := data.NewFrame(s.Target.String(), timeField(s.Times), v)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
 	if v.Type() == data.FieldTypeNullableString {
 		f.Meta.Type, f.Meta.TypeVersion = data.FrameTypeTable, data.FrameTypeVersion{}
@@ -329,56 +325,51 @@ func SeriesFrame(s bridge.Series) *data.Frame {
 	return f
 }
 
-// valueField builds a nullable field of the given protocol type; an empty
-// type is taken from the first non-nil value.
-func valueField(name, typ string, vals []any) *data.Field {
-	if typ == "" {
-		typ = inferType(vals)
+// timeField is a frame's time field, to the microsecond as on the wire.
+func timeField(ns []int64) *data.Field {
+	times := make([]time.Time, len(ns))
+	for i, t := range ns {
+		times[i] = frameTime(t)
 	}
+	return data.NewField("time", nil, times)
+}
+
+func frameTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// valueField builds a nullable field of the given protocol type (the
+// column's when empty); missing values are null.
+func valueField(name, typ string, vals protocol.Values) *data.Field {
+	if typ == "" {
+		typ = vals.Type
+	}
+	n := vals.Len()
 	switch typ {
 	case protocol.TypeString:
-		out := make([]*string, len(vals))
-		for i, v := range vals {
-			if v != nil {
+		out := make([]*string, n)
+		for i := range out {
+			if v := vals.At(i); !v.Missing() {
 				s := bridge.EventText(v)
 				out[i] = &s
 			}
 		}
 		return data.NewField(name, nil, out)
 	case protocol.TypeBool:
-		out := make([]*bool, len(vals))
-		for i, v := range vals {
-			if b, ok := v.(bool); ok {
-				out[i] = &b
-			} else if f, ok := bridge.Float(v); ok {
+		out := make([]*bool, n)
+		for i := range out {
+			if f, ok := vals.At(i).Float(); ok {
 				b := f != 0
 				out[i] = &b
 			}
 		}
 		return data.NewField(name, nil, out)
 	}
-	out := make([]*float64, len(vals))
-	for i, v := range vals {
-		if f, ok := bridge.Float(v); ok {
+	out := make([]*float64, n)
+	for i := range out {
+		if f, ok := vals.At(i).Float(); ok {
 			out[i] = &f
 		}
 	}
 	return data.NewField(name, nil, out)
-}
-
-func inferType(vals []any) string {
-	for _, v := range vals {
-		switch v.(type) {
-		case nil:
-			continue
-		case string:
-			return protocol.TypeString
-		case bool:
-			return protocol.TypeBool
-		}
-		return protocol.TypeNumber
-	}
-	return protocol.TypeNumber
 }
 
 // AnnotationFrame lists the events of the series (see bridge.Events), the
@@ -388,7 +379,7 @@ func AnnotationFrame(series []bridge.Series, limit int) *data.Frame {
 	times := make([]time.Time, len(evs))
 	titles, texts, tags := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
 	for i, e := range evs {
-		times[i] = protocol.ToTime(e.Time)
+		times[i] = frameTime(e.Time)
 		titles[i], texts[i], tags[i] = e.Target.String(), e.Text, e.Target.Node+","+e.Target.Field
 	}
 	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("title", nil, titles),

@@ -213,8 +213,8 @@ func ParseSettings(s backend.DataSourceInstanceSettings) (Parsed, error) {
 	if st.NodeTimeout < 0 {
 		errs = append(errs, fmt.Errorf("nodeTimeout: %v is negative", st.NodeTimeout))
 	}
-	if st.DefaultAgg != "" && !protocol.ValidAgg(st.DefaultAgg) {
-		errs = append(errs, fmt.Errorf("defaultAgg: %q: want mean, min, max, last or minmax", st.DefaultAgg))
+	if st.DefaultAgg != "" {
+		errs = append(errs, settingErr("defaultAgg", protocol.CheckAgg(st.DefaultAgg)))
 	}
 	secure := s.DecryptedSecureJSONData
 	cfg := wampx.Config{URL: st.URL, Realm: n.Realm, AuthID: st.AuthID, AuthMethod: st.AuthMethod,

@@ -66,7 +66,7 @@ func TestParseSettingsLenient(t *testing.T) {
 func TestParseSettingsErrors(t *testing.T) {
 	for _, tc := range []struct{ json, want string }{
 		{`{"profile":"nope"}`, "profile: "},
-		{`{"defaultAgg":"median"}`, `defaultAgg: "median"`},
+		{`{"defaultAgg":"median"}`, `defaultAgg: unknown aggregation "median"`},
 		{`{"nodeTimeout":-1}`, "nodeTimeout: -1 is negative"},
 		{`{"nodeTimeout":"ten"}`, `nodeTimeout: "ten" is not a number`},
 		{`{"tlsSkipVerify":"maybe"}`, `tlsSkipVerify: "maybe" is not true or false`},
@@ -76,7 +76,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		{`{"tlsAuthWithCACert":true}`, "tlsCACert: no PEM certificate"},
 		{`{"tlsAuth":true}`, "tlsClientCert/tlsClientKey"},
 		{`[`, "jsonData is not a JSON object"},
-		{`{"nodeTimeout":"x","defaultAgg":"median"}`, `nodeTimeout: "x" is not a number` + "\n" + `defaultAgg: "median"`},
+		{`{"nodeTimeout":"x","defaultAgg":"median"}`, `nodeTimeout: "x" is not a number` + "\n" + `defaultAgg: unknown aggregation "median"`},
 	} {
 		_, err := ParseSettings(backend.DataSourceInstanceSettings{Name: "lab", JSONData: []byte(tc.json)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "datasource lab settings: ") {

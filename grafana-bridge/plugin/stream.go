@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
@@ -104,59 +103,35 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 }
 
 // LiveFrames converts a live batch to frames; info (may be nil) gives the
-// fields' types.
+// fields' types and timelines, joined by protocol's one rule.
 func LiveFrames(node, field string, info map[string]protocol.FieldInfo, r *protocol.DataResult) []*data.Frame {
 	if field != "" {
-		vals, ok := r.Data[field]
+		fi := info[field]
+		s, ok := r.Series(field, fi.Timeline)
 		if !ok {
 			return nil
 		}
-		fi := info[field]
-		tl, ok := r.Timeline[fi.Timeline]
-		if !ok || len(tl.T) != len(vals) {
-			if tl, ok = onlyTimeline(r, len(vals)); !ok {
-				return nil
-			}
-		}
-		f := SeriesFrame(bridge.Series{Target: bridge.Target{Node: node, Field: field}, Info: fi, Times: tl.T, Values: vals})
-		return []*data.Frame{f}
+		return []*data.Frame{SeriesFrame(bridge.Series{Target: bridge.Target{Node: node, Field: field}, Info: fi, Series: s})}
 	}
+	byTimeline := map[string][]protocol.Series{}
 	var names []string
-	for tl := range r.Timeline {
-		names = append(names, tl)
+	for _, s := range r.AllSeries(func(f string) string { return info[f].Timeline }) {
+		if _, ok := byTimeline[s.Timeline]; !ok {
+			names = append(names, s.Timeline)
+		}
+		byTimeline[s.Timeline] = append(byTimeline[s.Timeline], s)
 	}
 	sort.Strings(names)
-	var out []*data.Frame
+	out := make([]*data.Frame, 0, len(names))
 	for _, name := range names {
-		tl := r.Timeline[name]
-		times := make([]time.Time, len(tl.T))
-		for i, t := range tl.T {
-			times[i] = protocol.ToTime(t)
-		}
-		f := data.NewFrame(node+"/"+name, data.NewField("time", nil, times))
-		var fields []string
-		for fname, vals := range r.Data {
-			if len(vals) == len(tl.T) && (info == nil || info[fname].Timeline == name || info[fname].Timeline == "") {
-				fields = append(fields, fname)
-			}
-		}
-		sort.Strings(fields)
-		for _, fname := range fields {
-			v := valueField(fname, info[fname].Type, r.Data[fname])
+		ss := byTimeline[name]
+		f := data.NewFrame(node+"/"+name, timeField(ss[0].Times))
+		for _, s := range ss { // sorted by field name
+			v := valueField(s.Field, info[s.Field].Type, s.Values)
 			v.Labels = data.Labels{"node": node}
 			f.Fields = append(f.Fields, v)
 		}
 		out = append(out, f)
 	}
 	return out
-}
-
-func onlyTimeline(r *protocol.DataResult, n int) (protocol.TimelineData, bool) {
-	if len(r.Timeline) != 1 {
-		return protocol.TimelineData{}, false
-	}
-	for _, tl := range r.Timeline {
-		return tl, len(tl.T) == n
-	}
-	return protocol.TimelineData{}, false
 }

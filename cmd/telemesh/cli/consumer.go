@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -193,43 +193,27 @@ func parseTime(flag, s string) (float64, error) {
 // dataRows turns a get_data result into wide rows: one per distinct time, one
 // column per field, empty where a field has no value at that time. fields
 // gives the columns; timelineOf says which timeline a field follows when
-// known.
+// known (protocol's join rule decides otherwise).
 func dataRows(r *protocol.DataResult, fields []string, timelineOf map[string]string) [][]string {
 	type cell struct {
 		col int
 		v   any
 	}
-	byTime := map[float64][]cell{}
+	byTime := map[int64][]cell{}
 	for col, f := range fields {
-		vals := r.Data[f]
-		tl, ok := r.Timeline[timelineOf[f]]
-		if !ok || len(tl.T) != len(vals) {
-			// Unknown mapping: the timeline whose length matches.
-			names := make([]string, 0, len(r.Timeline))
-			for n := range r.Timeline {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			ok = false
-			for _, n := range names {
-				if len(r.Timeline[n].T) == len(vals) {
-					tl, ok = r.Timeline[n], true
-					break
-				}
-			}
-			if !ok {
-				continue
-			}
+		s, ok := r.Series(f, timelineOf[f])
+		if !ok {
+			continue
 		}
-		for i, t := range tl.T {
-			byTime[t] = append(byTime[t], cell{col, vals[i]})
+		for i, t := range s.Times {
+			byTime[t] = append(byTime[t], cell{col, s.Values.At(i).Any()})
 		}
 	}
-	times := make([]float64, 0, len(byTime))
+	times := make([]int64, 0, len(byTime))
 	for t := range byTime {
 		times = append(times, t)
 	}
-	sort.Float64s(times)
+	slices.Sort(times)
 	rows := make([][]string, 0, len(times))
 	for _, t := range times {
 		// minmax gives a bucket two values at one time: the k-th value of
@@ -241,7 +225,7 @@ func dataRows(r *protocol.DataResult, fields []string, timelineOf map[string]str
 			seen[c.col]++
 			for len(group) <= k {
 				row := make([]string, len(fields)+1)
-				row[0] = formatTime(t)
+				row[0] = formatTime(protocol.FromNanos(t))
 				group = append(group, row)
 			}
 			group[k][c.col+1] = formatValue(c.v)

@@ -9,7 +9,7 @@ import (
 
 func TestDataRowsMinMax(t *testing.T) {
 	r := &protocol.DataResult{
-		Data: map[string][]any{"a": {1.0, 9.0, 2.0}, "b": {5.0, 6.0, 7.0}},
+		Data: map[string]protocol.Values{"a": protocol.Numbers(1, 9, 2), "b": protocol.Numbers(5, 6, 7)},
 		Timeline: map[string]protocol.TimelineData{
 			"tl": {T: []float64{1795456800, 1795456800, 1795460400}},
 		},

@@ -57,8 +57,10 @@ func get(c *ucli.Context) error {
 	if q.MaxPoints < 0 || q.MinStride < 0 {
 		return fmt.Errorf("--max-points and --min-stride must not be negative")
 	}
-	if q.Agg != "" && !protocol.ValidAgg(q.Agg) {
-		return fmt.Errorf("--agg %q: want mean, min, max, last or minmax", q.Agg)
+	if q.Agg != "" {
+		if err := protocol.CheckAgg(q.Agg); err != nil {
+			return fmt.Errorf("--agg: %w", err)
+		}
 	}
 	for _, f := range fields {
 		if err := protocol.CheckFieldName(f); err != nil {

@@ -72,7 +72,7 @@ func tail(c *ucli.Context) error {
 				return nil
 			case r := <-batches:
 				if format == "json" {
-					out := &protocol.DataResult{Data: map[string][]any{}, Timeline: r.Timeline}
+					out := &protocol.DataResult{Data: map[string]protocol.Values{}, Timeline: r.Timeline}
 					for f, v := range r.Data {
 						if want[f] {
 							out.Data[f] = v

@@ -235,7 +235,7 @@ func waitReadings(t *testing.T, cl *consumers.Client, node string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		res, err := cl.GetData(ctx, node, consumers.Query{Fields: []string{"temperature"}, Start: -60, End: 0})
-		return err == nil && len(res.Data["temperature"]) >= 3
+		return err == nil && res.Data["temperature"].Len() >= 3
 	})
 }
 
@@ -481,7 +481,7 @@ func TestCommands(t *testing.T) {
 	}
 	out = run("get", "--url", s.url, "--since", "1m", "--max-points", "2", "--agg", "minmax", "--format", "json", "lab", "temperature")
 	var res protocol.DataResult
-	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Data["temperature"]) == 0 || len(res.Data["temperature"]) > 4 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Data["temperature"].Len() == 0 || res.Data["temperature"].Len() > 4 {
 		t.Errorf("get json (%v):\n%s", err, out)
 	}
 	out, err := testutil.RunErr(30*time.Second, bin, "get", "--url", s.url, "nosuch", "temperature")

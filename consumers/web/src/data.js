@@ -1,4 +1,4 @@
-// Pure helpers: formatting, CSV, range arithmetic.
+// Pure helpers: formatting, CSV, range arithmetic, the timeline join.
 
 export const RANGES = { '15m': 900, '1h': 3600, '24h': 86400, '7d': 604800 };
 
@@ -49,4 +49,25 @@ export function localInput(t) {
   const p = (n) => String(n).padStart(2, '0');
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' +
     p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+}
+
+// timelineOf joins a field of a get_data result or live batch to its
+// timeline, mirroring the Go vocabulary's one rule (DataResult.Series):
+// the declared timeline when the batch has it with as many times as the
+// field has values, else the only timeline of that length; null when none
+// or several fit.
+export function timelineOf(batch, field, declared) {
+  const vals = batch.data && batch.data[field];
+  if (!vals || !vals.length) return null;
+  const own = declared !== undefined && batch.timeline[declared];
+  if (own && own.t && own.t.length === vals.length) return own;
+  let found = null;
+  let count = 0;
+  for (const tl of Object.values(batch.timeline)) {
+    if (tl && tl.t && tl.t.length === vals.length) {
+      found = tl;
+      count++;
+    }
+  }
+  return count === 1 ? found : null;
 }

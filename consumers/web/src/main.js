@@ -5,7 +5,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { Link, loadCreds, saveCreds, unwrap, errText, errURI } from './conn.js';
-import { RANGES, fmtValue, fmtTime, toCSV, toNumber, localInput } from './data.js';
+import { RANGES, fmtValue, fmtTime, toCSV, toNumber, localInput, timelineOf } from './data.js';
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_CHARTS = 4;
@@ -295,13 +295,6 @@ function renderFields() {
   if (!fs.length) message('This node has no fields yet.');
 }
 
-function timelineOf(f, batch) {
-  const info = st.fields[f];
-  if (info && batch.timeline[info.timeline]) return batch.timeline[info.timeline];
-  const tls = Object.values(batch.timeline);
-  return tls.length === 1 ? tls[0] : null;
-}
-
 function onData(batch) {
   if (!batch || !batch.data || !batch.timeline) return;
   stats.events++;
@@ -312,7 +305,7 @@ function onData(batch) {
       st.unknown.add(f); // ask for the field list once per unknown field
       unknown = true;
     }
-    const tl = timelineOf(f, batch);
+    const tl = timelineOf(batch, f, st.fields[f] && st.fields[f].timeline);
     const vals = batch.data[f];
     if (!tl || !tl.t || !vals || !vals.length) continue;
     const n = Math.min(tl.t.length, vals.length);
@@ -437,7 +430,8 @@ async function backfill(fields) {
     if (gen !== st.gen) return;
     for (const ch of charts) {
       if (st.charts.get(ch.field) !== ch) continue;
-      const tl = res && res.timeline ? timelineOf(ch.field, res) : null;
+      const info = st.fields[ch.field];
+      const tl = res && res.timeline ? timelineOf(res, ch.field, info && info.timeline) : null;
       const vals = (res && res.data && res.data[ch.field]) || [];
       ch.t = tl ? tl.t.slice(0, vals.length) : [];
       ch.v = vals.slice(0, ch.t.length).map(toNumber);

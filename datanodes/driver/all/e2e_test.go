@@ -145,7 +145,7 @@ func runCase(t *testing.T, tc e2eCase) {
 				return
 			}
 			dr, err := protocol.DecodeDataResult(ev.Arguments[0])
-			if err != nil || len(dr.Data[tc.field]) == 0 {
+			if err != nil || dr.Data[tc.field].Len() == 0 {
 				return
 			}
 			mu.Lock()
@@ -183,7 +183,7 @@ func runCase(t *testing.T, tc e2eCase) {
 		}
 		res, err := call.Call(context.Background(), names.GetData("n1"), nil, wamp.List{[]string{tc.field}, start, end}, nil, nil)
 		if err == nil && len(res.Arguments) > 0 {
-			if dr, err := protocol.DecodeDataResult(res.Arguments[0]); err == nil && len(dr.Data[tc.field]) > 0 {
+			if dr, err := protocol.DecodeDataResult(res.Arguments[0]); err == nil && dr.Data[tc.field].Len() > 0 {
 				got = dr
 				break
 			}
@@ -194,8 +194,8 @@ func runCase(t *testing.T, tc e2eCase) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for tl, td := range got.Timeline {
-		if len(td.T) != len(got.Data[tc.field]) {
-			t.Errorf("timeline %s has %d times for %d values", tl, len(td.T), len(got.Data[tc.field]))
+		if len(td.T) != got.Data[tc.field].Len() {
+			t.Errorf("timeline %s has %d times for %d values", tl, len(td.T), got.Data[tc.field].Len())
 		}
 	}
 

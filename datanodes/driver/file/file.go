@@ -91,7 +91,9 @@ type Driver struct {
 	Timeline string        `yaml:"timeline"`
 	Interval time.Duration `yaml:"interval"`
 	Prefix   string        `yaml:"prefix"`
-	// KeepNaN emits NaN values instead of skipping them.
+	// KeepNaN must stay false: a reading is never NaN (protocol's NaN
+	// rule; the node refuses NaN readings), so NaN values are skipped. The
+	// key is still read so that old configurations get a clear error.
 	KeepNaN bool `yaml:"keep_nan"`
 	// Backfill reads what files hold at start; false starts at their end.
 	Backfill *bool         `yaml:"backfill"`
@@ -195,6 +197,9 @@ func (d *Driver) Init() error {
 			return fmt.Errorf("file: unknown preset %q (want apex_weather, apex_archive or ucsc_radiometer)", d.Preset)
 		}
 		p(d)
+	}
+	if d.KeepNaN {
+		return errors.New("file: keep_nan is no longer supported: a reading is never NaN, so NaN values are skipped (remove keep_nan)")
 	}
 	if len(d.Paths) == 0 {
 		return errors.New("file: paths must list at least one glob")
@@ -507,7 +512,7 @@ func (d *Driver) row(line []byte, s *state, cols []string, sink driver.Sink) err
 			rerr = fmt.Errorf("column %d: %w", c.Column, err)
 			continue
 		}
-		if f, ok := v.(float64); ok && math.IsNaN(f) && !d.KeepNaN {
+		if f, ok := v.(float64); ok && math.IsNaN(f) {
 			continue
 		}
 		name := d.fieldName(c, s, sink)

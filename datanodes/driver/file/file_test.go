@@ -34,6 +34,7 @@ func TestConfigErrors(t *testing.T) {
 		"paths: [a]\ncolumns: [{column: 1, field: x}]\ndelimiter: '::'",
 		"paths: [a]\ncolumns: [{column: 1, field: x}]\npreset: nope",
 		"paths: [a]\ncolumns: [{column: 1, field: x, typo: 1}]",
+		"paths: [a]\ncolumns: [{column: 1, field: x}]\nkeep_nan: true",
 	})
 }
 
