@@ -25,6 +25,19 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       />
     </InlineField>
   );
+  const choice = (label: string, key: 'serializer' | 'defaultAgg', values: string[], placeholder: string, tooltip?: string) => (
+    <InlineField label={label} labelWidth={LW} tooltip={tooltip}>
+      <Select
+        inputId={`telemesh-${key}`}
+        width={20}
+        options={values.map((v) => ({ label: v, value: v }))}
+        value={json[key] || null}
+        placeholder={placeholder}
+        isClearable
+        onChange={(v) => set({ [key]: v?.value })}
+      />
+    </InlineField>
+  );
   const setSecret = (key: SecretKey, value: string) =>
     onOptionsChange({ ...options, secureJsonData: { ...options.secureJsonData, [key]: value } });
   const resetSecret = (key: SecretKey) =>
@@ -58,28 +71,8 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       {text('Profile', 'profile', 'telemesh', 'telemesh or sisock')}
       {text('Realm', 'realm', "(the profile's)")}
       {text('Base URI', 'baseUri', "(the profile's)")}
-      <InlineField label="Serializer" labelWidth={LW}>
-        <Select
-          inputId="telemesh-serializer"
-          width={20}
-          options={SERIALIZERS.map((s) => ({ label: s, value: s }))}
-          value={json.serializer || null}
-          placeholder="msgpack"
-          isClearable
-          onChange={(v) => set({ serializer: v?.value })}
-        />
-      </InlineField>
-      <InlineField label="Default aggregation" labelWidth={LW} tooltip="For queries that name none">
-        <Select
-          inputId="telemesh-defaultAgg"
-          width={20}
-          options={AGGREGATIONS.map((a) => ({ label: a, value: a }))}
-          value={json.defaultAgg || null}
-          placeholder="mean"
-          isClearable
-          onChange={(v) => set({ defaultAgg: v?.value })}
-        />
-      </InlineField>
+      {choice('Serializer', 'serializer', SERIALIZERS, 'msgpack')}
+      {choice('Default aggregation', 'defaultAgg', AGGREGATIONS, 'mean', 'For queries that name none')}
       <InlineField label="Node timeout (s)" labelWidth={LW}>
         <Input
           id="telemesh-nodeTimeout"
