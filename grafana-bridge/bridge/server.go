@@ -79,8 +79,8 @@ const (
 	DefaultIdleTimeout       = 30 * time.Second
 )
 
-// loopback reports whether listen (host:port) binds only loopback addresses.
-func loopback(listen string) bool {
+// Loopback reports whether listen (host:port) binds only loopback addresses.
+func Loopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false
@@ -122,7 +122,7 @@ func (c *Config) Ensure() (created string, err error) {
 	if listen == "" {
 		listen = DefaultListen
 	}
-	if c.AuthToken == "" && c.BasicUser == "" && !c.AllowAnonymous && !loopback(listen) {
+	if c.AuthToken == "" && c.BasicUser == "" && !c.AllowAnonymous && !Loopback(listen) {
 		return created, fmt.Errorf("grafana bridge: %s is not a loopback address and no authentication is set: "+
 			"give a bearer token (--auth-token-file) or basic auth (--basic-auth-file), or allow anonymous access explicitly (--no-auth)", listen)
 	}

@@ -121,7 +121,10 @@ func up(c *ucli.Context) error {
 		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", protocol.RoleConsumer), n, log.With("component", "bridge"))
 		g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
 		// Off loopback the bridge needs a token: up keeps one in its data dir.
-		bc := bridge.Config{Listen: addr, AuthTokenFile: filepath.Join(c.String("data-dir"), "bridge-token")}
+		bc := bridge.Config{Listen: addr}
+		if !bridge.Loopback(addr) {
+			bc.AuthTokenFile = filepath.Join(c.String("data-dir"), "bridge-token")
+		}
 		if created, err := bc.Ensure(); err != nil {
 			return err
 		} else if created != "" {
