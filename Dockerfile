@@ -10,7 +10,7 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=1 go build -trimpath \
-      -ldflags "-s -w -X github.com/telemesh/telemesh/cmd/telemesh/cli.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/telemesh/telemesh/internal/version.Version=${VERSION}" \
       -o /out/telemesh ./cmd/telemesh \
  && make plugin PLUGIN_DIST=/out/grafana-plugin
 

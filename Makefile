@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/telemesh
 PKG     := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/telemesh/telemesh/cmd/telemesh/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/telemesh/telemesh/internal/version.Version=$(VERSION)
 export CGO_ENABLED := 1
 
 .PHONY: all build run test test-frontend unit lint bench deps release plugin plugin-zip frontend web clean

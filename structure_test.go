@@ -1,6 +1,8 @@
 package telemesh_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -120,19 +122,17 @@ func exportedRecv(fl *ast.FieldList) bool {
 
 // TestLayering keeps the component boundaries: the hub never imports the
 // data nodes, neither imports the router, and consumers and the Grafana
-// bridge reach nodes only through the wire protocol.
+// bridge reach nodes only through the wire protocol. The rules hold for a
+// package's transitive imports (go list -deps, as tailscale's deptest), so
+// no path through a third package gets around them. It runs under -short
+// too: make unit keeps the house rules.
 func TestLayering(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
 	const mod = "github.com/telemesh/telemesh/"
 	forbidden := []struct{ pkg, banned, why string }{
 		{"hub", "datanodes", "the hub learns about nodes over WAMP only"},
 		{"hub", "router", "the hub runs against any router"},
-		{"hub", "github.com/gammazero/nexus/v3/router", "the hub runs against any router"},
 		{"datanodes", "hub", "nodes talk to the hub over WAMP only"},
 		{"datanodes", "router", "nodes run against any router"},
-		{"datanodes", "github.com/gammazero/nexus/v3/router", "nodes run against any router"},
 		{"consumers", "hub", "consumers use the wire protocol"},
 		{"consumers", "datanodes", "consumers use the wire protocol"},
 		{"consumers", "router", "consumers run against any router"},
@@ -141,32 +141,219 @@ func TestLayering(t *testing.T) {
 		{"grafana-bridge", "datanodes", "the bridge is a consumer"},
 		{"datanodes/driver", "datanodes/store", "drivers know nothing of storage"},
 		{"datanodes/store", "datanodes/driver", "storage knows nothing of drivers"},
-		{"protocol", "github.com/", "the vocabulary imports only the standard library"},
 		{"wampx", "router", "wampx is client-side plumbing"},
+		{"protocol", "wampx", "the vocabulary is the ground floor"},
+		{"wampx", "cmd", "plumbing never reaches up to the command"},
+		{"hub", "cmd", "components never reach up to the command"},
+		{"datanodes", "cmd", "components never reach up to the command"},
+		{"consumers", "cmd", "components never reach up to the command"},
+		{"grafana-bridge", "cmd", "components never reach up to the command"},
+		{"router", "cmd", "components never reach up to the command"},
 	}
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
+	// nexus's client package imports its router (for ConnectLocal), so
+	// this rule can only hold for direct imports.
+	direct := []struct{ pkg, banned, why string }{
+		{"hub", "github.com/gammazero/nexus/v3/router", "the hub runs against any router"},
+		{"datanodes", "github.com/gammazero/nexus/v3/router", "nodes run against any router"},
+		{"consumers", "github.com/gammazero/nexus/v3/router", "consumers run against any router"},
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fs := strings.Fields(line)
-		pkg := strings.TrimPrefix(fs[0], mod)
-		for _, imp := range fs[1:] {
-			for _, f := range forbidden {
-				if pkg != f.pkg && !strings.HasPrefix(pkg, f.pkg+"/") {
-					continue
+	under := func(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
+	for _, p := range goList(t, "./...") {
+		pkg := strings.TrimPrefix(p.ImportPath, mod)
+		for _, f := range forbidden {
+			if !under(pkg, f.pkg) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				if under(dep, mod+f.banned) {
+					t.Errorf("%s depends on %s: %s", pkg, dep, f.why)
 				}
-				banned := f.banned
-				if !strings.Contains(banned, ".") {
-					banned = mod + banned
-				}
-				if imp == banned || strings.HasPrefix(imp, banned+"/") {
-					if f.pkg == "datanodes" && strings.HasPrefix(imp, mod+"datanodes") {
-						continue
-					}
+			}
+		}
+		for _, f := range direct {
+			if !under(pkg, f.pkg) {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if under(imp, f.banned) {
 					t.Errorf("%s imports %s: %s", pkg, imp, f.why)
 				}
 			}
 		}
+		if under(pkg, "protocol") {
+			for _, dep := range p.Deps {
+				if first, _, _ := strings.Cut(dep, "/"); strings.Contains(first, ".") && !under(dep, mod+"protocol") {
+					t.Errorf("%s depends on %s: the vocabulary imports only the standard library (and itself)", pkg, dep)
+				}
+			}
+		}
+	}
+}
+
+// listed is what go list says of a package.
+type listed struct {
+	ImportPath    string
+	Imports, Deps []string
+}
+
+func goList(t *testing.T, args ...string) []listed {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-json"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var ps []listed
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p listed
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// TestNoInternalInAPI checks that no exported name outside internal/
+// mentions a type from an internal/ package, so every public API can be
+// used from another module.
+func TestNoInternalInAPI(t *testing.T) {
+	err := filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "internal" || d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".") && p != ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			return err
+		}
+		if f.Name.Name == "main" {
+			return nil
+		}
+		internal := map[string]string{} // local name -> import path
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if !strings.Contains("/"+path+"/", "/internal/") {
+				continue
+			}
+			name := path[strings.LastIndex(path, "/")+1:]
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			internal[name] = path
+		}
+		if len(internal) == 0 {
+			return nil
+		}
+		report := func(what string, n ast.Node) {
+			ast.Inspect(n, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] != "" {
+						t.Errorf("%s: exported %s mentions %s.%s from %s", fset.Position(sel.Pos()), what, id.Name, sel.Sel.Name, internal[id.Name])
+					}
+				}
+				return true
+			})
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv)) {
+					report(d.Name.Name, d.Type)
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() {
+							report(s.Name.Name, exportedPart(s.Type))
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && s.Type != nil {
+								report(n.Name, s.Type)
+							}
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exportedPart is a type expression without a struct's or interface's
+// unexported members.
+func exportedPart(e ast.Expr) ast.Node {
+	keep := func(fl *ast.FieldList) *ast.FieldList {
+		out := &ast.FieldList{}
+		for _, f := range fl.List {
+			if len(f.Names) == 0 {
+				out.List = append(out.List, f) // embedded: promoted into the API
+				continue
+			}
+			for _, n := range f.Names {
+				if n.IsExported() {
+					out.List = append(out.List, f)
+					break
+				}
+			}
+		}
+		return out
+	}
+	switch t := e.(type) {
+	case *ast.StructType:
+		return keep(t.Fields)
+	case *ast.InterfaceType:
+		return keep(t.Methods)
+	}
+	return e
+}
+
+// TestCustomBuild compiles the command's packages with -tags custom, which
+// leaves every driver out (datanodes/driver/all), and with one driver back
+// in (compiling, not linking, keeps it quick).
+func TestCustomBuild(t *testing.T) {
+	for _, tags := range []string{"custom", "custom,drivers.sim"} {
+		out, err := exec.Command("go", "build", "-tags", tags, "./cmd/telemesh/cli", "./datanodes/driver/all").CombinedOutput()
+		if err != nil {
+			t.Errorf("go build -tags %s: %v\n%s", tags, err, out)
+		}
+	}
+	deps := map[string]bool{}
+	for _, p := range goList(t, "-tags", "custom,drivers.sim", "-deps", "./cmd/telemesh") {
+		deps[p.ImportPath] = true
+	}
+	const drv = "github.com/telemesh/telemesh/datanodes/driver/"
+	if !deps[drv+"sim"] || deps[drv+"mqtt"] || deps["github.com/eclipse/paho.mqtt.golang"] {
+		t.Errorf("-tags custom,drivers.sim: sim linked %v, mqtt linked %v", deps[drv+"sim"], deps[drv+"mqtt"])
+	}
+}
+
+// TestVersionLdflags checks that the release builds stamp the one version
+// variable every component reports (the node's meta, telemesh version).
+func TestVersionLdflags(t *testing.T) {
+	const x = "-X github.com/telemesh/telemesh/internal/version.Version="
+	for _, f := range []string{"Makefile", "Dockerfile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), x) {
+			t.Errorf("%s does not set %s", f, x)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("internal", "version", "version.go"))
+	if err != nil || !strings.Contains(string(b), "\nvar Version = ") {
+		t.Errorf("internal/version has no Version variable for -X to set: %v", err)
 	}
 }

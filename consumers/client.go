@@ -43,7 +43,7 @@ type Client struct {
 	log   *slog.Logger
 
 	mu       sync.Mutex
-	sess     *client.Client
+	sess     *wampx.Session
 	ready    chan struct{} // closed while sess is set
 	nextID   int
 	topics   map[string]map[int]func(*protocol.DataResult)
@@ -65,14 +65,14 @@ func New(dial wampx.Dialer, n protocol.Names, logger *slog.Logger) *Client {
 // Run keeps a session to the router until ctx ends, reconnecting after
 // losses, and returns ctx's error.
 func (c *Client) Run(ctx context.Context) error {
-	err := wampx.Keep(ctx, c.dial, wampx.DefaultBackoff, c.log, c.setup)
+	err := wampx.Keep(ctx, c.dial, wampx.DefaultBackoff, c.log, wampx.SessionOptions{}, c.setup)
 	c.mu.Lock()
 	c.sess = nil
 	c.mu.Unlock()
 	return err
 }
 
-func (c *Client) setup(_ context.Context, s *client.Client) error {
+func (c *Client) setup(_ context.Context, s *wampx.Session) error {
 	if err := s.Subscribe(c.names.DataNodeAdded(), func(ev *wamp.Event) { c.nodeEvent(true, ev) }, nil); err != nil {
 		return fmt.Errorf("subscribing to node events: %w", err)
 	}
@@ -130,7 +130,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) session(ctx context.Context) (*client.Client, error) {
+func (c *Client) session(ctx context.Context) (*wampx.Session, error) {
 	for {
 		c.mu.Lock()
 		s, ready := c.sess, c.ready
@@ -160,11 +160,7 @@ func (c *Client) call(ctx context.Context, proc string, args wamp.List, kw wamp.
 	if err != nil {
 		return nil, err
 	}
-	var res *wamp.Result
-	err = wampx.Guard(func() (err error) {
-		res, err = s.Call(ctx, proc, nil, args, kw, prog)
-		return err
-	})
+	res, err := s.Call(ctx, proc, nil, args, kw, prog)
 	if err != nil {
 		return nil, wampx.FromCall(c.names, err)
 	}
@@ -307,7 +303,7 @@ func (c *Client) Subscribe(ctx context.Context, node string, fn func(*protocol.D
 		c.mu.Lock()
 		hs := c.topics[topic]
 		delete(hs, id)
-		var sess *client.Client
+		var sess *wampx.Session
 		if len(hs) == 0 && c.topics[topic] != nil {
 			delete(c.topics, topic)
 			sess = c.sess
@@ -315,14 +311,14 @@ func (c *Client) Subscribe(ctx context.Context, node string, fn func(*protocol.D
 		c.mu.Unlock()
 		// Unsubscribe before returning, outside the lock, so that a caller
 		// that stops its subscriptions and then ends Run never has the
-		// session closed under the unsubscription; Guard covers a session
-		// the router closes meanwhile.
+		// session closed under the unsubscription; a session the router
+		// closes meanwhile fails it at once.
 		if sess != nil {
-			wampx.Guard(func() error { return sess.Unsubscribe(topic) })
+			_ = sess.Unsubscribe(topic)
 		}
 	}
 	if first && s != nil {
-		if err := wampx.Guard(func() error { return s.Subscribe(topic, c.dispatch(topic), nil) }); err != nil && !wampx.IsClosed(err) {
+		if err := s.Subscribe(topic, c.dispatch(topic), nil); err != nil && !wampx.IsClosed(err) {
 			stop()
 			return nil, fmt.Errorf("subscribing to %s: %w", topic, err)
 		}

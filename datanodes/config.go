@@ -26,6 +26,8 @@ const (
 	DefaultFlushInterval = time.Second
 	DefaultLiveInterval  = 250 * time.Millisecond
 	DefaultLiveBatch     = 1000
+	DefaultWatchdog      = time.Minute
+	DefaultStopTimeout   = 5 * time.Second
 )
 
 // Config is a data node's YAML file.
@@ -49,6 +51,24 @@ type Config struct {
 	// Drivers lists the drivers to run: each a map with "type" plus the
 	// driver's own keys.
 	Drivers []DriverConfig `yaml:"drivers"`
+	// Health serves the node's health and metrics over HTTP.
+	Health HealthConfig `yaml:"health"`
+	// StopTimeout bounds how long the node takes to stop once asked
+	// (drivers, goodbye to the hub, session, final flush); default 5s.
+	StopTimeout Duration `yaml:"stop_timeout"`
+	// Clock is the node's one clock: request times relative to now,
+	// finalized_until and the live topic's age cut-off; nil is time.Now.
+	Clock func() time.Time `yaml:"-"`
+}
+
+// HealthConfig tunes the node's watchdog and its health endpoint.
+type HealthConfig struct {
+	// Listen is the address of /healthz and /metrics (e.g.
+	// 127.0.0.1:9101); empty serves none.
+	Listen string `yaml:"listen"`
+	// Watchdog is how long the node may stay unregistered with the hub
+	// before it logs so and reports itself unhealthy (default 1m).
+	Watchdog Duration `yaml:"watchdog"`
 }
 
 // StoreConfig tunes the node's store.
@@ -217,6 +237,12 @@ func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
+	if c.Health.Watchdog == 0 {
+		c.Health.Watchdog = Duration(DefaultWatchdog)
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = Duration(DefaultStopTimeout)
+	}
 	if n, err := c.Names(); err == nil && c.Router.Realm == "" {
 		c.Router.Realm = n.Realm
 	}
@@ -251,6 +277,12 @@ func (c Config) Validate() error {
 	}
 	if c.Live.MaxBatch < 1 {
 		return errors.New("live.max_batch must be positive")
+	}
+	if c.Health.Watchdog < 0 {
+		return errors.New("health.watchdog must not be negative")
+	}
+	if c.StopTimeout < 0 {
+		return errors.New("stop_timeout must not be negative")
 	}
 	for i, d := range c.Drivers {
 		if _, ok := driver.Lookup(d.Type); !ok {

@@ -11,7 +11,7 @@ import (
 // comparing finalized_until >= end must see it hold, although the node
 // rounds request times to the microsecond.
 func TestFinalizedEchoesEnd(t *testing.T) {
-	n := &Node{}
+	n := &Node{now: time.Now}
 	n.cfg.Store.FlushInterval = Duration(time.Second)
 	for _, endSec := range []float64{1795466100.0000004, 1795466100.9999996, 1795466100.12345678} {
 		q := request{end: toNanos(endSec), endSec: endSec}

@@ -26,21 +26,18 @@ const BytesPerPoint = 40
 // maxNanos is the latest time a request may name (year 2262).
 const maxNanos = math.MaxInt64
 
-// now is the clock of request time resolution; tests may replace it.
-var now = time.Now
-
-// handleGetFields answers get_fields(start, end).
-func (n *Node) handleGetFields(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
-	if len(inv.Arguments) != 2 {
-		return n.fail(protocol.Errorf(protocol.InvalidArgument, "get_fields takes 2 arguments (start, end), got %d", len(inv.Arguments)))
+// getFields answers get_fields(start, end), a handler.
+func (n *Node) getFields(ctx context.Context, args wamp.List, _ wamp.Dict, _ func(wamp.List) error) (wamp.List, error) {
+	if len(args) != 2 {
+		return nil, protocol.Errorf(protocol.InvalidArgument, "get_fields takes 2 arguments (start, end), got %d", len(args))
 	}
-	start, end, _, err := timeRange(inv.Arguments[0], inv.Arguments[1])
+	start, end, _, err := timeRange(args[0], args[1], n.now())
 	if err != nil {
-		return n.fail(err)
+		return nil, err
 	}
 	metas, err := n.st.Fields(ctx, start, end)
 	if err != nil {
-		return n.fail(err)
+		return nil, err
 	}
 	inRange := map[string]bool{}
 	for _, m := range metas {
@@ -55,7 +52,7 @@ func (n *Node) handleGetFields(ctx context.Context, inv *wamp.Invocation) client
 	n.mu.Unlock()
 	fields, timelines := n.fieldMaps(func(fs *fieldState) bool { return fs.declared || inRange[fs.meta.Name] })
 	// sisock returned the Python tuple (field, timeline): one argument, a list.
-	return client.InvokeResult{Args: wamp.List{wamp.List{fields, timelines}}}
+	return wamp.List{wamp.List{fields, timelines}}, nil
 }
 
 func (n *Node) fail(err error) client.InvokeResult {
@@ -67,8 +64,9 @@ func (n *Node) fail(err error) client.InvokeResult {
 
 // timeRange decodes a request's start and end (sisock times) into a
 // half-open nanosecond range, clamped to what int64 nanoseconds hold, and
-// also returns the resolved end in seconds as the caller gave it.
-func timeRange(a, b any) (int64, int64, float64, error) {
+// also returns the resolved end in seconds as the caller gave it; times
+// <= 0 are relative to t.
+func timeRange(a, b any, t time.Time) (int64, int64, float64, error) {
 	s, err := wampx.Float("start", a)
 	if err != nil {
 		return 0, 0, 0, err
@@ -77,7 +75,6 @@ func timeRange(a, b any) (int64, int64, float64, error) {
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	t := now()
 	s, e = protocol.ResolveTime(s, t), protocol.ResolveTime(e, t)
 	if e < s {
 		return 0, 0, 0, protocol.Errorf(protocol.InvalidArgument, "end (%.6f) is before start (%.6f)", e, s)
@@ -110,9 +107,8 @@ type request struct {
 
 // parseGetData decodes and checks get_data(field_list, start, end,
 // min_stride=None) with keyword arguments min_stride, max_points and agg.
-func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
+func (n *Node) parseGetData(args wamp.List, kw wamp.Dict) (request, error) {
 	var q request
-	args := inv.Arguments
 	if len(args) < 3 || len(args) > 4 {
 		return q, protocol.Errorf(protocol.InvalidArgument, "get_data takes 3 or 4 arguments (field_list, start, end, min_stride=None), got %d", len(args))
 	}
@@ -120,11 +116,11 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 	if err != nil {
 		return q, err
 	}
-	start, end, endSec, err := timeRange(args[1], args[2])
+	start, end, endSec, err := timeRange(args[1], args[2], n.now())
 	if err != nil {
 		return q, err
 	}
-	for k := range inv.ArgumentsKw {
+	for k := range kw {
 		switch k {
 		case "min_stride", "max_points", "agg":
 		default:
@@ -135,7 +131,7 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 	if len(args) == 4 {
 		strideArg = args[3]
 	}
-	if kw, ok := inv.ArgumentsKw["min_stride"]; ok && kw != nil {
+	if kw, ok := kw["min_stride"]; ok && kw != nil {
 		if strideArg != nil {
 			return q, protocol.Errorf(protocol.InvalidArgument, "min_stride given both as 4th argument and as keyword")
 		}
@@ -151,7 +147,7 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 		}
 	}
 	var maxPoints int64
-	if v, ok := inv.ArgumentsKw["max_points"]; ok && v != nil {
+	if v, ok := kw["max_points"]; ok && v != nil {
 		if maxPoints, err = wampx.Int("max_points", v); err != nil {
 			return q, err
 		}
@@ -160,7 +156,7 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 		}
 	}
 	q.agg = protocol.AggMean
-	if v, ok := inv.ArgumentsKw["agg"]; ok && v != nil {
+	if v, ok := kw["agg"]; ok && v != nil {
 		if q.agg, err = wampx.String("agg", v); err != nil {
 			return q, err
 		}
@@ -187,52 +183,48 @@ func (n *Node) parseGetData(inv *wamp.Invocation) (request, error) {
 	return q, nil
 }
 
-// handleGetData answers get_data, streaming progressive results when the
-// caller asked for them and the answer exceeds the reply budget.
-func (n *Node) handleGetData(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
-	q, err := n.parseGetData(inv)
+// getData answers get_data, a handler: it streams progressive results
+// through progress when the caller accepts them (progress is not nil) and
+// the answer exceeds the reply budget.
+func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progress func(wamp.List) error) (wamp.List, error) {
+	q, err := n.parseGetData(args, kw)
 	if err != nil {
-		return n.fail(err)
+		return nil, err
 	}
 	limit := max(n.cfg.MaxReplyBytes/BytesPerPoint, 1)
-	progressive, _ := inv.Details[wamp.OptReceiveProgress].(bool)
 	if q.end == q.start || len(q.fields) == 0 {
-		return client.InvokeResult{Args: wamp.List{n.result(nil, nil)}}
+		return wamp.List{n.result(nil, nil)}, nil
 	}
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
-		return client.InvokeResult{Args: wamp.List{n.result(series, n.finalized(q, q.end))}}
+		return wamp.List{n.result(series, n.finalized(q, q.end))}, nil
 	}
 	if !protocol.IsKind(err, protocol.TooMuchData) {
-		return n.fail(err)
+		return nil, err
 	}
 	points := pointsOf(err)
-	if !progressive {
-		return n.fail(&protocol.Error{
+	if progress == nil {
+		return nil, &protocol.Error{
 			Kind: protocol.TooMuchData,
 			Message: fmt.Sprintf("get_data result of %d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
 				points, limit, n.cfg.MaxReplyBytes),
 			Details: map[string]any{"points": points, "limit": limit, "hint": "pass max_points or call with receive_progress"},
-		})
+		}
 	}
-	sess := n.sess.Load()
-	if sess == nil {
-		return n.fail(errors.New("no session"))
-	}
-	return n.progressive(ctx, sess, q, limit, points)
+	return n.progressive(ctx, progress, q, limit, points)
 }
 
 // progressive sends consecutive slices of [q.start, q.end), each under the
-// limit, as progressive results, and the last slice as the final result.
-// Slice boundaries fall on bucket boundaries so no bucket is split.
-func (n *Node) progressive(ctx context.Context, c *client.Client, q request, limit int, points int64) client.InvokeResult {
+// limit, as progressive results, and returns the last slice as the final
+// result. Slice boundaries fall on bucket boundaries so no bucket is split.
+func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, q request, limit int, points int64) (wamp.List, error) {
 	align := max(q.bucket, 1000) // a microsecond, the wire's resolution, when raw
 	span := q.end - q.start
 	chunk := downsample.RoundUp(int64(float64(span)*0.8*float64(limit)/float64(max(points, 1))), align)
 	cur := q.start
 	for {
 		if err := ctx.Err(); err != nil {
-			return n.fail(err)
+			return nil, err
 		}
 		stop := q.end
 		if chunk < q.end-cur {
@@ -241,21 +233,21 @@ func (n *Node) progressive(ctx context.Context, c *client.Client, q request, lim
 		series, err := n.query(ctx, q, cur, stop, limit)
 		if protocol.IsKind(err, protocol.TooMuchData) {
 			if stop-cur <= align {
-				return n.fail(protocol.Errorf(protocol.TooMuchData,
-					"one bucket of get_data holds more than %d points; request fewer fields or pass max_points", limit))
+				return nil, protocol.Errorf(protocol.TooMuchData,
+					"one bucket of get_data holds more than %d points; request fewer fields or pass max_points", limit)
 			}
 			chunk = max((stop-cur)/2, align)
 			continue
 		}
 		if err != nil {
-			return n.fail(err)
+			return nil, err
 		}
 		res := n.result(series, n.finalized(q, stop))
 		if stop >= q.end {
-			return client.InvokeResult{Args: wamp.List{res}}
+			return wamp.List{res}, nil
 		}
-		if err := wampx.Guard(func() error { return c.SendProgress(ctx, wamp.List{res}, nil) }); err != nil {
-			return n.fail(err)
+		if err := progress(wamp.List{res}); err != nil {
+			return nil, err
 		}
 		cur = stop
 	}
@@ -268,7 +260,7 @@ func (n *Node) query(ctx context.Context, q request, start, end int64, limit int
 // finalized returns finalized_until for a slice of q ending at end: data
 // older than one flush interval before now will not change.
 func (n *Node) finalized(q request, end int64) func(string) *float64 {
-	f := time.Now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
+	f := n.now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
 	v := protocol.FromNanos(min(f, end))
 	if f >= end && end == q.end && q.endSec > 0 {
 		v = q.endSec

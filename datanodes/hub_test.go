@@ -2,13 +2,19 @@ package datanodes
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/internal/version"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router"
 )
 
 // TestWithHub announces the node to the real hub, and again to a hub that
@@ -39,6 +45,10 @@ func TestWithHub(t *testing.T) {
 			d, _ := wamp.AsDict(v)
 			f, _ := wamp.AsDict(d["fields"])
 			if d["name"] == "n1" && f["x"] != nil {
+				// The release's one version, not a second variable.
+				if m, _ := wamp.AsDict(d["meta"]); m["version"] != version.Version {
+					t.Errorf("node announced version %v, want %s", m["version"], version.Version)
+				}
 				return true
 			}
 		}
@@ -50,4 +60,104 @@ func TestWithHub(t *testing.T) {
 	stop = startHub()
 	defer stop()
 	waitFor(t, "node listed with its fields by the restarted hub", listed)
+}
+
+// restartable is telemesh's router on a fixed loopback address that a
+// test can stop and start again, as a router process restarts; anonymous
+// sessions are admins.
+type restartable struct {
+	t    testing.TB
+	addr string
+	stop func()
+}
+
+func newRestartable(t testing.TB) *restartable {
+	r := &restartable{t: t, addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
+	r.start()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *restartable) url() string { return "ws://" + r.addr + "/ws" }
+
+func (r *restartable) start() {
+	cfg := router.DefaultConfig()
+	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = r.addr, ""
+	cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// The address may still be held by the previous instance for a moment.
+	testutil.Eventually(r.t, 10*time.Second, "the router up", func() bool {
+		srv, err := router.New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		go func() { done <- srv.Run(ctx) }()
+		select {
+		case <-srv.Ready():
+			return true
+		case <-done:
+			return false
+		}
+	})
+	r.stop = func() { cancel(); <-done }
+}
+
+// TestRouterRestartNoFlap restarts the router under a hub and a node: the
+// node is listed again each time, and the hub publishes neither
+// data_node_subtracted nor a second data_node_added for it.
+func TestRouterRestartNoFlap(t *testing.T) {
+	r := newRestartable(t)
+	names := protocol.DefaultNames()
+	var hubLog testutil.SyncBuffer
+	h, err := hub.New(hub.Config{Names: names, Dial: dialer(t, r.url()), Logger: slog.New(slog.NewTextHandler(&hubLog, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = h.Run(ctx) }()
+	defer func() { cancel(); <-hubDone }()
+	e := startNode(t, r.url(), nil)
+	listedOn := func() uint64 {
+		c, err := dialer(t, r.url())(context.Background())
+		if err != nil {
+			return 0
+		}
+		defer c.Close()
+		res, err := c.Call(context.Background(), names.ListNodes(), nil, nil, nil, nil)
+		if err != nil || len(res.Arguments) == 0 {
+			return 0
+		}
+		l, _ := protocol.DecodeNodeInfos(res.Arguments[0])
+		for _, n := range l {
+			if n.Name == "n1" {
+				return n.Session
+			}
+		}
+		return 0
+	}
+	var before uint64
+	testutil.Eventually(t, 10*time.Second, "n1 listed", func() bool { before = listedOn(); return before != 0 })
+	const restarts = 3
+	for i := range restarts {
+		r.stop()
+		r.start()
+		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("n1 listed on a new session after restart %d", i+1), func() bool {
+			s := listedOn()
+			if s != 0 && s != before {
+				before = s
+				return true
+			}
+			return false
+		})
+		testutil.Eventually(t, 10*time.Second, "the node registered", func() bool { return e.node.Health().Registered })
+	}
+	logs := hubLog.String()
+	if n := strings.Count(logs, "data node removed"); n != 0 {
+		t.Errorf("hub removed the node %d times over %d router restarts:\n%s", n, restarts, logs)
+	}
+	if n := strings.Count(logs, "data node added"); n != 1 {
+		t.Errorf("hub published data_node_added %d times, want once:\n%s", n, logs)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,12 +15,10 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/internal/version"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/wampx"
 )
-
-// Version is reported in the node's announcement meta.
-var Version = "0.1.0-dev"
 
 // Node is a running data node.
 type Node struct {
@@ -40,15 +39,24 @@ type Node struct {
 	// changed signals new fields, which the hub should learn of.
 	changed chan struct{}
 
-	sess atomic.Pointer[client.Client]
-	// sendMu is held (shared) while the live publisher sends on sess and
-	// (exclusively) while a session is withdrawn before it closes.
-	sendMu     sync.RWMutex
+	// now is the node's one clock (Config.Clock).
+	now func() time.Time
+	// sess is the current session (nil before the first); every send goes
+	// through it, and a send on a lost one fails at once, so no lock is
+	// held around it.
+	sess       atomic.Pointer[wampx.Session]
 	sinkErrors atomic.Int64
 	liveSent   atomic.Int64
 	liveLost   atomic.Int64
 	announced  chan struct{}
-	announceMu sync.Mutex
+	// writes feeds the store's one writer (see writeLoop), which runs
+	// while writing is set.
+	writes   chan write
+	writing  atomic.Bool
+	emitWait time.Duration
+	// health is what the watchdog reports (see Health).
+	health     health
+	healthAddr atomic.Value // string
 }
 
 type namedDriver struct {
@@ -79,9 +87,16 @@ func New(cfg Config, dial wampx.Dialer, st store.Store, logger *slog.Logger) (*N
 		kick:      make(chan struct{}, 1),
 		changed:   make(chan struct{}, 1),
 		announced: make(chan struct{}, 1),
+		writes:    make(chan write, writeQueue),
+		emitWait:  emitWait,
 		backoff:   wampx.DefaultBackoff,
 		restart:   wampx.Backoff{Min: time.Second, Max: time.Minute},
+		now:       cfg.Clock,
 	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	n.health.since.Store(n.now().UnixNano())
 	n.names, _ = cfg.Names()
 	for i, d := range cfg.Drivers {
 		drv, err := d.Build()
@@ -121,57 +136,149 @@ func (n *Node) Stats() Stats {
 // readings itself (and for tests).
 func (n *Node) Sink() driver.Sink { return &sink{n: n, name: "embedded"} }
 
-// Run runs the drivers, the live publisher and the WAMP session until ctx
-// ends, then withdraws from the hub and flushes the store.
+// Run runs the drivers, the live publisher, the watchdog, the health
+// endpoint (if configured) and the WAMP session until ctx ends, then
+// withdraws from the hub and flushes the store, taking at most
+// Config.StopTimeout for all of it: a driver or a session that does not
+// stop in time is left behind with a warning, never waited for.
 func (n *Node) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	var hl net.Listener
+	if addr := n.cfg.Health.Listen; addr != "" {
+		var err error
+		if hl, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("health listener: %w", err)
+		}
+		n.healthAddr.Store(hl.Addr().String())
+	}
+	var deadline time.Time
+	quitWriter, writerDone := make(chan struct{}), make(chan struct{})
+	n.writing.Store(true)
+	go func() {
+		defer close(writerDone)
+		n.writeLoop(quitWriter, func() time.Time { return deadline })
+	}()
+	defer func() {
+		n.writing.Store(false)
+		select {
+		case <-quitWriter:
+		default:
+			close(quitWriter)
+		}
+	}()
+	var drivers sync.WaitGroup
 	dctx, stopDrivers := context.WithCancel(ctx)
 	defer stopDrivers()
 	for _, d := range n.drivers {
-		wg.Add(1)
+		drivers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer drivers.Done()
 			n.runDriver(dctx, d)
 		}()
 	}
-	wg.Add(1)
+	// The publisher, the session, the watchdog and the health endpoint
+	// outlive ctx until the drivers have stopped and the node has said
+	// goodbye to the hub.
+	var rest sync.WaitGroup
+	pctx, stopPublisher := context.WithCancel(context.Background())
+	defer stopPublisher()
+	rest.Add(1)
 	go func() {
-		defer wg.Done()
-		n.publishLoop(dctx)
+		defer rest.Done()
+		n.publishLoop(pctx)
 	}()
-
-	// The session outlives ctx just long enough to call data_node.subtract.
 	kctx, stopKeep := context.WithCancel(context.Background())
+	defer stopKeep()
 	keepDone := make(chan struct{})
 	go func() {
 		defer close(keepDone)
-		_ = wampx.KeepSession(kctx, n.dial, n.backoff, n.log, n.setup)
+		_ = wampx.Keep(kctx, n.dial, n.backoff, n.log, n.sessionOptions(), n.setup)
 	}()
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	rest.Add(1)
+	go func() {
+		defer rest.Done()
+		n.watchdog(wctx)
+	}()
+	if hl != nil {
+		rest.Add(1)
+		go func() {
+			defer rest.Done()
+			if err := n.serveHealth(wctx, hl); err != nil {
+				n.log.Warn("health endpoint failed", "err", err)
+			}
+		}()
+	}
+
 	<-ctx.Done()
+	deadline = time.Now().Add(n.cfg.StopTimeout.D())
 	stopDrivers()
-	wg.Wait()
-	// Under sendMu, so that a session dropping right now is not closed
-	// under the call (its stop takes sendMu before Close).
-	n.sendMu.RLock()
-	if c := n.sess.Load(); c != nil && c.Connected() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := wampx.Guard(func() error {
-			_, err := c.Call(sctx, n.names.DataNodeSubtract(), nil, wamp.List{n.cfg.Name, c.ID()}, nil, nil)
-			return err
-		}); err != nil {
+	n.waitUntil(deadline, time.Second, "drivers", drivers.Wait)
+	n.writing.Store(false)
+	close(quitWriter) // the writer stores what is queued
+	stopPublisher()   // it publishes what is pending on its way out
+	if s := n.sess.Load(); s != nil && s.Connected() {
+		sctx, cancel := context.WithDeadline(context.Background(), earliest(deadline, time.Now().Add(time.Second)))
+		if _, err := s.Call(sctx, n.names.DataNodeSubtract(), nil, wamp.List{n.cfg.Name, s.ID()}, nil, nil); err != nil {
 			n.log.Debug("data_node.subtract failed", "err", err)
 		}
 		cancel()
 	}
-	n.sendMu.RUnlock()
 	stopKeep()
-	<-keepDone
-	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	n.waitUntil(deadline, 0, "session", func() { <-keepDone })
+	stopWatch()
+	n.waitUntil(deadline, 0, "publisher and health endpoint", rest.Wait)
+	n.waitUntil(deadline, 0, "the store writer", func() { <-writerDone })
+	// The flush gets what is left of the bound, and at least a second.
+	fctx, cancel := context.WithDeadline(context.Background(), latest(deadline, time.Now().Add(time.Second)))
 	defer cancel()
 	if err := n.st.Flush(fctx); err != nil {
 		return fmt.Errorf("flushing store: %w", err)
 	}
 	return nil
+}
+
+// waitUntil runs wait until it returns or the deadline passes, leaving at
+// least reserve of the bound for later steps; it logs what it gave up on.
+func (n *Node) waitUntil(deadline time.Time, reserve time.Duration, what string, wait func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); wait() }()
+	t := time.NewTimer(max(time.Until(deadline)-reserve, 0))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		n.log.Warn("stopping without waiting for "+what, "stop_timeout", n.cfg.StopTimeout.D().String())
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// HealthAddr is the health endpoint's address once Run listens ("" if
+// none is configured).
+func (n *Node) HealthAddr() string { s, _ := n.healthAddr.Load().(string); return s }
+
+// sessionOptions bounds the node's sessions: a send stalled for the
+// router's response timeout drops the session, and closing one never
+// takes longer than that either.
+func (n *Node) sessionOptions() wampx.SessionOptions {
+	t := n.cfg.Router.Timeout
+	if t <= 0 {
+		t = 10 * time.Second
+	}
+	return wampx.SessionOptions{StallTimeout: t, CloseTimeout: min(2*time.Second, n.cfg.StopTimeout.D()/2)}
 }
 
 // runDriver runs one driver, restarting it with backoff when it fails or
@@ -213,23 +320,21 @@ func safeRun(ctx context.Context, d driver.Driver, s driver.Sink) (err error) {
 }
 
 // setup prepares a new session: procedures, the hub.ready subscription
-// and the announcement. The returned stop ends the announcement loop and
-// withdraws the session from the live publisher before Keep closes it, so
-// nothing is sent on a closing session.
-func (n *Node) setup(ctx context.Context, c *client.Client) (func(), error) {
+// and the announcement loop, which the session owns and ends with it.
+func (n *Node) setup(ctx context.Context, s *wampx.Session) error {
 	// A cancelled call returns at once instead of waiting for the router
 	// to confirm, which a router that went away never does.
-	if err := c.SetCallCancelMode(wamp.CancelModeKillNoWait); err != nil {
-		return nil, err
+	if err := s.SetCallCancelMode(wamp.CancelModeKillNoWait); err != nil {
+		return err
 	}
-	if err := c.Register(n.names.GetFields(n.cfg.Name), n.handleGetFields, nil); err != nil {
-		return nil, fmt.Errorf("registering get_fields: %w", err)
+	if err := s.Register(n.names.GetFields(n.cfg.Name), n.invocation(s, n.getFields), nil); err != nil {
+		return fmt.Errorf("registering get_fields: %w", err)
 	}
-	if err := c.Register(n.names.GetData(n.cfg.Name), n.handleGetData, nil); err != nil {
-		return nil, fmt.Errorf("registering get_data: %w", err)
+	if err := s.Register(n.names.GetData(n.cfg.Name), n.invocation(s, n.getData), nil); err != nil {
+		return fmt.Errorf("registering get_data: %w", err)
 	}
 	again := make(chan struct{}, 1)
-	if err := c.Subscribe(n.names.HubReady(), func(*wamp.Event) {
+	if err := s.Subscribe(n.names.HubReady(), func(*wamp.Event) {
 		select {
 		case again <- struct{}{}:
 		default:
@@ -237,49 +342,65 @@ func (n *Node) setup(ctx context.Context, c *client.Client) (func(), error) {
 	}, nil); err != nil {
 		n.log.Warn("cannot subscribe to hub.ready", "err", err)
 	}
-	n.sess.Store(c)
-	actx, stopAnnounce := context.WithCancel(ctx)
-	announced := make(chan struct{})
-	go func() {
-		defer close(announced)
-		n.announceLoop(actx, c, again)
-	}()
-	n.log.Info("session up", "session", uint64(c.ID()))
-	return func() {
-		stopAnnounce()
-		select {
-		case <-announced:
-		case <-time.After(time.Second): // a call stuck on a dead connection
+	n.sess.Store(s)
+	s.Go(func(sctx context.Context) {
+		n.announceLoop(sctx, s, again)
+		n.health.lost(n.now())
+	})
+	n.log.Info("session up", "session", uint64(s.ID()))
+	return nil
+}
+
+// handler is a procedure of the node as a plain function of the call's
+// arguments: progress sends a progressive result (nil when the caller
+// does not accept them).
+type handler func(ctx context.Context, args wamp.List, kw wamp.Dict, progress func(wamp.List) error) (wamp.List, error)
+
+// invocation adapts a handler to the client's invocation handler on s.
+func (n *Node) invocation(s *wampx.Session, h handler) client.InvocationHandler {
+	return func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+		var progress func(wamp.List) error
+		if ok, _ := inv.Details[wamp.OptReceiveProgress].(bool); ok {
+			progress = func(args wamp.List) error { return s.SendProgress(ctx, args, nil) }
 		}
-		n.sendMu.Lock()
-		n.sess.CompareAndSwap(c, nil)
-		n.sendMu.Unlock()
-	}, nil
+		res, err := h(ctx, inv.Arguments, inv.ArgumentsKw, progress)
+		if err != nil {
+			return n.fail(err)
+		}
+		return client.InvokeResult{Args: res}
+	}
 }
 
 // announceLoop calls data_node.add until the hub accepts, with backoff
 // while the hub is absent or refuses, and again on every hub.ready and
-// whenever a driver declares a new field.
-func (n *Node) announceLoop(ctx context.Context, c *client.Client, again <-chan struct{}) {
+// whenever a driver declares a new field; it ends with ctx (the session).
+func (n *Node) announceLoop(ctx context.Context, s *wampx.Session, again <-chan struct{}) {
 	delay := n.backoff.Min
+	accepted := false
 	for {
-		ok, err := n.announce(ctx, c)
+		ok, err := n.announce(ctx, s)
+		// The hub answers false to a repetition that changes nothing (as
+		// sisock's did); for a session it accepted, that means listed.
+		ok = ok || (accepted && err == nil)
+		accepted = accepted || ok
 		var wait <-chan time.Time
 		if ok {
 			delay = n.backoff.Min
+			n.health.registered(n.now())
 			select {
 			case n.announced <- struct{}{}:
 			default:
 			}
 		} else {
+			if err == nil {
+				err = errors.New("hub refused the name (held by another session)")
+			}
 			n.log.Debug("announcement not accepted; retrying", "err", err, "retry_in", delay.String())
 			wait = time.After(delay)
 			delay = min(delay*2, n.backoff.Max)
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-c.Done():
 			return
 		case <-again:
 		case <-n.changed:
@@ -288,9 +409,7 @@ func (n *Node) announceLoop(ctx context.Context, c *client.Client, again <-chan 
 	}
 }
 
-func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
-	n.announceMu.Lock()
-	defer n.announceMu.Unlock()
+func (n *Node) announce(ctx context.Context, s *wampx.Session) (bool, error) {
 	fields, timelines := n.fieldMaps(nil)
 	host, _ := os.Hostname()
 	var types []string
@@ -299,15 +418,11 @@ func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
 	}
 	kw := wamp.Dict{
 		"fields": fields, "timelines": timelines,
-		"meta": wamp.Dict{"version": Version, "host": host, "driver": types},
+		"meta": wamp.Dict{"version": version.Version, "host": host, "driver": types},
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var res *wamp.Result
-	err := wampx.Guard(func() (err error) {
-		res, err = c.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, c.ID()}, kw, nil)
-		return err
-	})
+	res, err := s.Call(cctx, n.names.DataNodeAdd(), nil, wamp.List{n.cfg.Name, n.cfg.Description, s.ID()}, kw, nil)
 	if err != nil {
 		return false, wampx.FromCall(n.names, err)
 	}
@@ -316,7 +431,7 @@ func (n *Node) announce(ctx context.Context, c *client.Client) (bool, error) {
 			return true, nil
 		}
 	}
-	return false, errors.New("hub refused the name (held by another session)")
+	return false, nil
 }
 
 // Announced receives a value after each accepted announcement (buffered

@@ -10,7 +10,6 @@ import (
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/protocol"
-	"github.com/telemesh/telemesh/wampx"
 )
 
 // maxLivePending bounds the readings waiting for the live topic; beyond it
@@ -97,7 +96,7 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	n := s.n
 	ok := make([]protocol.Reading, 0, len(readings))
 	var bad []error
-	cutoff := time.Now().Add(-LiveMaxAge).UnixNano()
+	cutoff := n.now().Add(-LiveMaxAge).UnixNano()
 	live := 0
 	n.mu.Lock()
 	for _, r := range readings {
@@ -141,10 +140,82 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	if len(ok) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.appendReadings(ctx, ok); err != nil {
-		s.Error(fmt.Errorf("storing %d readings: %w", len(ok), err))
+	s.enqueue(ok)
+}
+
+// writeQueue bounds the batches of readings waiting for the store's
+// writer; emitWait is the longest Emit waits: for room in the queue (then
+// the batch is dropped and the drop reported as a sink error) and for the
+// writer to store it (then it stays queued and Emit returns).
+const (
+	writeQueue = 256
+	emitWait   = time.Second
+)
+
+// write is a batch of readings on its way to the store; done closes once
+// it is stored (or failed).
+type write struct {
+	s    *sink
+	rs   []protocol.Reading
+	done chan struct{}
+}
+
+// enqueue hands a batch to the node's one store writer, so that a driver
+// never waits on a store transaction for longer than emitWait: a store
+// that keeps up has the batch stored when Emit returns, as before.
+func (s *sink) enqueue(rs []protocol.Reading) {
+	w := write{s: s, rs: rs, done: make(chan struct{})}
+	if !s.n.writing.Load() {
+		// Outside Run (embedding code, tests) Emit writes itself, within
+		// the same bound.
+		ctx, cancel := context.WithTimeout(context.Background(), s.n.emitWait)
+		defer cancel()
+		s.n.write(ctx, w)
+		return
+	}
+	t := time.NewTimer(s.n.emitWait)
+	defer t.Stop()
+	select {
+	case s.n.writes <- w:
+	case <-t.C:
+		s.Error(fmt.Errorf("store is not keeping up: %d readings dropped", len(rs)))
+		return
+	}
+	select {
+	case <-w.done:
+	case <-t.C:
+	}
+}
+
+// writeLoop appends the queued batches until quit closes, then what is
+// still queued, giving up at the deadline deadline returns. Readings
+// emitted while no Run is writing wait in the queue for the next.
+func (n *Node) writeLoop(quit <-chan struct{}, deadline func() time.Time) {
+	for {
+		select {
+		case w := <-n.writes:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			n.write(ctx, w)
+			cancel()
+		case <-quit:
+			ctx, cancel := context.WithDeadline(context.Background(), deadline())
+			defer cancel()
+			for {
+				select {
+				case w := <-n.writes:
+					n.write(ctx, w)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (n *Node) write(ctx context.Context, w write) {
+	defer close(w.done)
+	if err := n.appendReadings(ctx, w.rs); err != nil {
+		w.s.Error(fmt.Errorf("storing %d readings: %w", len(w.rs), err))
 	}
 }
 
@@ -193,10 +264,8 @@ func (n *Node) publish() {
 	if len(batch) == 0 {
 		return
 	}
-	n.sendMu.RLock()
-	defer n.sendMu.RUnlock()
-	c := n.sess.Load()
-	if c == nil || !c.Connected() {
+	s := n.sess.Load()
+	if s == nil || !s.Connected() {
 		n.liveLost.Add(int64(len(batch)))
 		return
 	}
@@ -209,7 +278,8 @@ func (n *Node) publish() {
 			return
 		}
 		res := n.result(cols, nil)
-		if err := wampx.Guard(func() error { return c.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil) }); err != nil {
+		// Publish queues and returns at once; a lost session fails it at once.
+		if err := s.Publish(n.names.Data(n.cfg.Name), nil, wamp.List{res}, nil); err != nil {
 			n.liveLost.Add(int64(len(batch)))
 			return
 		}

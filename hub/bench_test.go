@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/protocol"
@@ -21,7 +22,7 @@ func BenchmarkListNodes(b *testing.B) {
 			fs[fmt.Sprintf("field%d", j)] = protocol.FieldInfo{Timeline: "t", Type: protocol.TypeNumber, Units: protocol.Ptr("K")}
 		}
 		name := fmt.Sprintf("node%03d", i)
-		h.nodes[name] = &node{info: protocol.NodeInfo{Name: name, Session: uint64(i + 1), Fields: fs}}
+		h.dir.Add(Announce{Name: name, Session: uint64(i + 1), Fields: fs, HasFields: true}, time.Now(), nil)
 	}
 	h.mu.Unlock()
 	c := e.dial()

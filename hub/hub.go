@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +33,19 @@ type Config struct {
 	Dial wampx.Dialer
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
+	// Policy binds node names to the authids that may announce them; nil
+	// is DefaultNamePolicy.
+	Policy *NamePolicy
+	// Grace is how long a node whose session a reconciliation finds gone
+	// (after the hub's own session was lost, as in a router restart) stays
+	// listed, so a node that only reconnects does not flap; 0 is
+	// DefaultGrace, negative removes such nodes at once.
+	Grace time.Duration
 }
+
+// DefaultGrace is the hold of nodes found gone by a reconciliation: longer
+// than a router restart takes nodes to reconnect (3-4 s measured).
+const DefaultGrace = 15 * time.Second
 
 // Validate reports a configuration the hub cannot run with.
 func (c Config) Validate() error {
@@ -47,36 +58,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Hub is the data node directory. Its registry is guarded by one mutex,
-// under which the hub also publishes, so that consumers see added and
-// subtracted events in the order the registry changed.
+// Hub serves the data node Directory over WAMP: it decodes invocations,
+// applies them to the directory under one mutex and publishes the events
+// the directory returns, in order. Publishing only queues on the session,
+// so the mutex is never held across a send that can block.
 type Hub struct {
 	names protocol.Names
 	dial  wampx.Dialer
 	log   *slog.Logger
 	now   func() time.Time
+	grace time.Duration
 
-	mu    sync.Mutex
-	sess  *client.Client
-	out   chan publication // the session's outbox; nil without a session
-	nodes map[string]*node
-}
-
-// publication is an event waiting in the hub's outbox.
-type publication struct {
-	topic   string
-	payload wamp.Dict
-}
-
-// outboxSize bounds the events waiting to be published; beyond it the
-// hub drops (and logs) rather than block the directory.
-const outboxSize = 4096
-
-type node struct {
-	info protocol.NodeInfo
-	// placeholder marks a node found through the router's meta API that
-	// has not announced itself to this hub yet.
-	placeholder bool
+	mu   sync.Mutex
+	sess *wampx.Session // nil without a session
+	dir  *Directory
 }
 
 // New returns a hub; Run starts it.
@@ -84,74 +79,84 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	p := DefaultNamePolicy
+	if cfg.Policy != nil {
+		p = *cfg.Policy
+	}
+	grace := cfg.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
 	return &Hub{
 		names: cfg.Names,
 		dial:  cfg.Dial,
 		log:   wampx.Logger(cfg.Logger),
 		now:   time.Now,
-		nodes: map[string]*node{},
+		grace: max(grace, 0),
+		dir:   NewDirectory(p, max(grace, 0)),
 	}, nil
 }
 
 // Run serves the hub until ctx ends, reconnecting whenever the session to
 // the router is lost. It returns ctx's error.
 func (h *Hub) Run(ctx context.Context) error {
-	return wampx.KeepSession(ctx, h.dial, wampx.DefaultBackoff, h.log, h.setup)
+	return wampx.Keep(ctx, h.dial, wampx.DefaultBackoff, h.log, wampx.SessionOptions{QueueSize: outboxSize}, h.setup)
 }
 
-// setup prepares one session: the outbox, leave detection and the
-// procedures (register), then reconciliation and hub.ready.
-func (h *Hub) setup(ctx context.Context, c *client.Client) (stop func(), err error) {
-	// Events are published from the outbox's own goroutine: handlers run
-	// on the client's receive loop, and a publication blocking there would
-	// stall the session (and its Close) behind it. stop ends that goroutine
-	// before the session closes.
-	out := make(chan publication, outboxSize)
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		h.publish(c, out, quit)
-	}()
-	stop = func() {
-		h.mu.Lock()
-		if h.sess == c {
-			h.sess, h.out = nil, nil
-		}
-		h.mu.Unlock()
-		close(quit)
-		select {
-		case <-done:
-		case <-time.After(time.Second): // a send stuck on a dead connection
-		}
-	}
-	if err := h.register(c); err != nil {
-		return stop, err
+// outboxSize bounds the events waiting to be published; beyond it the
+// hub drops (and logs) rather than block the directory.
+const outboxSize = 4096
+
+// setup prepares one session: leave detection and the procedures
+// (register), the expiry of held nodes, then reconciliation and hub.ready.
+func (h *Hub) setup(ctx context.Context, s *wampx.Session) error {
+	if err := h.register(s); err != nil {
+		return err
 	}
 	h.mu.Lock()
-	h.sess, h.out = c, out
+	h.sess = s
 	h.mu.Unlock()
-	go func() {
-		<-c.Done()
+	s.Go(func(sctx context.Context) {
+		h.expire(sctx)
 		h.mu.Lock()
-		if h.sess == c {
-			h.sess, h.out = nil, nil
+		if h.sess == s {
+			h.sess = nil
 		}
 		h.mu.Unlock()
-	}()
-
-	if err := h.reconcile(ctx, c); err != nil {
+	})
+	if err := h.reconcile(ctx, s); err != nil {
 		h.log.Warn("cannot reconcile with the router's meta API; waiting for nodes to re-announce", "err", err)
 	}
-	if err := c.Publish(h.names.HubReady(), nil, wamp.List{}, wamp.Dict{"session": uint64(c.ID())}); err != nil {
-		return stop, fmt.Errorf("publishing %s: %w", h.names.HubReady(), err)
+	if err := s.Publish(h.names.HubReady(), nil, wamp.List{}, wamp.Dict{"session": uint64(s.ID())}); err != nil {
+		return fmt.Errorf("publishing %s: %w", h.names.HubReady(), err)
 	}
 	h.log.Info("hub ready", "realm", h.names.Realm, "base", h.names.Base, "nodes", h.count())
-	return stop, nil
+	return nil
+}
+
+// expire removes held nodes once their grace has passed, until ctx ends.
+func (h *Hub) expire(ctx context.Context) {
+	if h.grace == 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(max(h.grace/8, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		h.publishLocked(h.dir.Expire(h.now()), "its session did not come back within the grace period")
+		h.mu.Unlock()
+	}
 }
 
 // register subscribes to leave events and registers the hub's procedures:
 // leave detection first so that no departure goes unseen.
-func (h *Hub) register(c *client.Client) error {
+func (h *Hub) register(c *wampx.Session) error {
 	if err := c.Subscribe(string(wamp.MetaEventSessionOnLeave), h.onLeave, nil); err != nil {
 		// Without leave events (a router that forbids the meta API) the
 		// directory still works; departed nodes linger until they re-add.
@@ -190,7 +195,7 @@ func (h *Hub) register(c *client.Client) error {
 func (h *Hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.nodes)
+	return h.dir.Len()
 }
 
 // onLeave removes the nodes of a departed session. nexus sends
@@ -209,56 +214,29 @@ func (h *Hub) onLeave(ev *wamp.Event) {
 		h.log.Debug("ignoring malformed session leave event", "args", ev.Arguments)
 		return
 	}
-	h.removeSession(uint64(sid), "session left")
-}
-
-func (h *Hub) removeSession(sid uint64, why string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for name, n := range h.nodes {
-		if n.info.Session == sid {
-			h.removeLocked(name, why)
+	h.publishLocked(h.dir.Leave(uint64(sid)), "session left")
+}
+
+// publishLocked logs the directory's events and queues them on the
+// current session, in order; h.mu is held. Without a session there is no
+// one to tell.
+func (h *Hub) publishLocked(ev []Event, why string) {
+	for _, e := range ev {
+		topic := h.names.DataNodeAdded()
+		if e.Kind == Subtracted {
+			topic = h.names.DataNodeSubtracted()
+			h.log.Info("data node removed", "node", e.Node.Name, "session", e.Node.Session, "reason", why)
+		} else {
+			h.log.Info("data node added", "node", e.Node.Name, "session", e.Node.Session, "description", e.Node.Description)
 		}
-	}
-}
-
-// removeLocked drops a node and tells consumers; h.mu is held.
-func (h *Hub) removeLocked(name, why string) {
-	n, ok := h.nodes[name]
-	if !ok {
-		return
-	}
-	delete(h.nodes, name)
-	h.log.Info("data node removed", "node", name, "session", n.info.Session, "reason", why)
-	h.publishLocked(h.names.DataNodeSubtracted(), n.info)
-}
-
-// publishLocked queues an event about n for the current session, in
-// order; without a session there is no one to tell.
-func (h *Hub) publishLocked(topic string, n protocol.NodeInfo) {
-	if h.out == nil {
-		return
-	}
-	p := publication{topic: topic, payload: n.Summary().Wire()}
-	select {
-	case h.out <- p:
-	default:
-		h.log.Warn("outbox full; event dropped", "topic", topic, "node", n.Name)
-	}
-}
-
-// publish sends the outbox's events on c until c ends or quit closes.
-func (h *Hub) publish(c *client.Client, out <-chan publication, quit <-chan struct{}) {
-	for {
-		select {
-		case <-c.Done():
-			return
-		case <-quit:
-			return
-		case p := <-out:
-			if err := wampx.Guard(func() error { return c.Publish(p.topic, nil, wamp.List{p.payload}, nil) }); err != nil {
-				h.log.Warn("cannot publish", "topic", p.topic, "err", err)
-			}
+		if h.sess == nil {
+			continue
+		}
+		p := e.Node.Summary().Wire()
+		if err := h.sess.Publish(topic, nil, wamp.List{p}, nil); errors.Is(err, wampx.ErrBacklog) {
+			h.log.Warn("outbox full; event dropped", "topic", topic, "node", e.Node.Name)
 		}
 	}
 }
@@ -290,101 +268,83 @@ func (h *Hub) add(ctx context.Context, inv *wamp.Invocation) client.InvokeResult
 }
 
 func (h *Hub) doAdd(ctx context.Context, inv *wamp.Invocation) (bool, error) {
-	if len(inv.Arguments) < 2 {
-		return false, protocol.Errorf(protocol.InvalidArgument, "data_node.add wants (name, description, session_id), got %d arguments", len(inv.Arguments))
-	}
-	name, err := wampx.String("name", inv.Arguments[0])
+	a, err := decodeAnnounce(inv)
 	if err != nil {
 		return false, err
 	}
-	if err := protocol.CheckNodeName(name); err != nil {
-		return false, err
-	}
-	var desc string
-	if inv.Arguments[1] != nil {
-		if desc, err = wampx.String("description", inv.Arguments[1]); err != nil {
-			return false, err
-		}
-	}
-	sid, err := callerSession(inv, 2)
-	if err != nil {
-		return false, err
-	}
-	fields, err := protocol.DecodeFieldMap(inv.ArgumentsKw["fields"])
-	if err != nil {
-		return false, err
-	}
-	timelines, err := protocol.DecodeTimelineMap(inv.ArgumentsKw["timelines"])
-	if err != nil {
-		return false, err
-	}
-	var meta map[string]any
-	if m, ok := wamp.AsDict(inv.ArgumentsKw["meta"]); ok {
-		meta = m
-	} else if inv.ArgumentsKw["meta"] != nil {
-		return false, protocol.Errorf(protocol.InvalidArgument, "meta must be a map, got %T", inv.ArgumentsKw["meta"])
-	}
-
 	// A name held by another session is refused only while that session
-	// lives: after a router restart the old holder is gone for good.
+	// lives: after a router restart the old holder is gone for good. The
+	// router is asked outside the lock.
 	h.mu.Lock()
-	held, ok := h.nodes[name]
-	var holder uint64
-	if ok && held.info.Session != sid {
-		holder = held.info.Session
-	}
+	holder, held := h.dir.Holder(a.Name)
 	h.mu.Unlock()
-	if holder != 0 && !h.sessionGone(ctx, holder) {
-		h.log.Warn("data node name taken", "node", name, "session", sid, "holder", holder)
-		return false, nil
-	}
+	holderGone := held && holder != a.Session && h.sessionGone(ctx, holder)
 
-	now := protocol.FromTime(h.now())
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n, ok := h.nodes[name]
-	if ok && n.info.Session != sid && n.info.Session != holder {
-		return false, nil // another session won the race
+	ok, ev, err := h.dir.Add(a, h.now(), func(sid uint64) bool { return holderGone && sid == holder })
+	if err != nil {
+		return false, err
 	}
-	fresh := !ok || n.info.Session != sid
-	if fresh {
-		if ok {
-			h.removeLocked(name, "its session is gone and a new one claims the name")
+	if !ok && len(ev) == 0 {
+		if cur, _ := h.dir.Holder(a.Name); cur != a.Session {
+			h.log.Warn("data node name taken", "node", a.Name, "session", a.Session, "holder", cur)
 		}
-		n = &node{info: protocol.NodeInfo{Name: name, Joined: now}}
-		h.nodes[name] = n
 	}
-	changed := fresh || n.placeholder || n.info.Description != desc
-	n.placeholder = false
-	n.info.Description = desc
-	n.info.Session = sid
-	n.info.LastSeen = now
-	if inv.ArgumentsKw["fields"] != nil || fresh {
-		n.info.Fields = fields
+	h.publishLocked(ev, "its session is gone and a new one claims the name")
+	return ok, nil
+}
+
+// decodeAnnounce decodes data_node.add's arguments and the caller the
+// router discloses.
+func decodeAnnounce(inv *wamp.Invocation) (Announce, error) {
+	var a Announce
+	if len(inv.Arguments) < 2 {
+		return a, protocol.Errorf(protocol.InvalidArgument, "data_node.add wants (name, description, session_id), got %d arguments", len(inv.Arguments))
 	}
-	if inv.ArgumentsKw["timelines"] != nil || fresh {
-		n.info.Timelines = timelines
+	var err error
+	if a.Name, err = wampx.String("name", inv.Arguments[0]); err != nil {
+		return a, err
 	}
-	if meta != nil || fresh {
-		n.info.Meta = meta
+	if err := protocol.CheckNodeName(a.Name); err != nil {
+		return a, err
 	}
-	if changed {
-		h.log.Info("data node added", "node", name, "session", sid, "description", desc)
-		h.publishLocked(h.names.DataNodeAdded(), n.info)
+	if inv.Arguments[1] != nil {
+		if a.Description, err = wampx.String("description", inv.Arguments[1]); err != nil {
+			return a, err
+		}
 	}
-	return true, nil
+	if a.Session, err = callerSession(inv, 2); err != nil {
+		return a, err
+	}
+	a.AuthID, _ = wamp.AsString(inv.Details["caller_authid"])
+	a.AuthRole, _ = wamp.AsString(inv.Details["caller_authrole"])
+	kw := inv.ArgumentsKw
+	if a.Fields, err = protocol.DecodeFieldMap(kw["fields"]); err != nil {
+		return a, err
+	}
+	if a.Timelines, err = protocol.DecodeTimelineMap(kw["timelines"]); err != nil {
+		return a, err
+	}
+	if m, ok := wamp.AsDict(kw["meta"]); ok {
+		a.Meta = m
+	} else if kw["meta"] != nil {
+		return a, protocol.Errorf(protocol.InvalidArgument, "meta must be a map, got %T", kw["meta"])
+	}
+	a.HasFields, a.HasTimelines, a.HasMeta = kw["fields"] != nil, kw["timelines"] != nil, kw["meta"] != nil
+	return a, nil
 }
 
 // sessionGone asks the router whether a session has ended. When the
 // router cannot say, the session counts as alive.
 func (h *Hub) sessionGone(ctx context.Context, sid uint64) bool {
 	h.mu.Lock()
-	c := h.sess
+	s := h.sess
 	h.mu.Unlock()
-	if c == nil {
+	if s == nil {
 		return false
 	}
-	_, err := c.Call(ctx, string(wamp.MetaProcSessionGet), nil, wamp.List{sid}, nil, nil)
+	_, err := s.Call(ctx, string(wamp.MetaProcSessionGet), nil, wamp.List{sid}, nil, nil)
 	var rpc client.RPCError
 	if errors.As(err, &rpc) && rpc.Err != nil && rpc.Err.Error == wamp.ErrNoSuchSession {
 		return true
@@ -411,8 +371,8 @@ func (h *Hub) subtract(_ context.Context, inv *wamp.Invocation) client.InvokeRes
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if n, ok := h.nodes[name]; ok && n.info.Session == sid {
-		h.removeLocked(name, "subtracted")
+	if ok, ev := h.dir.Subtract(name, sid); ok {
+		h.publishLocked(ev, "subtracted")
 	} else {
 		h.log.Warn("data_node.subtract ignored: no such node for this session", "node", name, "session", sid)
 	}
@@ -423,12 +383,7 @@ func (h *Hub) subtract(_ context.Context, inv *wamp.Invocation) client.InvokeRes
 func (h *Hub) snapshot() []protocol.NodeInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]protocol.NodeInfo, 0, len(h.nodes))
-	for _, n := range h.nodes {
-		out = append(out, n.info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return h.dir.List()
 }
 
 func (h *Hub) getDataNode(context.Context, *wamp.Invocation) client.InvokeResult {
@@ -445,124 +400,4 @@ func (h *Hub) listNodes(context.Context, *wamp.Invocation) client.InvokeResult {
 		list = append(list, n.Wire())
 	}
 	return client.InvokeResult{Args: wamp.List{list}}
-}
-
-// reconcile makes the registry agree with the router: nodes whose session
-// is gone are dropped, and every session serving B.consumer.N.get_data is
-// recorded as node N (a placeholder until it announces itself).
-func (h *Hub) reconcile(ctx context.Context, c *client.Client) error {
-	// Entries made after the session list was taken may belong to newer
-	// sessions; only those known before it are checked against it.
-	h.mu.Lock()
-	before := make(map[string]uint64, len(h.nodes))
-	for name, n := range h.nodes {
-		before[name] = n.info.Session
-	}
-	h.mu.Unlock()
-	live, err := h.liveSessions(ctx, c)
-	if err != nil {
-		return err
-	}
-	h.mu.Lock()
-	for name, n := range h.nodes {
-		if sid, ok := before[name]; ok && sid == n.info.Session && !live[sid] {
-			h.removeLocked(name, "session gone while the hub was away")
-		}
-	}
-	h.mu.Unlock()
-
-	found, err := h.servingNodes(ctx, c)
-	if err != nil {
-		return err
-	}
-	now := protocol.FromTime(h.now())
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for name, sid := range found {
-		if n, ok := h.nodes[name]; ok && n.info.Session == sid {
-			continue
-		}
-		if n, ok := h.nodes[name]; ok && (live[n.info.Session] || before[name] != n.info.Session) {
-			continue // announced meanwhile
-		}
-		h.nodes[name] = &node{placeholder: true, info: protocol.NodeInfo{
-			Name: name, Session: sid, Joined: now, LastSeen: now,
-			Fields: map[string]protocol.FieldInfo{}, Timelines: map[string]protocol.TimelineInfo{},
-			Meta: map[string]any{"placeholder": true},
-		}}
-		h.log.Info("data node found through the router", "node", name, "session", sid)
-		h.publishLocked(h.names.DataNodeAdded(), h.nodes[name].info)
-	}
-	return nil
-}
-
-func (h *Hub) liveSessions(ctx context.Context, c *client.Client) (map[uint64]bool, error) {
-	res, err := c.Call(ctx, string(wamp.MetaProcSessionList), nil, nil, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
-	}
-	live := map[uint64]bool{}
-	if len(res.Arguments) > 0 {
-		l, _ := wamp.AsList(res.Arguments[0])
-		for _, e := range l {
-			if id, ok := wamp.AsID(e); ok {
-				live[uint64(id)] = true
-			}
-		}
-	}
-	return live, nil
-}
-
-// servingNodes maps each node name to the session that registered its
-// get_data procedure.
-func (h *Hub) servingNodes(ctx context.Context, c *client.Client) (map[string]uint64, error) {
-	res, err := c.Call(ctx, string(wamp.MetaProcRegList), nil, nil, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("listing registrations: %w", err)
-	}
-	var ids []wamp.ID
-	if len(res.Arguments) > 0 {
-		if d, ok := wamp.AsDict(res.Arguments[0]); ok {
-			l, _ := wamp.AsList(d["exact"])
-			for _, e := range l {
-				if id, ok := wamp.AsID(e); ok {
-					ids = append(ids, id)
-				}
-			}
-		}
-	}
-	prefix, suffix := h.names.ConsumerPrefix(), ".get_data"
-	found := map[string]uint64{}
-	for _, id := range ids {
-		// A call on a cancelled context still waits for the router to
-		// confirm the cancellation, so stop here rather than per call.
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		res, err := c.Call(ctx, string(wamp.MetaProcRegGet), nil, wamp.List{id}, nil, nil)
-		if err != nil || len(res.Arguments) == 0 {
-			continue // unregistered meanwhile
-		}
-		d, _ := wamp.AsDict(res.Arguments[0])
-		uri, _ := wamp.AsString(d["uri"])
-		if !strings.HasPrefix(uri, prefix) || !strings.HasSuffix(uri, suffix) {
-			continue
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(uri, prefix), suffix)
-		if !protocol.ValidNodeName(name) {
-			continue
-		}
-		res, err = c.Call(ctx, string(wamp.MetaProcRegListCallees), nil, wamp.List{id}, nil, nil)
-		if err != nil || len(res.Arguments) == 0 {
-			continue
-		}
-		l, _ := wamp.AsList(res.Arguments[0])
-		if len(l) == 0 {
-			continue
-		}
-		if sid, ok := wamp.AsID(l[0]); ok {
-			found[name] = uint64(sid)
-		}
-	}
-	return found, nil
 }

@@ -411,12 +411,17 @@ func TestStaleHolderReplaced(t *testing.T) {
 		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
 	})
 	h.mu.Lock()
-	h.nodes["gamma"] = &node{info: protocol.NodeInfo{Name: "gamma", Description: "old", Session: 424242}}
+	h.dir.Add(Announce{Name: "gamma", Description: "old", Session: 424242}, time.Now(), nil)
 	h.mu.Unlock()
 	if ok, err := e.add(c, "gamma", "new", 0, nil); !ok || err != nil {
 		t.Fatalf("add over a stale holder = %v, %v; want true", ok, err)
 	}
-	testutil.Eventually(t, 10*time.Second, "subtracted then added", func() bool { return w.has("-gamma") && w.has("+gamma") })
+	// The name changes hands without a subtract: consumers hear only of
+	// the new description.
+	testutil.Eventually(t, 10*time.Second, "added with the new description", func() bool { return w.has("+gamma") })
+	if w.has("-gamma") {
+		t.Error("a stale holder replaced published data_node_subtracted")
+	}
 	if n, _ := e.find(c, "gamma"); n.Session != uint64(c.ID()) || n.Description != "new" {
 		t.Errorf("listed %+v", n)
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
@@ -32,9 +33,9 @@ func TestOnLeavePayloads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.nodes["n"] = &node{info: protocol.NodeInfo{Name: "n", Session: 7}}
+			h.dir.Add(Announce{Name: "n", Session: 7}, time.Now(), nil)
 			h.onLeave(&wamp.Event{Arguments: tc.args})
-			if _, ok := h.nodes["n"]; ok == tc.gone {
+			if _, ok := h.dir.Holder("n"); ok == tc.gone {
 				t.Errorf("node present = %v after %v", ok, tc.args)
 			}
 		})

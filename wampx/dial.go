@@ -232,7 +232,7 @@ func (c Config) Dialer(logger *slog.Logger) (Dialer, error) {
 		// gets its own copy; a shared map would race between sessions.
 		cfg := cfg
 		cfg.HelloDetails = maps.Clone(cfg.HelloDetails)
-		cl, err := client.ConnectNet(ctx, url, cfg)
+		cl, err := connect(ctx, url, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to %s realm %s: %w", url, cfg.Realm, err)
 		}

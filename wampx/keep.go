@@ -18,22 +18,16 @@ type Backoff struct {
 // DefaultBackoff starts at 100ms and doubles up to 5s.
 var DefaultBackoff = Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 
-// Keep holds a session open until ctx ends: it dials, calls setup with the
-// new session, and waits for the session to end; then it dials again with
-// exponential backoff and jitter. setup registers procedures, subscribes and
-// announces; an error from it closes that session and counts as a failed
-// attempt. Keep returns ctx's error once ctx is done.
-func Keep(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setup func(ctx context.Context, c *client.Client) error) error {
-	return KeepSession(ctx, dial, b, logger, func(ctx context.Context, c *client.Client) (func(), error) {
-		return nil, setup(ctx, c)
-	})
-}
-
-// KeepSession is Keep for owners that send on the session from goroutines
-// of their own: setup also returns a stop function (may be nil) that Keep
-// calls before closing the session, so that those goroutines end first.
-// nexus closes its send queue on Close, and a send racing it would panic.
-func KeepSession(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, setup func(ctx context.Context, c *client.Client) (stop func(), err error)) error {
+// Keep holds a session open until ctx ends: it dials, wraps the client in
+// a Session, calls setup with it, and waits for the session to end; then it
+// closes that session and dials again with exponential backoff and jitter.
+// setup registers procedures, subscribes and announces, and starts the
+// owner's goroutines with Session.Go, so they end before the session
+// closes; an error from it closes that session and counts as a failed
+// attempt. Nothing Keep waits for holds a lock across a send, so a lost
+// session is always closed and redialed. Keep returns ctx's error once ctx
+// is done.
+func Keep(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logger, opts SessionOptions, setup func(ctx context.Context, s *Session) error) error {
 	logger = Logger(logger)
 	if b.Min <= 0 {
 		b = DefaultBackoff
@@ -42,22 +36,20 @@ func KeepSession(ctx context.Context, dial Dialer, b Backoff, logger *slog.Logge
 	for {
 		c, err := dial(ctx)
 		if err == nil {
-			var stop func()
-			stop, err = setup(ctx, c)
-			if err == nil {
+			s := NewSession(c, logger, opts)
+			if err = setup(ctx, s); err == nil {
 				delay = b.Min
 				select {
-				case <-c.Done():
-					logger.Warn("session lost; reconnecting")
+				case <-s.Done():
+					if ctx.Err() == nil {
+						logger.Warn("session lost; reconnecting")
+					}
 				case <-ctx.Done():
 				}
 			} else {
 				logger.Warn("session setup failed", "err", err)
 			}
-			if stop != nil {
-				stop()
-			}
-			c.Close()
+			s.Close()
 		} else if ctx.Err() == nil {
 			logger.Warn("cannot reach router", "err", err, "retry_in", delay.String())
 		}

@@ -150,15 +150,3 @@ func TestDialerConcurrent(t *testing.T) {
 		}
 	}
 }
-
-func TestGuard(t *testing.T) {
-	ch := make(chan int)
-	close(ch)
-	err := Guard(func() error { ch <- 1; return nil })
-	if err == nil {
-		t.Fatal("panic not turned into an error")
-	}
-	if err := Guard(func() error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -54,7 +54,10 @@ type Field struct {
 type Sink interface {
 	// Declare announces fields, or updates their descriptions.
 	Declare(fields ...Field)
-	// Emit hands over readings of declared fields.
+	// Emit hands over readings of declared fields. The node's sink queues
+	// them for its one store writer and waits at most a second: a store
+	// that keeps up has them stored on return; when the queue stays full
+	// the batch is dropped and the drop reported through Error.
 	Emit(readings ...protocol.Reading)
 	// Error reports a failure that was skipped or will be retried: bad data,
 	// a sensor error, a lost connection. The node counts and logs it.

@@ -397,7 +397,7 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 			if ps, ok := res.Series(f, m.fields[f].Timeline); ok {
 				// A field found on another timeline moved: refresh the metadata.
 				stale = stale || ps.Timeline != m.fields[f].Timeline
-				if ps.Len() > r.MaxPoints {
+				if ps.Len() > pointLimit(r.MaxPoints, r.Agg) {
 					// A node that ignores max_points (sisock's) still
 					// must not flood the panel: downsample as a node would.
 					if ps, err = downsampleLike(ps, q, r.Agg); err != nil {
@@ -486,4 +486,13 @@ func (c *Core) getData(ctx context.Context, node string, q Query) (*protocol.Dat
 	c.legacy[node] = true
 	c.mu.Unlock()
 	return res, nil
+}
+
+// pointLimit is the most points a series may have for maxPoints: two per
+// bucket with minmax.
+func pointLimit(maxPoints int, agg string) int {
+	if agg == protocol.AggMinMax {
+		return 2 * maxPoints
+	}
+	return maxPoints
 }

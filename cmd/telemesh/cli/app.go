@@ -8,17 +8,37 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"sort"
 	"strings"
 
+	"github.com/telemesh/telemesh/internal/version"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// commands holds every subcommand; each subcommand file adds its own in init.
-var commands []*ucli.Command
-
-func register(c *ucli.Command) { commands = append(commands, c) }
+// subcommands is the one list of telemesh's subcommands, in help order.
+// Each file's constructor builds its command afresh, so that no two apps
+// share flag state (urfave/cli writes defaults and environment values into
+// the flag structs as it parses).
+func subcommands() []*ucli.Command {
+	return []*ucli.Command{
+		backupCommand(),
+		benchCommand(),
+		bridgeCommand(),
+		driversCommand(),
+		fieldsCommand(),
+		getCommand(),
+		healthcheckCommand(),
+		hubCommand(),
+		nodeCommand(),
+		nodesCommand(),
+		routerCommand(),
+		secretsCommand(),
+		tailCommand(),
+		tlsCommand(),
+		upCommand(),
+		versionCommand(),
+	}
+}
 
 // Run runs the telemesh command line with args (args[0] is the program
 // name), writing normal output to stdout and logs to stderr.
@@ -27,8 +47,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return app.RunContext(ctx, interspersed(app, args))
 }
 
-func newApp(stdout, stderr io.Writer) *ucli.App {
-	cmds := cloneCommands(commands)
+// newApp builds the application with the subcommands and any extra ones
+// (tests add theirs).
+func newApp(stdout, stderr io.Writer, extra ...*ucli.Command) *ucli.App {
+	cmds := append(subcommands(), extra...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	for _, c := range cmds {
 		prepare(c, nil)
@@ -36,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 	app := &ucli.App{
 		Name:                 "telemesh",
 		Usage:                "live and historical sensor data from many machines over one WAMP router",
-		Version:              Version,
+		Version:              version.Version,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
@@ -63,37 +85,6 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		ExitErrHandler: func(*ucli.Context, error) {}, // main prints errors and exits
 	}
 	return app
-}
-
-// cloneCommands copies the command tree, flags included, so that preparing,
-// stubbing or running one app never changes another's: urfave/cli writes
-// environment values and defaults into the flag structs as it parses.
-func cloneCommands(cs []*ucli.Command) []*ucli.Command {
-	out := make([]*ucli.Command, len(cs))
-	for i, c := range cs {
-		cc := *c
-		cc.Subcommands = cloneCommands(c.Subcommands)
-		cc.Flags = cloneFlags(c.Flags)
-		out[i] = &cc
-	}
-	return out
-}
-
-// cloneFlags shallow-copies each flag struct (every urfave flag type is a
-// pointer to a struct).
-func cloneFlags(fs []ucli.Flag) []ucli.Flag {
-	out := make([]ucli.Flag, len(fs))
-	for i, f := range fs {
-		v := reflect.ValueOf(f)
-		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-			out[i] = f
-			continue
-		}
-		n := reflect.New(v.Elem().Type())
-		n.Elem().Set(v.Elem())
-		out[i] = n.Interface().(ucli.Flag)
-	}
-	return out
 }
 
 // prepare gives every flag of c (and its subcommands) an environment

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/telemesh/telemesh/internal/version"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -20,8 +21,9 @@ var echoed struct {
 	tags  []string
 }
 
-func init() {
-	register(&ucli.Command{
+// echoCommand is the test-only "echo-flags" command.
+func echoCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:   "echo-flags",
 		Usage:  "test only: records its flags",
 		Hidden: true,
@@ -34,13 +36,14 @@ func init() {
 			echoed.name, echoed.count, echoed.tags = c.String("name"), c.Int("count"), c.StringSlice("tag")
 			return nil
 		},
-	})
+	}
 }
 
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := Run(context.Background(), append([]string{"telemesh"}, args...), &out, &errb)
+	app := newApp(&out, &errb, echoCommand())
+	err := app.RunContext(context.Background(), interspersed(app, append([]string{"telemesh"}, args...)))
 	return out.String() + errb.String(), err
 }
 
@@ -49,7 +52,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range commands {
+	for _, c := range subcommands() {
 		if c.Hidden {
 			continue
 		}
@@ -61,7 +64,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, err := run(t, "version")
-	if err != nil || !strings.Contains(out, "telemesh "+Version) {
+	if err != nil || !strings.Contains(out, "telemesh "+version.Version) {
 		t.Fatalf("version: %q %v", out, err)
 	}
 }
@@ -129,7 +132,7 @@ func TestCheckArgs(t *testing.T) {
 		{[]string{"no-such-command"}, false},
 		{[]string{"secrets", "init", "--dir", "/x", "hub"}, true},
 	} {
-		if err := CheckArgs(tc.args); (err == nil) != tc.ok {
+		if err := checkArgs(newApp(io.Discard, io.Discard, echoCommand()), tc.args); (err == nil) != tc.ok {
 			t.Errorf("CheckArgs(%v) = %v", tc.args, err)
 		}
 	}
@@ -193,7 +196,7 @@ func TestBackup(t *testing.T) {
 }
 
 func TestInterspersedFlags(t *testing.T) {
-	app := newApp(io.Discard, io.Discard)
+	app := newApp(io.Discard, io.Discard, echoCommand())
 	for _, tc := range []struct{ in, want string }{
 		{"telemesh get sim temp co2 --since 1h", "telemesh get --since 1h sim temp co2"},
 		{"telemesh --log-level debug get sim temp --format=csv", "telemesh --log-level debug get --format=csv sim temp"},

@@ -10,8 +10,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// backupCommand is the backup subcommand.
+func backupCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "backup",
 		Usage:     "copy a data node's SQLite database consistently, while the node keeps running",
 		ArgsUsage: "NODE.db BACKUP.db",
@@ -19,7 +20,7 @@ func init() {
    VACUUM INTO, which reads one snapshot and does not block the node's writes
    for long. Restore by stopping the node and putting the copy in its place.`,
 		Action: backup,
-	})
+	}
 }
 
 func backup(c *ucli.Context) error {

@@ -10,11 +10,13 @@ import (
 	"github.com/telemesh/telemesh/cmd/telemesh/bench"
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/datanodes/store"
+	"github.com/telemesh/telemesh/datanodes/store/sqlite"
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// benchCommand is the bench subcommand.
+func benchCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "bench",
 		Usage: "measure ingest, get_data, live delivery, hub registration and node memory",
 		Description: `Self-hosted by default: a router, the hub and a data node run in this process,
@@ -50,7 +52,7 @@ default); use --days 1 for a quick run.`,
 			res, err := bench.Run(c.Context, bench.Config{
 				Router: rc, Names: n,
 				OpenStore: func() (store.Store, error) {
-					return openStore(filepath.Join(dir, "bench.db"), datanodes.Config{Name: "bench"}, log)
+					return sqlite.Open(filepath.Join(dir, "bench.db"), storeOptions(datanodes.Config{}), log.With("component", "store"))
 				},
 				Days: c.Float64("days"), Fields: c.Int("fields"), MaxPoints: c.Int("max-points"),
 				LiveReadings: c.Int("live-readings"), HubNodes: c.Int("hub-nodes"),
@@ -75,5 +77,5 @@ default); use --days 1 for a quick run.`,
 			}
 			return err
 		},
-	})
+	}
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 )
 
-func init() {
-	register(&ucli.Command{
+// bridgeCommand is the bridge subcommand.
+func bridgeCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "bridge",
 		Usage: "serve the data nodes to Grafana over HTTP (SimpleJSON and JSON datasource protocols)",
 		Description: `Serves the SimpleJSON (grafana-simple-json-datasource) and JSON
@@ -41,7 +42,7 @@ func init() {
 			&ucli.StringFlag{Name: "default-agg", Value: "mean", Usage: "aggregation of queries that name none: mean, min, max, last or minmax"},
 		),
 		Action: runBridge,
-	})
+	}
 }
 
 // secretFlag returns the value of flag, or the trimmed content of the file

@@ -13,7 +13,10 @@ import (
 // values are errors. Deployment tests use it to prove that every command a
 // compose file or systemd unit runs is valid.
 func CheckArgs(args []string) error {
-	app := newApp(io.Discard, io.Discard)
+	return checkArgs(newApp(io.Discard, io.Discard), args)
+}
+
+func checkArgs(app *ucli.App, args []string) error {
 	noop := func(*ucli.Context) error { return nil }
 	var walk func([]*ucli.Command)
 	walk = func(cs []*ucli.Command) {

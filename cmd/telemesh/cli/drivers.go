@@ -10,8 +10,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// driversCommand is the drivers subcommand.
+func driversCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "drivers",
 		Usage:     "list the data-node drivers, or print one driver's sample configuration",
 		ArgsUsage: " ",
@@ -36,5 +37,5 @@ func init() {
 			}
 			return tw.Flush()
 		},
-	})
+	}
 }

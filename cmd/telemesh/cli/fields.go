@@ -11,8 +11,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// fieldsCommand is the fields subcommand.
+func fieldsCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "fields",
 		Usage:     "list the fields of a data node",
 		ArgsUsage: "NODE",
@@ -50,7 +51,7 @@ func init() {
 				return writeRows(w, format, []string{"field", "type", "units", "timeline", "interval", "description"}, rows)
 			})
 		},
-	})
+	}
 }
 
 func deref(s *string) string {

@@ -10,8 +10,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// getCommand is the get subcommand.
+func getCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "get",
 		Usage:     "read historical data of some fields of a data node",
 		ArgsUsage: "NODE FIELD...",
@@ -29,7 +30,7 @@ spikes).`,
 			&ucli.StringFlag{Name: "agg", Usage: "bucket aggregation: mean, min, max, last or minmax"},
 		),
 		Action: get,
-	})
+	}
 }
 
 func get(c *ucli.Context) error {

@@ -12,8 +12,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// healthcheckCommand is the healthcheck subcommand.
+func healthcheckCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "healthcheck",
 		Usage: "exit 0 when a component is healthy (for container and systemd health checks)",
 		Description: `Checks one of:
@@ -27,7 +28,7 @@ func init() {
 			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "give up after this long"},
 		),
 		Action: healthcheck,
-	})
+	}
 }
 
 func healthcheck(c *ucli.Context) error {

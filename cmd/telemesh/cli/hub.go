@@ -8,8 +8,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// hubCommand is the hub subcommand.
+func hubCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "hub",
 		Usage: "run the hub: the directory of data nodes, against any WAMP router",
 		Description: `Registers data_node.add and data_node.subtract, get_data_node and list_nodes,
@@ -18,14 +19,22 @@ as the router reports its session gone. On start and after every reconnect it
 rebuilds its directory from the router's meta API and publishes hub.ready, so
 restarting it loses no node. Works against crossbar.io routers too (with the
 meta API and caller disclosure allowed for its role).`,
-		Flags: clientFlags(),
+		Flags: append(clientFlags(),
+			&ucli.DurationFlag{Name: "remove-grace", Value: hub.DefaultGrace, Usage: "keep listing a node whose session was found gone after the hub's own reconnect (a router restart) this long, so a node that only reconnects does not flap; 0 removes at once"},
+			&ucli.StringSliceFlag{Name: "any-name-role", Value: ucli.NewStringSlice(hub.DefaultNamePolicy.AnyNameRoles...), Usage: "roles whose sessions may announce any node name (others only the name of their authid); repeatable"},
+		),
 		Action: func(c *ucli.Context) error {
 			dial, cfg, n, err := clientDialer(c)
 			if err != nil {
 				return err
 			}
 			log := logger(c)
-			h, err := hub.New(hub.Config{Names: n, Dial: dial, Logger: log.With("component", "hub")})
+			grace := c.Duration("remove-grace")
+			if grace == 0 {
+				grace = -1 // the flag's 0 means none; the config's 0 means the default
+			}
+			policy := hub.NamePolicy{AnyNameRoles: c.StringSlice("any-name-role")}
+			h, err := hub.New(hub.Config{Names: n, Dial: dial, Logger: log.With("component", "hub"), Grace: grace, Policy: &policy})
 			if err != nil {
 				return err
 			}
@@ -35,5 +44,5 @@ meta API and caller disclosure allowed for its role).`,
 			}
 			return nil
 		},
-	})
+	}
 }

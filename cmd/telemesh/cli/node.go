@@ -3,19 +3,15 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/telemesh/telemesh/datanodes"
 	_ "github.com/telemesh/telemesh/datanodes/driver/all" // every driver
-	"github.com/telemesh/telemesh/datanodes/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// nodeCommand is the node subcommand.
+func nodeCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "node",
 		Usage: "run a data node: drivers feed a local store served over get_fields/get_data",
 		Description: `Runs the drivers of a node file (--config node.yaml), keeps their readings in
@@ -31,6 +27,7 @@ lists the drivers and prints a sample block for each.`,
 			&ucli.StringFlag{Name: "description", Usage: "node description"},
 			&ucli.StringSliceFlag{Name: "driver", Usage: "run a driver of this type with its default configuration (repeatable)"},
 			&ucli.PathFlag{Name: "data-dir", Value: "./data", Usage: "directory of the node's database"},
+			&ucli.StringFlag{Name: "health-listen", Usage: "serve the node's /healthz and /metrics here (e.g. 127.0.0.1:9101; check with telemesh healthcheck --http)"},
 		}, clientFlags()...),
 		Action: func(c *ucli.Context) error {
 			cfg, err := nodeConfig(c)
@@ -42,22 +39,18 @@ lists the drivers and prints a sample block for each.`,
 			if err != nil {
 				return err
 			}
-			st, err := openNodeStore(cfg, log)
+			n, st, err := openNode(cfg, dial, log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			n, err := datanodes.New(cfg, dial, st, log)
-			if err != nil {
-				return err
-			}
 			log.Info("node starting", "name", cfg.Name, "url", cfg.Router.URL, "realm", cfg.Router.Realm, "drivers", len(cfg.Drivers))
 			if err := n.Run(c.Context); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
 			return st.Close()
 		},
-	})
+	}
 }
 
 // nodeConfig builds the node configuration from the node file, if any,
@@ -79,6 +72,9 @@ func nodeConfig(c *ucli.Context) (datanodes.Config, error) {
 	set(&cfg.Description, "description")
 	if c.IsSet("data-dir") || cfg.DataDir == "" {
 		cfg.DataDir = c.Path("data-dir")
+	}
+	if c.IsSet("health-listen") {
+		cfg.Health.Listen = c.String("health-listen")
 	}
 	for _, d := range c.StringSlice("driver") {
 		cfg.Drivers = append(cfg.Drivers, datanodes.DriverConfig{Type: d})
@@ -108,12 +104,4 @@ func nodeConfig(c *ucli.Context) (datanodes.Config, error) {
 	}
 	cfg.SetDefaults()
 	return cfg, cfg.Validate()
-}
-
-// openNodeStore opens the node's store at <data-dir>/<name>.db.
-func openNodeStore(cfg datanodes.Config, log *slog.Logger) (store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	return openStore(filepath.Join(cfg.DataDir, cfg.Name+".db"), cfg, log)
 }

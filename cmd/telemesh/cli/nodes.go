@@ -10,8 +10,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// nodesCommand is the nodes subcommand.
+func nodesCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "nodes",
 		Usage: "list the data nodes the hub knows",
 		Flags: consumerFlags(10 * time.Second),
@@ -48,5 +49,5 @@ func init() {
 				return writeRows(w, format, []string{"name", "description", "fields", "joined"}, rows)
 			})
 		},
-	})
+	}
 }

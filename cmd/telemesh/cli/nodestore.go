@@ -1,19 +1,46 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
+	"github.com/telemesh/telemesh/wampx"
 )
 
-// openStore opens a node's SQLite store at path with the node file's
-// store settings.
-func openStore(path string, cfg datanodes.Config, log *slog.Logger) (store.Store, error) {
+// openNode is the one constructor of a data node and its store, used by
+// both `node` and `up`: it makes the data directory, opens
+// <data_dir>/<name>.db with the node file's store settings and builds the
+// node on it. The caller closes the store after Run.
+func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datanodes.Node, store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, cfg.Name+".db")
+	opts := storeOptions(cfg)
+	st, err := sqlite.Open(path, opts, log.With("component", "store"))
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := datanodes.New(cfg, dial, st, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(),
+		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String())
+	return n, st, nil
+}
+
+// storeOptions are the SQLite options a node file's store section gives.
+func storeOptions(cfg datanodes.Config) sqlite.Options {
 	r := cfg.Store.Retention
-	return sqlite.Open(path, sqlite.Options{
+	return sqlite.Options{
 		FlushInterval: cfg.Store.FlushInterval.D(),
 		Retention:     sqlite.Retention{Raw: r["raw"].D(), Minute: r["minute"].D(), Hour: r["hour"].D()},
-	}, log.With("component", "store"))
+	}
 }

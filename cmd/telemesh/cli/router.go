@@ -8,8 +8,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// routerCommand is the router subcommand.
+func routerCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "router",
 		Usage: "run the WAMP router (WebSocket and RawSocket, JSON/msgpack/CBOR, TLS, roles)",
 		Description: `Without --config the router serves one realm (the profile's, or --realm and
@@ -31,7 +32,7 @@ listeners when given. The WebSocket listener also serves /metrics
 			&ucli.BoolFlag{Name: "dashboard", Value: true, Usage: "serve the live web dashboard at / of the WebSocket listener (for the first realm; its base URI from --profile/--base-uri)"},
 		}, withoutConfig(namingFlags())...),
 		Action: runRouter,
-	})
+	}
 }
 
 func runRouter(c *ucli.Context) error {

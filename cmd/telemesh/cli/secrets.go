@@ -12,8 +12,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// secretsCommand is the secrets subcommand.
+func secretsCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "secrets",
 		Usage: "create the shared secrets of a deployment (router users, nodes, hub, bridge)",
 		Subcommands: []*ucli.Command{{
@@ -26,7 +27,7 @@ func init() {
 			},
 			Action: secretsInit,
 		}},
-	})
+	}
 }
 
 // secretsInit writes one secret file per name unless it already exists, so

@@ -11,14 +11,15 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func init() {
-	register(&ucli.Command{
+// tailCommand is the tail subcommand.
+func tailCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:      "tail",
 		Usage:     "print the live readings of a data node until interrupted",
 		ArgsUsage: "NODE [FIELD...]",
 		Flags:     consumerFlags(10 * time.Second),
 		Action:    tail,
-	})
+	}
 }
 
 func tail(c *ucli.Context) error {

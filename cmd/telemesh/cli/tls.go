@@ -11,8 +11,9 @@ import (
 	"github.com/telemesh/telemesh/tls/pki"
 )
 
-func init() {
-	register(&ucli.Command{
+// tlsCommand is the tls subcommand.
+func tlsCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "tls",
 		Usage: "create and inspect the local CA and server certificate for wss:// and tcps://",
 		Subcommands: []*ucli.Command{
@@ -40,7 +41,7 @@ func init() {
 				Action:    tlsShow,
 			},
 		},
-	})
+	}
 }
 
 func tlsInit(c *ucli.Context) error {

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/crossbar-config/crossbar"
 	"github.com/telemesh/telemesh/datanodes"
-	"github.com/telemesh/telemesh/datanodes/store/sqlite"
+	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/protocol"
@@ -22,8 +20,9 @@ import (
 	_ "github.com/telemesh/telemesh/datanodes/driver/all" // every driver, for --node-config
 )
 
-func init() {
-	register(&ucli.Command{
+// upCommand is the up subcommand.
+func upCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "up",
 		Usage: "run the whole stack in one process: router, hub, a simulated node and the Grafana bridge",
 		Description: `up is for a first run and for demos. It serves WAMP on --ws-listen (WebSocket,
@@ -43,7 +42,7 @@ func init() {
 			&ucli.BoolFlag{Name: "no-node", Usage: "run no data node"},
 		),
 		Action: up,
-	})
+	}
 }
 
 func up(c *ucli.Context) error {
@@ -166,7 +165,7 @@ func upRouterConfig(c *ucli.Context, n protocol.Names, log *slog.Logger) (router
 
 // upNode builds the embedded data node: the simulated one, or the one a
 // node file describes.
-func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Logger) (*datanodes.Node, *sqlite.Store, error) {
+func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Logger) (*datanodes.Node, store.Store, error) {
 	var cfg datanodes.Config
 	if path := c.String("node-config"); path != "" {
 		var err error
@@ -187,21 +186,8 @@ func upNode(c *ucli.Context, n protocol.Names, srv *router.Server, log *slog.Log
 	if err := protocol.CheckNodeName(cfg.Name); err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
-	}
-	path := filepath.Join(cfg.DataDir, cfg.Name+".db")
-	st, err := sqlite.Open(path, sqlite.Options{}, log.With("component", "store", "node", cfg.Name))
-	if err != nil {
-		return nil, nil, err
-	}
-	node, err := datanodes.New(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, protocol.RoleDataNode), st, log.With("component", "node", "node", cfg.Name))
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	log.Info("data node up", "node", cfg.Name, "db", path)
-	return node, st, nil
+	cfg.SetDefaults()
+	return openNode(cfg, srv.LocalRealmDialer(n.Realm, cfg.Name, protocol.RoleDataNode), log.With("component", "node", "node", cfg.Name))
 }
 
 func ignoreCanceled(err error) error {

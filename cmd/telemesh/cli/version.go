@@ -5,14 +5,13 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/telemesh/telemesh/internal/version"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// Version is the telemesh release; the release build sets it with -ldflags.
-var Version = "0.1.0-dev"
-
-func init() {
-	register(&ucli.Command{
+// versionCommand is the version subcommand.
+func versionCommand() *ucli.Command {
+	return &ucli.Command{
 		Name:  "version",
 		Usage: "print the telemesh version and build information",
 		Action: func(c *ucli.Context) error {
@@ -24,8 +23,8 @@ func init() {
 					}
 				}
 			}
-			fmt.Fprintf(c.App.Writer, "telemesh %s (commit %s, %s, %s/%s)\n", Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(c.App.Writer, "telemesh %s (commit %s, %s, %s/%s)\n", version.Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
-	})
+	}
 }

@@ -1,5 +1,5 @@
-// Package all registers every telemesh driver: import it for its side
-// effects (one blank import per driver, one file per driver).
+//go:build !custom || drivers.sim
+
 package all
 
 import _ "github.com/telemesh/telemesh/datanodes/driver/sim" // the simulated driver

@@ -94,8 +94,8 @@ func (d *Driver) Run(ctx context.Context, sink driver.Sink) error {
 		}
 		return c, err
 	}
-	err := wampx.Keep(ctx, dial, wampx.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}, d.Logger,
-		func(ctx context.Context, c *client.Client) error {
+	err := wampx.Keep(ctx, dial, wampx.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}, d.Logger, wampx.SessionOptions{},
+		func(ctx context.Context, c *wampx.Session) error {
 			err := c.Subscribe(d.Topic(), func(ev *wamp.Event) { d.Handle(sink, ev) },
 				wamp.Dict{"match": "wildcard"})
 			if err != nil {
