@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/crossbar-config/crossbar"
