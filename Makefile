@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/telemesh/telemesh/internal/version.Version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test unit lint bench fuzz deps release release-check plugin web clean
+.PHONY: all build run test test-frontend unit lint bench fuzz deps release release-check plugin plugin-zip frontend web clean
 
 all: build
 
@@ -27,7 +27,7 @@ deps:
 ## Outside CI, suites whose external tools are missing skip; the summary at
 ## the end says which, and how to install what they need.
 SKIPLOG := $(CURDIR)/bin/skipped-tests.txt
-test: lint
+test: lint test-frontend
 	@mkdir -p bin && rm -f $(SKIPLOG)
 	@TELEMESH_SKIPLOG=$(SKIPLOG) $(GO) test -race -count=1 -timeout 30m $(PKG); rc=$$?; \
 	if [ -s $(SKIPLOG) ]; then \
@@ -35,6 +35,12 @@ test: lint
 	  sort $(SKIPLOG) | sed 's/^/   /'; \
 	  echo "   to run them: sudo apt-get install python3-autobahn python3-cbor2 mosquitto chromium nodejs npm; make deps"; \
 	fi; exit $$rc
+
+## test-frontend: the plugin frontend's jest unit tests (after make deps).
+test-frontend:
+	@if [ -d $(PLUGIN_SRC)/node_modules ]; then cd $(PLUGIN_SRC) && npm run --silent test:ci; \
+	elif [ -n "$$CI" ]; then echo "test-frontend: run make deps first"; exit 1; \
+	else echo "SKIP test-frontend: no $(PLUGIN_SRC)/node_modules (run make deps)"; fi
 
 unit:
 	$(GO) test -short -count=1 $(PKG)
@@ -67,19 +73,52 @@ clean:
 web:
 	cd consumers/web && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
-## plugin: the Grafana backend datasource plugin in $(PLUGIN_DIST) (plugin.json, module.js,
-## gpx_telemesh for linux amd64 and arm64, static: the plugin needs no cgo).
-PLUGIN_ARCHS ?= amd64 arm64
-PLUGIN_DIST  ?= dist/grafana-plugin
+## frontend: rebuild the plugin frontend (create-plugin webpack) committed as
+## grafana-bridge/plugin/dist/module.js and its source map.
+PLUGIN_SRC := grafana-bridge/plugin
+frontend:
+	cd $(PLUGIN_SRC) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## plugin: the Grafana datasource plugin in $(PLUGIN_DIST): plugin.json, the
+## committed frontend with its source map, README, CHANGELOG, LICENSE, the Go
+## build manifest and static backends for the SDK's targets plus linux/arm
+## (armv7). Versions: the tag vX.Y.Z gives X.Y.Z (package.json must agree);
+## anything else is a pre-release of package.json's version.
+PLUGIN_ID      := telemesh-wamp-datasource
+PLUGIN_TARGETS ?= linux/amd64 linux/arm64 linux/arm darwin/amd64 darwin/arm64 windows/amd64
+PLUGIN_DIST    ?= dist/grafana-plugin
+PLUGIN_BASE    := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(PLUGIN_SRC)/package.json)
+PLUGIN_VERSION ?= $(shell v='$(patsubst v%,%,$(VERSION))'; \
+  if echo "$$v" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$'; then echo "$$v"; \
+  else echo "$(PLUGIN_BASE)-dev+$$(echo "$$v" | tr -c '0-9A-Za-z\n' '.')"; fi)
+PLUGIN_ZIP     ?= dist/$(PLUGIN_ID)-$(PLUGIN_VERSION).zip
+PLUGIN_BUILDINFO := {"time":$(shell date -u +%s)000,"pluginID":"$(PLUGIN_ID)","version":"$(PLUGIN_VERSION)"}
 plugin:
-	rm -rf $(PLUGIN_DIST) && mkdir -p $(PLUGIN_DIST)
-	cp -R grafana-bridge/plugin/dist-src/. $(PLUGIN_DIST)/
-	sed -i -e 's/%VERSION%/$(patsubst v%,%,$(VERSION))/' -e "s/%TODAY%/$$(date -u +%Y-%m-%d)/" $(PLUGIN_DIST)/plugin.json
-	for arch in $(PLUGIN_ARCHS); do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags arrow_json_stdlib -ldflags '-s -w' \
-	    -o $(PLUGIN_DIST)/gpx_telemesh_linux_$$arch ./cmd/gpx_telemesh || exit 1; \
+	@if echo '$(PLUGIN_VERSION)' | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+$$' && [ '$(PLUGIN_VERSION)' != '$(PLUGIN_BASE)' ]; then \
+	  echo "release $(PLUGIN_VERSION) but $(PLUGIN_SRC)/package.json says $(PLUGIN_BASE)"; exit 1; fi
+	rm -rf $(PLUGIN_DIST) && mkdir -p $(PLUGIN_DIST)/img
+	sed -e 's/%VERSION%/$(PLUGIN_VERSION)/' -e "s/%TODAY%/$$(date -u +%Y-%m-%d)/" $(PLUGIN_SRC)/src/plugin.json > $(PLUGIN_DIST)/plugin.json
+	cp $(PLUGIN_SRC)/dist/module.js $(PLUGIN_SRC)/dist/module.js.map $(PLUGIN_SRC)/src/README.md \
+	  $(PLUGIN_SRC)/CHANGELOG.md $(PLUGIN_SRC)/LICENSE $(PLUGIN_DIST)/
+	cp $(PLUGIN_SRC)/src/img/* $(PLUGIN_DIST)/img/
+	cd $(PLUGIN_SRC) && find . -name node_modules -prune -o -name '*.go' -type f -print | sed 's|^\./||' | LC_ALL=C sort | \
+	  while read -r f; do echo "$$(sha256sum "$$f" | cut -d' ' -f1):$$f"; done > $(CURDIR)/$(PLUGIN_DIST)/go_plugin_build_manifest
+	for t in $(PLUGIN_TARGETS); do \
+	  os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "building gpx_telemesh_$${os}_$$arch$$ext"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -tags arrow_json_stdlib \
+	    -ldflags '-w -s -X '"'"'github.com/grafana/grafana-plugin-sdk-go/build/buildinfo.buildInfoJSON=$(PLUGIN_BUILDINFO)'"'"'' \
+	    -o $(PLUGIN_DIST)/gpx_telemesh_$${os}_$$arch$$ext ./cmd/gpx_telemesh || exit 1; \
 	done
-	chmod 0755 $(PLUGIN_DIST)/gpx_telemesh_linux_*
+	chmod 0755 $(PLUGIN_DIST)/gpx_telemesh_*
+
+## plugin-zip: $(PLUGIN_ZIP), the package to sign and publish (one folder named
+## after the plugin id).
+plugin-zip: plugin
+	rm -rf dist/zip && mkdir -p dist/zip && cp -a $(PLUGIN_DIST) dist/zip/$(PLUGIN_ID)
+	rm -f $(PLUGIN_ZIP) && cd dist/zip && zip -qr $(CURDIR)/$(PLUGIN_ZIP) $(PLUGIN_ID)
+	rm -rf dist/zip
+	@echo $(PLUGIN_ZIP)
 
 ## release: fully static cgo binaries (no glibc version floor, so they run on any
 ## Linux, Raspberry Pi OS Bullseye included) for amd64 (musl), arm64 and armv7

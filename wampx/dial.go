@@ -46,6 +46,9 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// ServerName overrides the host name checked in the router's certificate.
 	ServerName string `yaml:"server_name"`
+	// TLS, when set, is the TLS client configuration for wss:// and tcps://
+	// (inline CA, client certificate), used instead of CAFile.
+	TLS *tls.Config `yaml:"-"`
 	// Serializer is json, msgpack (default) or cbor.
 	Serializer string `yaml:"serializer"`
 	// Timeout bounds connecting and each router response; default 10s.
@@ -111,9 +114,12 @@ func (c Config) ClientConfig(logger *slog.Logger) (client.Config, error) {
 		return client.Config{}, err
 	}
 	if strings.HasPrefix(c.URL, "wss:") || strings.HasPrefix(c.URL, "tcps:") || strings.HasPrefix(c.URL, "https:") {
-		tc, err := ClientTLS(c.CAFile, c.ServerName)
-		if err != nil {
-			return client.Config{}, err
+		tc := c.TLS
+		if tc == nil {
+			var err error
+			if tc, err = ClientTLS(c.CAFile, c.ServerName); err != nil {
+				return client.Config{}, err
+			}
 		}
 		cfg.TlsCfg = tc
 	}

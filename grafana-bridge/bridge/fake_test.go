@@ -174,3 +174,11 @@ func (f *fakeSource) publish(node string, r *protocol.DataResult) {
 		}
 	}
 }
+
+// NewFakeSource is the in-memory source for the tests of other packages in
+// this folder: node sim (temperature, humidity, co2, status) and lab
+// (pressure) from t0 on.
+func NewFakeSource() Source { return newFakeSource() }
+
+// T0 is the start of the fake data, in seconds.
+const T0 = t0

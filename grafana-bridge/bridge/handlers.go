@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -63,19 +64,23 @@ func (r *rangeJSON) times() (time.Time, time.Time, error) {
 	return from, to, err
 }
 
-// Filter is a Grafana ad-hoc filter: key node or field, operators =, !=,
-// =~ and !~. Filters on other keys are ignored.
+// Filter is a Grafana ad-hoc filter. Keys node and field are applied with
+// the operators =, !=, =~, !~ and the multi-value =| and !=|; filters on
+// other keys belong to other datasources of the dashboard and are ignored.
 type Filter struct {
-	Key      string `json:"key"`
-	Operator string `json:"operator"`
-	Value    string `json:"value"`
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Value    string   `json:"value"`
+	Values   []string `json:"values,omitempty"`
 }
 
 // CompileFilters returns a predicate keeping the targets every filter
-// admits.
-func CompileFilters(fs []Filter) (func(Target) bool, error) {
-	type pred func(Target) bool
-	var ps []pred
+// admits. A filter it cannot apply (a numeric comparison such as < on a
+// name, an invalid regular expression) is ignored and described in a
+// notice, because ad-hoc filters reach every panel of the dashboard and
+// one of them must never fail them all.
+func CompileFilters(fs []Filter) (keep func(Target) bool, notices []string) {
+	var ps []func(Target) bool
 	for _, f := range fs {
 		get := func(t Target) string { return t.Node }
 		switch f.Key {
@@ -83,7 +88,7 @@ func CompileFilters(fs []Filter) (func(Target) bool, error) {
 		case "field":
 			get = func(t Target) string { return t.Field }
 		default:
-			continue // filters of other datasources on the dashboard
+			continue
 		}
 		var match func(string) bool
 		switch f.Operator {
@@ -93,15 +98,25 @@ func CompileFilters(fs []Filter) (func(Target) bool, error) {
 		case "!=":
 			v := f.Value
 			match = func(s string) bool { return s != v }
+		case "=|", "!=|":
+			vs := f.Values
+			if len(vs) == 0 {
+				vs = []string{f.Value}
+			}
+			neg := f.Operator == "!=|"
+			match = func(s string) bool { return contains(vs, s) != neg }
 		case "=~", "!~":
 			re, err := regexp.Compile("^(?:" + f.Value + ")$")
 			if err != nil {
-				return nil, badRequest("ad-hoc filter %s %s %q: %v", f.Key, f.Operator, f.Value, err)
+				notices = append(notices, fmt.Sprintf("ad-hoc filter %s %s %q ignored: %v", f.Key, f.Operator, f.Value, err))
+				continue
 			}
 			neg := f.Operator == "!~"
 			match = func(s string) bool { return re.MatchString(s) != neg }
 		default:
-			return nil, badRequest("ad-hoc filter operator %q: want =, !=, =~ or !~", f.Operator)
+			notices = append(notices, fmt.Sprintf("ad-hoc filter %s %s %q ignored: %s and %s are names, compared with =, !=, =~, !~, =| or !=|",
+				f.Key, f.Operator, f.Value, "node", "field"))
+			continue
 		}
 		ps = append(ps, func(t Target) bool { return match(get(t)) })
 	}
@@ -112,7 +127,7 @@ func CompileFilters(fs []Filter) (func(Target) bool, error) {
 			}
 		}
 		return true
-	}, nil
+	}, notices
 }
 
 // payload is the per-target options: simPod's payload (or data before
@@ -170,11 +185,41 @@ const (
 	formatAnnotations = "annotations"
 )
 
+// notice is a Grafana frame notice: the panel shows it next to the data.
+type notice struct {
+	Severity string `json:"severity"`
+	Text     string `json:"text"`
+}
+
+// frameMeta is the part of Grafana's frame metadata the bridge sends.
+type frameMeta struct {
+	Notices []notice `json:"notices,omitempty"`
+	// Limits and Thresholds are a field's alarm limits, as get_fields
+	// carries them and as Grafana threshold steps.
+	Limits     map[string]any  `json:"limits,omitempty"`
+	Thresholds []ThresholdStep `json:"thresholds,omitempty"`
+}
+
+func metaOf(severity string, texts []string) *frameMeta {
+	if len(texts) == 0 {
+		return nil
+	}
+	m := &frameMeta{}
+	for _, t := range texts {
+		m.Notices = append(m.Notices, notice{severity, t})
+	}
+	return m
+}
+
+// timeserie is one series in the SimpleJSON shape, with what Grafana's
+// toDataFrame keeps besides: refId, tags (the labels), unit and meta.
 type timeserie struct {
-	Target     string  `json:"target"`
-	Datapoints [][]any `json:"datapoints"`
-	// Meta carries the field's limits and thresholds (limitsMeta).
-	Meta map[string]any `json:"meta,omitempty"`
+	Target     string            `json:"target"`
+	RefID      string            `json:"refId,omitempty"`
+	Datapoints [][]any           `json:"datapoints"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	Unit       string            `json:"unit,omitempty"`
+	Meta       *frameMeta        `json:"meta,omitempty"`
 }
 
 type column struct {
@@ -183,15 +228,61 @@ type column struct {
 }
 
 type table struct {
-	Type    string   `json:"type"`
-	Columns []column `json:"columns"`
-	Rows    [][]any  `json:"rows"`
+	Type    string     `json:"type"`
+	RefID   string     `json:"refId,omitempty"`
+	Columns []column   `json:"columns"`
+	Rows    [][]any    `json:"rows"`
+	Meta    *frameMeta `json:"meta,omitempty"`
 }
 
-// group is the targets sharing one aggregation and format.
-type group struct {
+// plan is one target of a /query request: its spec, what it resolved to,
+// and its answer or error.
+type plan struct {
+	refID, spec string
 	agg, format string
 	targets     []Target
+	series      []Series
+	err         error
+}
+
+// Limits of one /query or /annotations request, after duplicates are
+// removed and wildcards and variables expanded.
+const (
+	DefaultMaxTargets       = 100
+	DefaultMaxRequestPoints = 200000
+	// DefaultEventLimit is the most annotations one query returns.
+	DefaultEventLimit = 1000
+)
+
+// plan reads one request target; a target it cannot use gets an error of
+// its own and the others are still answered.
+func (s *Server) plan(ctx context.Context, t queryTarget) *plan {
+	p := &plan{refID: t.RefID, spec: t.Target}
+	o, err := t.options()
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.agg, p.format = o.Agg, o.Format
+	if p.format == "" {
+		p.format = t.Type
+	}
+	switch p.format {
+	case "", "timeseries", formatTimeserie:
+		p.format = formatTimeserie
+	case formatTable, formatAnnotations:
+	default:
+		p.err = badRequest("target %q: unknown format %q: want timeserie, table or annotations", t.Target, p.format)
+		return p
+	}
+	if p.agg != "" {
+		if err := protocol.CheckAgg(p.agg); err != nil {
+			p.err = fmt.Errorf("target %q: %w", t.Target, err)
+			return p
+		}
+	}
+	p.targets, p.err = s.core.Resolve(ctx, t.Target)
+	return p
 }
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -203,93 +294,128 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keep, err := CompileFilters(append(req.AdhocFilters, req.Filters...))
-	if err != nil {
-		return nil, err
-	}
+	keep, notices := CompileFilters(append(req.AdhocFilters, req.Filters...))
 	interval := time.Duration(req.IntervalMs * float64(time.Millisecond))
 	if interval == 0 && req.Interval != "" {
 		if interval, err = parseInterval(req.Interval); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.core.Validate(&Request{From: from, To: to, MaxPoints: req.MaxDataPoints, Interval: interval}); err != nil {
+	base := Request{From: from, To: to, MaxPoints: req.MaxDataPoints, Interval: interval}
+	if err := s.core.Validate(&base); err != nil {
 		return nil, err
 	}
-	var groups []*group
+	var plans []*plan
+	seen := map[string]bool{}
+	distinct := 0
 	for _, t := range req.Targets {
 		if t.Hide || t.Target == "" || t.Target == "select metric" {
 			continue
 		}
-		p, err := t.options()
-		if err != nil {
-			return nil, err
-		}
-		format := p.Format
-		if format == "" {
-			format = t.Type
-		}
-		switch format {
-		case "", "timeseries", formatTimeserie:
-			format = formatTimeserie
-		case formatTable, formatAnnotations:
-		default:
-			return nil, badRequest("target %q: unknown format %q: want timeserie, table or annotations", t.Target, format)
-		}
-		tg, err := ParseTarget(t.Target)
-		if err != nil {
-			return nil, err
-		}
-		ts, err := s.core.Expand(r.Context(), []Target{tg}, func(string) bool { return true })
-		if err != nil {
-			return nil, err
-		}
-		if tg.Node == "*" && len(ts) == 0 {
-			return nil, protocol.Errorf(protocol.UnknownField, "no node has a field %s", tg.Field)
-		}
+		p := s.plan(r.Context(), t)
 		var kept []Target
-		for _, x := range ts {
-			if keep(x) {
+		for _, x := range p.targets {
+			// One series per query, target, aggregation and format: copies
+			// of a target are answered once.
+			key := p.refID + "\x00" + x.String() + "\x00" + p.agg + "\x00" + p.format
+			if keep(x) && !seen[key] {
+				seen[key] = true
 				kept = append(kept, x)
 			}
 		}
-		var g *group
-		for _, x := range groups {
-			if x.agg == p.Agg && x.format == format {
-				g = x
-			}
+		p.targets = kept
+		distinct += len(kept)
+		if distinct > s.cfg.MaxTargets {
+			return nil, badRequest("the request asks for more than %d series (after removing duplicates and expanding variables and wildcards)", s.cfg.MaxTargets)
 		}
-		if g == nil {
-			g = &group{agg: p.Agg, format: format}
-			groups = append(groups, g)
-		}
-		g.targets = append(g.targets, kept...)
+		plans = append(plans, p)
 	}
+	s.run(r.Context(), plans, base, distinct)
 	out := []any{}
-	for _, g := range groups {
-		if len(g.targets) == 0 {
+	failed := 0
+	for _, p := range plans {
+		if p.err != nil {
+			failed++
+			out = append(out, table{Type: "table", RefID: p.refID, Columns: []column{}, Rows: [][]any{},
+				Meta: metaOf("error", []string{p.err.Error()})})
 			continue
 		}
-		qr := Request{Targets: g.targets, From: from, To: to, MaxPoints: req.MaxDataPoints, Interval: interval, Agg: g.agg}
-		if g.format == formatAnnotations {
-			qr = annotationQuery(g.targets, from, to, s.core.opts.MaxPoints)
-		}
-		series, err := s.core.Query(r.Context(), qr)
-		if err != nil {
-			return nil, err
-		}
-		for _, se := range series {
-			switch g.format {
+		for _, se := range p.series {
+			switch p.format {
 			case formatTimeserie:
-				out = append(out, toTimeserie(se))
+				ts := toTimeserie(se)
+				ts.RefID, ts.Meta = p.refID, metaOf("warning", notices)
+				out = append(out, ts)
 			case formatTable:
-				out = append(out, toTable(se))
+				tb := toTable(se)
+				tb.RefID, tb.Meta = p.refID, metaOf("warning", notices)
+				out = append(out, tb)
 			case formatAnnotations:
-				out = append(out, toAnnotationTable(se))
+				tb := toAnnotationTable(se, DefaultEventLimit)
+				tb.RefID = p.refID
+				out = append(out, tb)
 			}
 		}
 	}
+	if failed > 0 && failed == len(plans) {
+		// Nothing to show: the status says why, as for a single target.
+		return nil, plans[0].err
+	}
 	return out, nil
+}
+
+// run answers the plans: one core query per aggregation and format, all
+// nodes in parallel; when that fails, each plan of the group is asked on
+// its own so that one bad target fails only itself. The points asked for
+// are capped so that the whole answer stays within MaxRequestPoints.
+func (s *Server) run(ctx context.Context, plans []*plan, base Request, distinct int) {
+	perTarget := base.MaxPoints
+	// minmax gives two points per bucket, so a series may have 2×perTarget.
+	if distinct > 0 && distinct*2*perTarget > s.cfg.MaxRequestPoints {
+		perTarget = max(1, s.cfg.MaxRequestPoints/(2*distinct))
+	}
+	type groupKey struct{ agg, format string }
+	groups := map[groupKey][]*plan{}
+	var order []groupKey
+	for _, p := range plans {
+		if p.err != nil || len(p.targets) == 0 {
+			continue
+		}
+		k := groupKey{p.agg, p.format}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], p)
+	}
+	request := func(k groupKey, ts []Target) Request {
+		q := base
+		q.Targets, q.Agg, q.MaxPoints = ts, k.agg, perTarget
+		if k.format == formatAnnotations {
+			q = annotationQuery(ts, base.From, base.To, min(s.core.opts.MaxPoints, s.cfg.MaxRequestPoints/max(distinct, 1)))
+		}
+		return q
+	}
+	for _, k := range order {
+		ps := groups[k]
+		var all []Target
+		for _, p := range ps {
+			all = append(all, p.targets...)
+		}
+		series, err := s.core.Query(ctx, request(k, all))
+		if err == nil {
+			for _, p := range ps {
+				p.series, series = series[:len(p.targets)], series[len(p.targets):]
+			}
+			continue
+		}
+		if len(ps) == 1 {
+			ps[0].err = err
+			continue
+		}
+		for _, p := range ps {
+			p.series, p.err = s.core.Query(ctx, request(k, p.targets))
+		}
+	}
 }
 
 // jsonMillis is the time of a point (nanoseconds) in milliseconds: an
@@ -316,12 +442,21 @@ func jsonValue(v protocol.Value) any {
 	return v.Any()
 }
 
+// Labels are the labels of a series: node and field, unique within a query.
+func Labels(t Target) map[string]string {
+	return map[string]string{"node": t.Node, "field": t.Field}
+}
+
 func toTimeserie(se Series) timeserie {
 	dp := make([][]any, len(se.Times))
 	for i, t := range se.Times {
 		dp[i] = []any{jsonValue(se.Values.At(i)), jsonMillis(t)}
 	}
-	return timeserie{Target: se.Target.String(), Datapoints: dp, Meta: limitsMeta(se.Info)}
+	ts := timeserie{Target: se.Target.String(), Datapoints: dp, Tags: Labels(se.Target), Unit: GrafanaUnit(se.Info)}
+	if se.Info.Limits != nil {
+		ts.Meta = &frameMeta{Limits: se.Info.Limits.Wire(), Thresholds: ThresholdSteps(se.Info.Limits)}
+	}
+	return ts
 }
 
 func columnType(info protocol.FieldInfo) string {
@@ -363,12 +498,43 @@ func EventText(v protocol.Value) string {
 	return ""
 }
 
-func toAnnotationTable(se Series) table {
-	rows := [][]any{}
-	for i, t := range se.Times {
-		if v := se.Values.At(i); Eventful(v) {
-			rows = append(rows, []any{jsonMillis(t), se.Target.String(), EventText(v), se.Target.Node + "," + se.Target.Field})
+// Event is one annotation: a point where a series starts to hold an
+// eventful value or changes it (a door opening, an alarm entering), not
+// every sample of a value that stays the same.
+type Event struct {
+	Target Target
+	Time   int64 // nanoseconds since the UNIX epoch
+	Text   string
+}
+
+// Events lists the events of the series in time order, the latest limit of
+// them when there are more (limit <= 0 means DefaultEventLimit).
+func Events(series []Series, limit int) []Event {
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	var out []Event
+	for _, se := range series {
+		var prev protocol.Value
+		for i, t := range se.Times {
+			v := se.Values.At(i)
+			if Eventful(v) && (i == 0 || !Eventful(prev) || EventText(v) != EventText(prev)) {
+				out = append(out, Event{Target: se.Target, Time: t, Text: EventText(v)})
+			}
+			prev = v
 		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out
+}
+
+func toAnnotationTable(se Series, limit int) table {
+	rows := [][]any{}
+	for _, e := range Events([]Series{se}, limit) {
+		rows = append(rows, []any{jsonMillis(e.Time), e.Target.String(), e.Text, e.Target.Node + "," + e.Target.Field})
 	}
 	return table{Type: "table", Columns: []column{{"time", "time"}, {"title", "string"}, {"text", "string"}, {"tags", "string"}}, Rows: rows}
 }
@@ -402,7 +568,9 @@ type annotation struct {
 }
 
 // annotations answers SimpleJSON's annotation query: the query text is a
-// target, and every non-zero, true or non-empty value becomes an event.
+// target spec, and the points where a value becomes non-zero, true or
+// non-empty (or changes) are events, the latest annotation.limit of them
+// (default and cap DefaultEventLimit).
 func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req annotationRequest
 	if err := decode(r, &req); err != nil {
@@ -416,29 +584,25 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 	if q == "" {
 		return nil, badRequest("annotation.query missing: want node%sfield", TargetSep)
 	}
-	tg, err := ParseTarget(q)
+	limit := DefaultEventLimit
+	if l, ok := req.Annotation["limit"].(float64); ok && l >= 1 && l < float64(limit) {
+		limit = int(l)
+	}
+	ts, err := s.core.Resolve(r.Context(), q)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := s.core.Expand(r.Context(), []Target{tg}, nil)
+	if len(ts) > s.cfg.MaxTargets {
+		return nil, badRequest("annotation query %q names %d series, more than %d", q, len(ts), s.cfg.MaxTargets)
+	}
+	series, err := s.core.Query(r.Context(), annotationQuery(ts, from, to, min(s.core.opts.MaxPoints, s.cfg.MaxRequestPoints/len(ts))))
 	if err != nil {
 		return nil, err
 	}
 	out := []annotation{}
-	if len(ts) == 0 {
-		return out, nil
-	}
-	series, err := s.core.Query(r.Context(), annotationQuery(ts, from, to, s.core.opts.MaxPoints))
-	if err != nil {
-		return nil, err
-	}
-	for _, se := range series {
-		for i, t := range se.Times {
-			if v := se.Values.At(i); Eventful(v) {
-				out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(t), Title: se.Target.String(),
-					Text: EventText(v), Tags: []string{se.Target.Node, se.Target.Field}})
-			}
-		}
+	for _, e := range Events(series, limit) {
+		out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(e.Time), Title: e.Target.String(),
+			Text: e.Text, Tags: []string{e.Target.Node, e.Target.Field}})
 	}
 	return out, nil
 }

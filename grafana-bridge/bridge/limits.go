@@ -89,12 +89,3 @@ func ThresholdSteps(l *protocol.Limits) []ThresholdStep {
 // Annotations from the limit transitions a node publishes on
 // B.consumer.N.alarm (datanodes.AlarmTopic) are not made here: they belong
 // with the bridge's /annotations and its limit.
-
-// limitsMeta is the metadata the JSON API sends with a field's series when
-// it has limits: the limits as get_fields has them and the thresholds.
-func limitsMeta(info protocol.FieldInfo) map[string]any {
-	if info.Limits == nil {
-		return nil
-	}
-	return map[string]any{"limits": info.Limits.Wire(), "thresholds": ThresholdSteps(info.Limits)}
-}

@@ -43,8 +43,7 @@ func TestThresholdSteps(t *testing.T) {
 func TestTimeserieLimitsMeta(t *testing.T) {
 	l := &protocol.Limits{Alarm: &protocol.Range{High: protocol.Ptr(1000.0)}}
 	ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "co2"}, Info: protocol.FieldInfo{Limits: l}, Series: protocol.Series{Times: []int64{1e9}, Values: protocol.Numbers(400)}})
-	steps, _ := ts.Meta["thresholds"].([]ThresholdStep)
-	if ts.Meta["limits"] == nil || len(steps) != 2 || steps[1].State != protocol.LimitAlarm {
+	if ts.Meta == nil || ts.Meta.Limits == nil || len(ts.Meta.Thresholds) != 2 || ts.Meta.Thresholds[1].State != protocol.LimitAlarm {
 		t.Errorf("meta %+v", ts.Meta)
 	}
 	if ts := toTimeserie(Series{Target: Target{Node: "sim", Field: "x"}, Series: protocol.Series{Times: []int64{1e9}, Values: protocol.Numbers(1)}}); ts.Meta != nil {

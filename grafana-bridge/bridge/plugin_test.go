@@ -67,8 +67,8 @@ func TestPluginOverGRPC(t *testing.T) {
 		t.Skip("the SDK's gRPC harness runs once per process (it registers global metrics); run with -count=1")
 	}
 	s := simStack(t)
-	factory := plugin.NewFactory(func(context.Context, backend.DataSourceInstanceSettings) (bridge.Source, bridge.Options, func(), error) {
-		return s.Client, bridge.Options{}, nil, nil
+	factory := plugin.NewFactory(func(context.Context, plugin.Parsed) (bridge.Source, func(), error) {
+		return s.Client, nil, nil
 	}, nil)
 	tp, err := datasourcetest.Manage(factory, datasourcetest.ManageOpts{Address: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))})
 	if err != nil {

@@ -1,16 +1,22 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,10 +38,95 @@ type Config struct {
 	// BasicUser and BasicPassword, when set, admit HTTP basic auth.
 	BasicUser     string `yaml:"basic_user"`
 	BasicPassword string `yaml:"basic_password"`
-	// MaxBodyBytes bounds a request body (default 1 MiB).
+	// AuthTokenFile holds the bearer token when AuthToken is empty; Ensure
+	// creates it with a random token when it does not exist.
+	AuthTokenFile string `yaml:"auth_token_file"`
+	// AllowAnonymous serves without authentication on a non-loopback
+	// address, which is otherwise refused.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// CORSOrigins are the browser origins allowed to read answers ("*" for
+	// any); empty sends no CORS headers, so browsers on other origins (and
+	// DNS rebinding pages) cannot read the data.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// MaxBodyBytes bounds a request body (default 256 KiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxTargets bounds the series one request may ask for, after
+	// duplicates are removed and variables and wildcards expanded (default
+	// 100); MaxRequestPoints bounds the points of one answer (default
+	// 200000): maxDataPoints is lowered to fit.
+	MaxTargets       int `yaml:"max_targets"`
+	MaxRequestPoints int `yaml:"max_request_points"`
+	// MaxInFlight bounds the data requests served at once (default 8);
+	// more wait for a slot, so memory stays bounded under load.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// Timeouts of the HTTP server: reading the headers (default 10s), the
+	// whole request with its body (default 30s), and an idle keep-alive
+	// connection (default 30s). Writing an answer may take up to twice
+	// the node timeout plus ten seconds.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	// Options tune the query core.
 	Options Options `yaml:"-"`
+}
+
+// Default limits of the HTTP face.
+const (
+	DefaultMaxBodyBytes      = 256 << 10
+	DefaultMaxInFlight       = 8
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
+)
+
+// Loopback reports whether listen (host:port) binds only loopback addresses.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Ensure makes authentication the default outside loopback: it reads
+// AuthTokenFile (creating it, mode 0600, with a random token when missing)
+// and refuses a non-loopback listener that has no credentials unless
+// AllowAnonymous is set. created is the token file it wrote, if any.
+func (c *Config) Ensure() (created string, err error) {
+	if c.AuthToken == "" && c.AuthTokenFile != "" {
+		b, err := os.ReadFile(c.AuthTokenFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			tok := make([]byte, 24)
+			if _, err := rand.Read(tok); err != nil {
+				return "", err
+			}
+			c.AuthToken = hex.EncodeToString(tok)
+			if err := os.WriteFile(c.AuthTokenFile, []byte(c.AuthToken+"\n"), 0o600); err != nil {
+				return "", fmt.Errorf("grafana bridge: writing the token: %w", err)
+			}
+			created = c.AuthTokenFile
+		case err != nil:
+			return "", fmt.Errorf("grafana bridge: reading the token: %w", err)
+		default:
+			if c.AuthToken = strings.TrimSpace(string(b)); c.AuthToken == "" {
+				return "", fmt.Errorf("grafana bridge: token file %s is empty", c.AuthTokenFile)
+			}
+		}
+	}
+	listen := c.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	if c.AuthToken == "" && c.BasicUser == "" && !c.AllowAnonymous && !Loopback(listen) {
+		return created, fmt.Errorf("grafana bridge: %s is not a loopback address and no authentication is set: "+
+			"give a bearer token (--auth-token-file) or basic auth (--basic-auth-file), or allow anonymous access explicitly (--no-auth)", listen)
+	}
+	return created, nil
 }
 
 // DefaultListen is the default address of the HTTP bridge, sisock-http's port.
@@ -49,8 +140,13 @@ func (c Config) Validate() error {
 	if (c.BasicUser == "") != (c.BasicPassword == "") {
 		return errors.New("basic auth: set both the user and the password, or neither")
 	}
-	if c.MaxBodyBytes < 0 {
-		return errors.New("max_body_bytes must not be negative")
+	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.MaxTargets < 0 || c.MaxRequestPoints < 0 || c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 {
+		return errors.New("max_body_bytes, max_targets, max_request_points, max_in_flight and the timeouts must not be negative")
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return fmt.Errorf("cors origin %q: want * or http(s)://host[:port]", o)
+		}
 	}
 	if c.Options.DefaultAgg != "" {
 		if err := protocol.CheckAgg(c.Options.DefaultAgg); err != nil {
@@ -74,14 +170,20 @@ type Server struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
+	slots chan struct{} // MaxInFlight tokens for data requests
+
 	mu    sync.Mutex
 	addr  net.Addr
 	ready chan struct{}
 }
 
-// NewServer returns a server answering from src.
+// NewServer returns a server answering from src. It refuses to serve a
+// non-loopback address without authentication (see Config.Ensure).
 func NewServer(cfg Config, src Source, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.Ensure(); err != nil {
 		return nil, err
 	}
 	if src == nil {
@@ -93,10 +195,15 @@ func NewServer(cfg Config, src Source, logger *slog.Logger) (*Server, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	s := &Server{cfg: cfg, core: NewCore(src, cfg.Options, logger), log: logger, ready: make(chan struct{})}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)
+	cfg.MaxTargets = cmp.Or(cfg.MaxTargets, DefaultMaxTargets)
+	cfg.MaxRequestPoints = cmp.Or(cfg.MaxRequestPoints, DefaultMaxRequestPoints)
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout)
+	s := &Server{cfg: cfg, core: NewCore(src, cfg.Options, logger), log: logger, ready: make(chan struct{}),
+		slots: make(chan struct{}, cfg.MaxInFlight)}
 	s.reg = prometheus.NewRegistry()
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "telemesh_bridge_requests_total", Help: "HTTP requests by endpoint and status code.",
@@ -132,7 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grafana bridge: %w", err)
 	}
-	srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := s.httpServer()
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
@@ -162,6 +269,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// httpServer is the HTTP server with the configured timeouts: a peer that
+// sends its headers or body slowly, or keeps an idle connection, loses it.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{Handler: s.h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      2*s.core.opts.NodeTimeout + 10*time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+}
+
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
 func (s *Server) routes() http.Handler {
@@ -175,8 +294,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	handle("POST /search", "search", s.search)
-	handle("POST /query", "query", s.query)
-	handle("POST /annotations", "annotations", s.annotations)
+	handle("POST /query", "query", s.limited(s.query))
+	handle("POST /annotations", "annotations", s.limited(s.annotations))
 	handle("POST /tag-keys", "tag-keys", s.tagKeys)
 	handle("POST /tag-values", "tag-values", s.tagValues)
 	handle("POST /metrics", "metrics", s.metrics)
@@ -219,11 +338,50 @@ func (s *Server) instrument(endpoint string, f handlerFunc) http.Handler {
 	})
 }
 
+// limited runs f once a data-request slot is free: at most MaxInFlight
+// answers are being built at any time.
+func (s *Server) limited(f handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		select {
+		case s.slots <- struct{}{}:
+		case <-r.Context().Done():
+			return nil, protocol.Errorf(protocol.Unavailable, "bridge busy: %v", r.Context().Err())
+		}
+		defer func() { <-s.slots }()
+		return f(w, r)
+	}
+}
+
+// corsOrigin is the Access-Control-Allow-Origin answer for origin, or ""
+// when it is not allowed.
+func (s *Server) corsOrigin(origin string) string {
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" {
+			return "*"
+		}
+		if origin != "" && strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
+// cors answers browsers on the configured origins only; without
+// CORSOrigins no CORS header is ever sent.
 func (s *Server) cors(next http.Handler) http.Handler {
+	if len(s.cfg.CORSOrigins) == 0 {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		if r.Method == http.MethodOptions {
+		allow := s.corsOrigin(r.Header.Get("Origin"))
+		if allow != "" {
+			h.Set("Access-Control-Allow-Origin", allow)
+		}
+		if allow != "*" {
+			h.Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions && allow != "" {
 			h.Set("Access-Control-Allow-Headers", "accept, content-type, authorization")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Max-Age", "600")

@@ -116,6 +116,11 @@ func TestGolden(t *testing.T) {
 		{"simpod_variable_nodes", "/variable"},
 		{"simpod_query_payload", "/query"},
 		{"simpod_query_annotations", "/query"},
+		{"simpod_query_multivalue", "/query"},
+		{"simplejson_query_all", "/query"},
+		{"simpod_query_numeric_filters", "/query"},
+		{"simpod_query_bad_target", "/query"},
+		{"simplejson_annotations_limit", "/annotations"},
 		{"error_malformed", "/query"},
 		{"error_unknown_field", "/query"},
 		{"error_unknown_node", "/query"},
@@ -168,18 +173,11 @@ func TestGolden(t *testing.T) {
 
 func TestServeRootHealthCORSAndPrometheus(t *testing.T) {
 	ts := newTestServer(t, Config{}, newFakeSource())
-	for _, c := range []struct {
-		method, path string
-		code         int
-		contains     string
-	}{
-		{"GET", "/", 200, `"status":"ok"`},
-		{"GET", "/healthz", 200, `"nodes":2`},
-		{"OPTIONS", "/annotations", 204, ""},
-		{"GET", "/nope", 404, `"error"`},
-		{"GET", "/query", 404, `"error"`},
-	} {
-		req, _ := http.NewRequest(c.method, ts.URL+c.path, nil)
+	do := func(ts *httptest.Server, method, path, origin string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, ts.URL+path, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -187,15 +185,41 @@ func TestServeRootHealthCORSAndPrometheus(t *testing.T) {
 		var buf bytes.Buffer
 		buf.ReadFrom(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != c.code || !strings.Contains(buf.String(), c.contains) {
-			t.Errorf("%s %s: %d %s, want %d with %q", c.method, c.path, resp.StatusCode, buf.String(), c.code, c.contains)
+		return resp, buf.String()
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+		contains     string
+	}{
+		{"GET", "/", 200, `"status":"ok"`},
+		{"GET", "/healthz", 200, `"nodes":2`},
+		{"GET", "/nope", 404, `"error"`},
+		{"GET", "/query", 404, `"error"`},
+	} {
+		resp, body := do(ts, c.method, c.path, "http://evil.example")
+		if resp.StatusCode != c.code || !strings.Contains(body, c.contains) {
+			t.Errorf("%s %s: %d %s, want %d with %q", c.method, c.path, resp.StatusCode, body, c.code, c.contains)
 		}
-		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-			t.Errorf("%s %s: no CORS header", c.method, c.path)
+		// CORS is off unless configured: no other origin may read answers.
+		if h := resp.Header.Get("Access-Control-Allow-Origin"); h != "" {
+			t.Errorf("%s %s: CORS header %q without CORS configured", c.method, c.path, h)
 		}
-		if c.method == "OPTIONS" && !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "content-type") {
-			t.Errorf("OPTIONS: Allow-Headers %q", resp.Header.Get("Access-Control-Allow-Headers"))
-		}
+	}
+	// With CORS configured, only the listed origin is answered.
+	cts := newTestServer(t, Config{CORSOrigins: []string{"https://grafana.lab"}}, newFakeSource())
+	resp, _ := do(cts, "OPTIONS", "/annotations", "https://grafana.lab")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://grafana.lab" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "content-type") {
+		t.Errorf("OPTIONS from the allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = do(cts, "GET", "/", "http://evil.example")
+	if h := resp.Header.Get("Access-Control-Allow-Origin"); h != "" {
+		t.Errorf("GET from another origin: CORS header %q", h)
+	}
+	any := newTestServer(t, Config{CORSOrigins: []string{"*"}}, newFakeSource())
+	if resp, _ = do(any, "GET", "/", "http://x"); resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("CORS *: %v", resp.Header)
 	}
 	// One query, then GET /metrics carries its counter.
 	post(t, ts.URL+"/search", []byte(`{"target":""}`))
@@ -261,13 +285,29 @@ func TestStaleMetadataRefresh(t *testing.T) {
 	}
 }
 
-// TestNodeTimeout: a node that does not answer fails the query with 503
-// within the per-node timeout, and the bridge keeps serving.
+// TestNodeTimeout: a node that does not answer fails its own targets
+// within the per-node timeout (503 when it is the only one), the others
+// are answered, and the bridge keeps serving.
 func TestNodeTimeout(t *testing.T) {
 	src := newFakeSource()
 	src.block["lab"] = true
 	ts := newTestServer(t, Config{Options: Options{NodeTimeout: 200 * time.Millisecond}}, src)
 	code, b := post(t, ts.URL+"/query", []byte(`{"range":{"from":"2023-11-14T22:13:20Z","to":"2023-11-14T22:23:20Z"},"maxDataPoints":100,"targets":[{"target":"sim::co2","refId":"A"},{"target":"lab::pressure","refId":"B"}]}`))
+	var out []struct {
+		RefID      string `json:"refId"`
+		Datapoints []any  `json:"datapoints"`
+		Meta       struct {
+			Notices []notice `json:"notices"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || code != 200 || len(out) != 2 {
+		t.Fatalf("%d %s, want A answered and B failed", code, b)
+	}
+	if out[0].RefID != "A" || len(out[0].Datapoints) == 0 || out[1].RefID != "B" || len(out[1].Meta.Notices) != 1 ||
+		out[1].Meta.Notices[0].Severity != "error" || !strings.Contains(out[1].Meta.Notices[0].Text, "lab") {
+		t.Errorf("%s", b)
+	}
+	code, b = post(t, ts.URL+"/query", []byte(`{"range":{"from":"2023-11-14T22:13:20Z","to":"2023-11-14T22:23:20Z"},"maxDataPoints":100,"targets":[{"target":"lab::pressure","refId":"B"}]}`))
 	if code != http.StatusServiceUnavailable || !strings.Contains(string(b), "lab") {
 		t.Fatalf("%d %s, want 503 naming lab", code, b)
 	}

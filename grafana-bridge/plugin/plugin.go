@@ -28,40 +28,76 @@ import (
 // ID is the plugin id in plugin.json and in provisioning.
 const ID = "telemesh-wamp-datasource"
 
-// Connect opens the Source of one datasource instance; stop releases it.
-type Connect func(ctx context.Context, s backend.DataSourceInstanceSettings) (src bridge.Source, opts bridge.Options, stop func(), err error)
+// Connect opens the Source of one datasource instance from its parsed
+// settings; stop releases it.
+type Connect func(ctx context.Context, p Parsed) (src bridge.Source, stop func(), err error)
 
 // NewFactory returns the instance factory that datasource.Manage (or the
 // SDK's test harness) runs: one Datasource per configured datasource.
+// Settings that cannot be used still yield an instance, whose health check
+// says what is wrong and whose queries fail one by one with that reason,
+// so that one bad key never turns every query into an RPC error.
 func NewFactory(connect Connect, logger *slog.Logger) datasource.InstanceFactoryFunc {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return func(ctx context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-		src, opts, stop, err := connect(ctx, s)
-		if err != nil {
-			return nil, err
+		log := logger.With("datasource", s.UID)
+		p, err := ParseSettings(s)
+		for _, w := range p.Warnings {
+			log.Warn("datasource settings", "warning", w)
 		}
-		return New(src, opts, s.UID, stop, logger.With("datasource", s.UID)), nil
+		if err != nil {
+			log.Error("datasource settings", "err", err)
+			return Broken(err, p.Warnings), nil
+		}
+		src, stop, err := connect(ctx, p)
+		if err != nil {
+			log.Error("datasource connect", "err", err)
+			return Broken(fmt.Errorf("datasource %s: %w", s.Name, err), p.Warnings), nil
+		}
+		d := New(src, p.Options, s.UID, stop, log)
+		d.warnings = p.Warnings
+		return d, nil
 	}
 }
 
 // Datasource is one configured telemesh datasource.
 type Datasource struct {
-	core *bridge.Core
-	uid  string
-	stop func()
-	log  *slog.Logger
-	res  backend.CallResourceHandler
+	core     *bridge.Core
+	uid      string
+	stop     func()
+	log      *slog.Logger
+	res      backend.CallResourceHandler
+	warnings []string
+	// broken, when set, is why the settings cannot be used: every query and
+	// the health check answer with it.
+	broken error
 }
 
-var (
-	_ backend.QueryDataHandler      = (*Datasource)(nil)
-	_ backend.CheckHealthHandler    = (*Datasource)(nil)
-	_ backend.CallResourceHandler   = (*Datasource)(nil)
-	_ backend.StreamHandler         = (*Datasource)(nil)
-	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
-)
+// Broken returns a datasource whose settings cannot be used: its health
+// check reports err (and the warnings), its queries, resources and streams
+// fail with err.
+func Broken(err error, warnings []string) *Datasource {
+	err = protocol.Errorf(protocol.InvalidArgument, "%v", err)
+	d := New(brokenSource{err}, bridge.Options{}, "", nil, nil)
+	d.broken, d.warnings = err, warnings
+	return d
+}
+
+// brokenSource answers every call with the reason the settings are unusable.
+type brokenSource struct{ err error }
+
+func (b brokenSource) Nodes(context.Context) ([]protocol.NodeInfo, error) { return nil, b.err }
+func (b brokenSource) Fields(context.Context, string, float64, float64) (map[string]protocol.FieldInfo, map[string]protocol.TimelineInfo, error) {
+	return nil, nil, b.err
+}
+func (b brokenSource) GetData(context.Context, string, bridge.Query) (*protocol.DataResult, error) {
+	return nil, b.err
+}
+func (b brokenSource) Subscribe(context.Context, string, func(*protocol.DataResult)) (func(), error) {
+	return nil, b.err
+}
 
 // New returns a datasource reading from src; uid is the datasource UID that
 // live channels carry, stop (may be nil) runs on Dispose.
@@ -104,19 +140,23 @@ type QueryModel struct {
 	QueryType string `json:"queryType"`
 	// Filters are ad-hoc filters the frontend copies in.
 	Filters []bridge.Filter `json:"filters"`
+	// Unit "" gives each field the Grafana unit of the units its node
+	// declares; "panel" sets none, so that the panel's unit applies
+	// (Grafana lets a datasource's unit win over a panel default).
+	Unit string `json:"unit"`
+	// Limit bounds the events of an annotation query (default and cap
+	// bridge.DefaultEventLimit).
+	Limit int `json:"limit"`
 }
 
-func (m QueryModel) targets() ([]bridge.Target, error) {
-	var out []bridge.Target
-	if m.Target != "" {
-		for _, s := range strings.Split(m.Target, ",") {
-			t, err := bridge.ParseTarget(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
-	}
+// UnitPanel is the QueryModel.Unit that leaves units to the panel.
+const UnitPanel = "panel"
+
+// specs are the target specs of the query: Target (comma-separated) and
+// Node with Field and Fields; each may hold multi-value variables ({a,b})
+// and wildcards (*).
+func (m QueryModel) specs() ([]string, error) {
+	out := bridge.SplitSpecs(m.Target)
 	fields := m.Fields
 	if m.Field != "" {
 		fields = append([]string{m.Field}, fields...)
@@ -125,11 +165,7 @@ func (m QueryModel) targets() ([]bridge.Target, error) {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "query names fields but no node")
 	}
 	for _, f := range fields {
-		t, err := bridge.ParseTarget(m.Node + bridge.TargetSep + f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+		out = append(out, m.Node+bridge.TargetSep+f)
 	}
 	if len(out) == 0 {
 		return nil, protocol.Errorf(protocol.InvalidArgument, "query selects no field: set node and field")
@@ -137,9 +173,38 @@ func (m QueryModel) targets() ([]bridge.Target, error) {
 	return out, nil
 }
 
+// targets resolves the query's specs into distinct targets.
+func (d *Datasource) targets(ctx context.Context, m QueryModel) ([]bridge.Target, error) {
+	specs, err := m.specs()
+	if err != nil {
+		return nil, err
+	}
+	var out []bridge.Target
+	seen := map[bridge.Target]bool{}
+	for _, spec := range specs {
+		ts, err := d.core.Resolve(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out, nil
+}
+
 // QueryData answers every query of the request, in parallel.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
+	if d.broken != nil {
+		for _, q := range req.Queries {
+			resp.Responses[q.RefID] = errResponse(d.broken)
+		}
+		return resp, nil
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, q := range req.Queries {
@@ -184,18 +249,11 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if m.QueryType == "" {
 		m.QueryType = q.QueryType
 	}
-	ts, err := m.targets()
+	ts, err := d.targets(ctx, m)
 	if err != nil {
 		return errResponse(err)
 	}
-	keep, err := bridge.CompileFilters(m.Filters)
-	if err != nil {
-		return errResponse(protocol.Errorf(protocol.InvalidArgument, "%v", err))
-	}
-	ts, err = d.core.Expand(ctx, ts, nil)
-	if err != nil {
-		return errResponse(err)
-	}
+	keep, notices := bridge.CompileFilters(m.Filters)
 	var kept []bridge.Target
 	for _, t := range ts {
 		if keep(t) {
@@ -210,8 +268,13 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if err := d.core.Validate(&r); err != nil {
 		return errResponse(err)
 	}
+	if len(kept) > bridge.DefaultMaxTargets {
+		return errResponse(protocol.Errorf(protocol.InvalidArgument, "the query selects %d series, more than %d", len(kept), bridge.DefaultMaxTargets))
+	}
 	if len(kept) == 0 {
-		return backend.DataResponse{}
+		f := data.NewFrame("")
+		f.Meta = &data.FrameMeta{Notices: warnings(append(notices, "no series left after the ad-hoc filters"))}
+		return backend.DataResponse{Frames: data.Frames{f}}
 	}
 	series, err := d.core.Query(ctx, r)
 	if err != nil {
@@ -219,10 +282,14 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	}
 	var frames data.Frames
 	if m.QueryType == QueryTypeAnnotations {
-		frames = append(frames, AnnotationFrame(series))
+		frames = append(frames, AnnotationFrame(series, m.Limit))
 	} else {
 		for _, s := range series {
 			f := SeriesFrame(s)
+			if m.Unit == UnitPanel {
+				f.Fields[1].Config.Unit = ""
+			}
+			f.Meta.Notices = warnings(notices)
 			if m.Live {
 				f.Meta.Channel = "ds/" + d.uid + "/" + StreamPath(s.Target.Node, s.Target.Field)
 			}
@@ -233,19 +300,29 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	return backend.DataResponse{Frames: frames}
 }
 
-// SeriesFrame turns a series into a timeseries-multi frame: a time field and
-// one value field named after the field, labelled with the node.
+func warnings(texts []string) []data.Notice {
+	var out []data.Notice
+	for _, t := range texts {
+		out = append(out, data.Notice{Severity: data.NoticeSeverityWarning, Text: t})
+	}
+	return out
+}
+
+// SeriesFrame turns a series into a frame of a time field and one value
+// field named after the field, labelled with node and field (unique within
+// a query, as alerting needs), with the Grafana unit of the node's units.
+// Numeric and boolean series are timeseries-multi; string series are
+// tables, as the dataplane contract allows no strings in a time series.
 func SeriesFrame(s bridge.Series) *data.Frame {
 	v := valueField(s.Target.Field, s.Info.Type, s.Values)
-	v.Labels = data.Labels{"node": s.Target.Node}
-	cfg := &data.FieldConfig{DisplayNameFromDS: s.Target.String()}
-	if s.Info.Units != nil && *s.Info.Units != "" {
-		cfg.Unit = "suffix: " + *s.Info.Units
-	}
-	cfg.Thresholds = thresholds(s.Info.Limits)
-	v.Config = cfg
+	v.Labels = data.Labels(bridge.Labels(s.Target))
+	v.Config = &data.FieldConfig{DisplayNameFromDS: s.Target.String(), Unit: bridge.GrafanaUnit(s.Info)}
+	v.Config.Thresholds = thresholds(s.Info.Limits)
 	f := data.NewFrame(s.Target.String(), timeField(s.Times), v)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
+	if v.Type() == data.FieldTypeNullableString {
+		f.Meta.Type, f.Meta.TypeVersion = data.FrameTypeTable, data.FrameTypeVersion{}
+	}
 	return f
 }
 
@@ -296,23 +373,15 @@ func valueField(name, typ string, vals protocol.Values) *data.Field {
 	return data.NewField(name, nil, out)
 }
 
-// AnnotationFrame lists the events of the series (non-zero, true or
-// non-empty values) with the fields Grafana reads annotations from.
-func AnnotationFrame(series []bridge.Series) *data.Frame {
-	var times []time.Time
-	var titles, texts, tags []string
-	for _, s := range series {
-		for i, t := range s.Times {
-			if v := s.Values.At(i); bridge.Eventful(v) {
-				times = append(times, frameTime(t))
-				titles = append(titles, s.Target.String())
-				texts = append(texts, bridge.EventText(v))
-				tags = append(tags, s.Target.Node+","+s.Target.Field)
-			}
-		}
-	}
-	if times == nil {
-		times, titles, texts, tags = []time.Time{}, []string{}, []string{}, []string{}
+// AnnotationFrame lists the events of the series (see bridge.Events), the
+// latest limit of them, with the fields Grafana reads annotations from.
+func AnnotationFrame(series []bridge.Series, limit int) *data.Frame {
+	evs := bridge.Events(series, min(max(limit, 0), bridge.DefaultEventLimit))
+	times := make([]time.Time, len(evs))
+	titles, texts, tags := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
+	for i, e := range evs {
+		times[i] = frameTime(e.Time)
+		titles[i], texts[i], tags[i] = e.Target.String(), e.Text, e.Target.Node+","+e.Target.Field
 	}
 	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("title", nil, titles),
 		data.NewField("text", nil, texts), data.NewField("tags", nil, tags))
@@ -321,16 +390,27 @@ func AnnotationFrame(series []bridge.Series) *data.Frame {
 }
 
 // CheckHealth lists the data nodes through the hub.
+// The message names every unusable setting, and the warnings (unknown
+// keys) follow any answer.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	warn := ""
+	if len(d.warnings) > 0 {
+		warn = "; warnings: " + strings.Join(d.warnings, "; ")
+	}
+	if d.broken != nil {
+		details, _ := json.Marshal(map[string]any{"error": d.broken.Error(), "warnings": d.warnings})
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
+			Message: "telemesh: " + d.broken.Error() + warn, JSONDetails: details}, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.core.Options().NodeTimeout)
 	defer cancel()
 	nodes, err := d.core.NodeNames(ctx)
 	if err != nil {
-		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "telemesh: " + err.Error()}, nil
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "telemesh: " + err.Error() + warn}, nil
 	}
-	details, _ := json.Marshal(map[string]any{"nodes": nodes})
+	details, _ := json.Marshal(map[string]any{"nodes": nodes, "warnings": d.warnings})
 	return &backend.CheckHealthResult{Status: backend.HealthStatusOk,
-		Message: fmt.Sprintf("telemesh: %d data nodes", len(nodes)), JSONDetails: details}, nil
+		Message: fmt.Sprintf("telemesh: %d data nodes%s", len(nodes), warn), JSONDetails: details}, nil
 }
 
 // CallResource serves the resources of the query editor and of template

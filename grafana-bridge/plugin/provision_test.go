@@ -64,8 +64,9 @@ func TestProvisioning(t *testing.T) {
 		types[ds.UID] = ds.Type
 		if ds.Type == ID {
 			jd, _ := json.Marshal(ds.JSONData)
-			if _, _, _, err := ParseSettings(backend.DataSourceInstanceSettings{Name: ds.Name, JSONData: jd}); err != nil {
-				t.Errorf("plugin datasource jsonData: %v", err)
+			p, err := ParseSettings(backend.DataSourceInstanceSettings{Name: ds.Name, JSONData: jd})
+			if err != nil || len(p.Warnings) > 0 {
+				t.Errorf("plugin datasource jsonData: %v %v", err, p.Warnings)
 			}
 		}
 	}
@@ -148,12 +149,18 @@ func TestProvisioning(t *testing.T) {
 				if err := dec.Decode(&m); err != nil {
 					t.Errorf("%s: plugin query: %v", p.Title, err)
 				}
-				ts, err := m.targets()
+				specs, err := m.specs()
 				if err != nil {
 					t.Errorf("%s: %v", p.Title, err)
 				}
-				for _, tg := range ts {
-					fields[tg.Field] = true
+				for _, spec := range specs {
+					_, fs, err := bridge.ParseSpec(spec)
+					if err != nil {
+						t.Errorf("%s: %v", p.Title, err)
+					}
+					for _, f := range fs {
+						fields[f] = true
+					}
 				}
 				live = live || m.Live
 			default:
@@ -179,35 +186,18 @@ func TestProvisioning(t *testing.T) {
 	}
 }
 
-// TestManifest checks the plugin's plugin.json and module.js.
-func TestManifest(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("dist-src", "plugin.json"))
+// TestBundle checks that the committed frontend bundle is valid AMD
+// JavaScript using the backend's resources.
+func TestBundle(t *testing.T) {
+	js, err := os.ReadFile(filepath.Join("dist", "module.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct {
-		ID, Type, Executable                               string
-		Backend, Alerting, Annotations, Streaming, Metrics bool
-		Info                                               struct{ Logos struct{ Small, Large string } }
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.ID != ID || m.Type != "datasource" || m.Executable != "gpx_telemesh" || !m.Backend || !m.Alerting || !m.Annotations || !m.Streaming {
-		t.Errorf("plugin.json: %+v", m)
-	}
-	if _, err := os.Stat(filepath.Join("dist-src", m.Info.Logos.Small)); err != nil {
-		t.Error(err)
-	}
-	js, err := os.ReadFile(filepath.Join("dist-src", "module.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`define([`, `getResource("nodes")`, `getResource("fields"`, `"lookup"`, `DataSourceWithBackend`, `setQueryEditor`} {
+	for _, want := range []string{`define([`, `"nodes"`, `"fields"`, `"lookup"`, `liveStreaming`, `setQueryEditor`} {
 		if !bytes.Contains(js, []byte(want)) {
 			t.Errorf("module.js lacks %s", want)
 		}
 	}
 	node := testutil.Need(t, "node")
-	testutil.Run(t, 30*time.Second, node, "--check", filepath.Join("dist-src", "module.js"))
+	testutil.Run(t, 30*time.Second, node, "--check", filepath.Join("dist", "module.js"))
 }

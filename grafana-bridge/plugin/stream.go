@@ -13,12 +13,14 @@ import (
 )
 
 // StreamPath is the Grafana Live path of a node's live readings, or of one
-// field of them when field is not empty: node/<node>[/<field>].
+// field of them when field is not empty: node/<node>[/<field>]. Live paths
+// allow no ':', which field names may hold, so it is written '=' (which no
+// field name holds).
 func StreamPath(node, field string) string {
 	if field == "" {
 		return "node/" + node
 	}
-	return "node/" + node + "/" + field
+	return "node/" + node + "/" + strings.ReplaceAll(field, ":", "=")
 }
 
 // ParseStreamPath splits a live path made by StreamPath.
@@ -31,10 +33,10 @@ func ParseStreamPath(p string) (node, field string, err error) {
 		return "", "", err
 	}
 	if len(parts) == 3 {
-		if err := protocol.CheckFieldName(parts[2]); err != nil {
+		field = strings.ReplaceAll(parts[2], "=", ":")
+		if err := protocol.CheckFieldName(field); err != nil {
 			return "", "", err
 		}
-		field = parts[2]
 	}
 	return parts[1], field, nil
 }

@@ -33,6 +33,8 @@ func bridgeCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "auth-token-file", Usage: "file holding the bearer token"},
 			&ucli.StringFlag{Name: "basic-auth", Usage: "require HTTP basic auth as user:password"},
 			&ucli.StringFlag{Name: "basic-auth-file", Usage: "file holding user:password"},
+			&ucli.BoolFlag{Name: "no-auth", Usage: "serve without authentication on a non-loopback address (refused otherwise)"},
+			&ucli.StringSliceFlag{Name: "cors-origin", Usage: "browser origin allowed to read answers (repeatable, * for any); none by default"},
 			durationFlag("node-timeout", "10s", "bound on each data node call"),
 			durationFlag("max-range", "3660d", "longest time range a query may span"),
 			&ucli.IntFlag{Name: "max-points", Value: 100000, Usage: "cap on a query's maxDataPoints"},
@@ -74,9 +76,11 @@ func bridgeConfig(c *ucli.Context) (bridge.Config, error) {
 		return bridge.Config{}, err
 	}
 	cfg := bridge.Config{
-		Listen:  c.String("listen"),
-		TLSCert: c.String("tls-cert"),
-		TLSKey:  c.String("tls-key"),
+		Listen:         c.String("listen"),
+		TLSCert:        c.String("tls-cert"),
+		TLSKey:         c.String("tls-key"),
+		AllowAnonymous: c.Bool("no-auth"),
+		CORSOrigins:    c.StringSlice("cors-origin"),
 		Options: bridge.Options{
 			NodeTimeout: nodeTimeout,
 			MaxRange:    maxRange,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 
 	"github.com/telemesh/telemesh/consumers"
@@ -140,7 +141,17 @@ func up(c *ucli.Context) error {
 	if addr := c.String("bridge-listen"); addr != "" {
 		cl := consumers.New(srv.LocalRealmDialer(n.Realm, "bridge", srv.InProcessRole(n.Realm, protocol.RoleConsumer)), n, log.With("component", "bridge"))
 		g.Go(func() error { return ignoreCanceled(cl.Run(ctx)) })
-		br, err := bridge.NewServer(bridge.Config{Listen: addr}, cl, log.With("component", "bridge"))
+		// Off loopback the bridge needs a token: up keeps one in its data dir.
+		bc := bridge.Config{Listen: addr}
+		if !bridge.Loopback(addr) {
+			bc.AuthTokenFile = filepath.Join(c.String("data-dir"), "bridge-token")
+		}
+		if created, err := bc.Ensure(); err != nil {
+			return err
+		} else if created != "" {
+			log.Info("grafana bridge token created: send it as Authorization: Bearer <token>", "file", created)
+		}
+		br, err := bridge.NewServer(bc, cl, log.With("component", "bridge"))
 		if err != nil {
 			return err
 		}
