@@ -1,8 +1,7 @@
 package archive_test
 
 import (
-	"os"
-	"path/filepath"
+	"github.com/telemesh/telemesh/internal/testutil"
 	"strings"
 	"testing"
 
@@ -12,39 +11,10 @@ import (
 // TestLoadConfigBad loads every testdata/*.bad.yaml: the error names the
 // file and holds each "# want:" line, one line per problem.
 func TestLoadConfigBad(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.bad.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatal("no testdata/*.bad.yaml", err)
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _, err = archive.LoadConfig(f)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			wants := 0
-			for _, line := range strings.Split(string(b), "\n") {
-				want, ok := strings.CutPrefix(line, "# want: ")
-				if !ok {
-					continue
-				}
-				wants++
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error lacks %q:\n%v", want, err)
-				}
-			}
-			if n := len(strings.Split(err.Error(), "\n")); n != wants {
-				t.Errorf("%d lines for %d problems:\n%v", n, wants, err)
-			}
-			if !strings.HasPrefix(err.Error(), f+": ") {
-				t.Errorf("error does not name the file: %v", err)
-			}
-		})
-	}
+	testutil.BadConfigs(t, true, func(f string) error {
+		_, _, err := archive.LoadConfig(f)
+		return err
+	})
 }
 
 func TestLoadConfigGood(t *testing.T) {

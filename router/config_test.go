@@ -1,6 +1,7 @@
 package router
 
 import (
+	"github.com/telemesh/telemesh/internal/testutil"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,31 +19,10 @@ import (
 // TestLoadConfigBad loads every testdata/*.bad.yaml and checks the error
 // holds each "# want:" line of the file, one problem per line.
 func TestLoadConfigBad(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.bad.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatal("no testdata/*.bad.yaml", err)
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = LoadConfig(f)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			for _, line := range strings.Split(string(b), "\n") {
-				want, ok := strings.CutPrefix(line, "# want: ")
-				if ok && !strings.Contains(err.Error(), want) {
-					t.Errorf("error lacks %q:\n%v", want, err)
-				}
-			}
-			if !strings.Contains(err.Error(), f) {
-				t.Errorf("error does not name the file: %v", err)
-			}
-		})
-	}
+	testutil.BadConfigs(t, false, func(f string) error {
+		_, err := LoadConfig(f)
+		return err
+	})
 }
 
 func TestLoadConfigGood(t *testing.T) {
