@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/telemesh/telemesh/internal/version"
 	ucli "github.com/urfave/cli/v2"
@@ -44,8 +45,40 @@ func subcommands() []*ucli.Command {
 // Run runs the telemesh command line with args (args[0] is the program
 // name), writing normal output to stdout and logs to stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	app := newApp(stdout, stderr)
+	return runApp(ctx, newApp(stdout, stderr), args)
+}
+
+// parsing serializes the parsing of command lines within one process:
+// urfave/cli writes package-level flag state (its help flag) while it
+// parses, so two Runs at once (an embedding program, tests) must not parse
+// together. The lock is released as soon as a command's flags are parsed,
+// so long-running commands run side by side.
+var parsing sync.Mutex
+
+const parsedKey = "parsed"
+
+// runApp runs app on args, holding parsing until its command is parsed.
+func runApp(ctx context.Context, app *ucli.App, args []string) error {
+	parsing.Lock()
+	parsed := sync.OnceFunc(parsing.Unlock)
+	defer parsed()
+	if app.Metadata == nil {
+		app.Metadata = map[string]any{}
+	}
+	app.Metadata[parsedKey] = parsed
 	return app.RunContext(ctx, interspersed(app, args))
+}
+
+// markParsed releases parsing for the run of c.
+func markParsed(c *ucli.Context) {
+	for _, cc := range c.Lineage() {
+		if cc.App != nil && cc.App.Metadata != nil {
+			if f, ok := cc.App.Metadata[parsedKey].(func()); ok {
+				f()
+				return
+			}
+		}
+	}
 }
 
 // newApp builds the application with the subcommands and any extra ones
@@ -96,7 +129,11 @@ func prepare(c *ucli.Command, parents []string) {
 	c.Flags = withEnv("", c.Flags)
 	c.OnUsageError = usageError
 	before := c.Before
+	leaf := len(c.Subcommands) == 0
 	c.Before = func(ctx *ucli.Context) error {
+		if leaf {
+			markParsed(ctx)
+		}
 		if err := applyConfigSection(ctx, path); err != nil {
 			return err
 		}

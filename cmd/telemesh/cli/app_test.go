@@ -43,7 +43,7 @@ func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb, echoCommand())
-	err := app.RunContext(context.Background(), interspersed(app, append([]string{"telemesh"}, args...)))
+	err := runApp(context.Background(), app, append([]string{"telemesh"}, args...))
 	return out.String() + errb.String(), err
 }
 

@@ -34,6 +34,7 @@ const splitCells = 4
 type planner struct {
 	ctx     context.Context
 	s       *Store
+	q       querier // one snapshot of the database for the whole query
 	series  int64
 	bucket  int64
 	from    int64 // the query's range
@@ -47,8 +48,8 @@ type planner struct {
 	lastStart, lastEnd int64
 }
 
-func (s *Store) planner(ctx context.Context, series int64, q store.Query) *planner {
-	p := &planner{ctx: ctx, s: s, series: series, bucket: q.Bucket, from: q.Start, to: q.End}
+func (s *Store) planner(ctx context.Context, db querier, series int64, q store.Query) *planner {
+	p := &planner{ctx: ctx, s: s, q: db, series: series, bucket: q.Bucket, from: q.Start, to: q.End}
 	if !s.noRollups {
 		// A tier helps when it divides the width, or when its cells are
 		// few enough per bucket that the ones a bucket boundary splits
@@ -166,7 +167,7 @@ func (p *planner) cells(level int, a, z int64, fn func(*bucketCell)) error {
 		}
 	}
 	if missing {
-		rows, err := p.s.db.QueryContext(context.Background(), "SELECT page, data FROM rollups WHERE series_id = ? AND tier = ? AND page >= ? AND page <= ? ORDER BY page",
+		rows, err := p.q.QueryContext(context.Background(), "SELECT page, data FROM rollups WHERE series_id = ? AND tier = ? AND page >= ? AND page <= ? ORDER BY page",
 			p.series, ti, first, last)
 		if err != nil {
 			return fmt.Errorf("read rollups: %w", err)
@@ -229,7 +230,7 @@ func (p *planner) raw(from, to int64) error {
 	if p.last != nil && p.lastStart <= from && to-1 <= p.lastEnd {
 		return p.addBlock(p.last, from, to)
 	}
-	return scanChunks(p.ctx, p.s.db, p.series, from, to, func(b *chunk.Block, start, end int64) error {
+	return scanChunks(p.ctx, p.q, p.series, from, to, func(b *chunk.Block, start, end int64) error {
 		p.last, p.lastStart, p.lastEnd = b, start, end
 		return p.addBlock(b, from, to)
 	})

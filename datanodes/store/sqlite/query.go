@@ -57,9 +57,39 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 		return nil, nil
 	}
 	fields := s.resolve(q.Fields)
-	if q.Bucket == 0 {
-		return s.raw(ctx, fields, q)
+	var out []protocol.Series
+	// One read transaction: the chunks and rollup pages a query lists are
+	// the ones it reads, whatever the writer seals or rewrites meanwhile.
+	err = s.snapshot(func(db querier) error {
+		var err error
+		if q.Bucket == 0 {
+			out, err = s.raw(ctx, db, fields, q)
+		} else {
+			out, err = s.buckets(ctx, db, fields, agg, q)
+		}
+		return err
+	})
+	return out, err
+}
+
+// snapshot runs fn on one connection inside a read transaction, so that
+// everything fn reads comes from one snapshot of the database (WAL keeps
+// it while writers go on).
+func (s *Store) snapshot(fn func(db querier) error) error {
+	conn, err := s.db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
 	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN DEFERRED"); err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	return fn(conn)
+}
+
+// buckets answers a bucketed query through the planner.
+func (s *Store) buckets(ctx context.Context, db querier, fields []field, agg string, q store.Query) ([]protocol.Series, error) {
 	// Each Bucketer keeps at most the points left under the limit, then
 	// only counts, so an oversized answer costs no memory and still
 	// reports its exact size.
@@ -72,7 +102,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 	for _, f := range fields {
 		b := downsample.New(q.Bucket)
 		b.Limit(agg, max(budget-points, 0))
-		p := s.planner(ctx, f.id, q)
+		p := s.planner(ctx, db, f.id, q)
 		if err := p.feed(b); err != nil {
 			return nil, fmt.Errorf("field %s: %w", f.name, err)
 		}
@@ -95,9 +125,9 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 }
 
 // raw answers a query for readings.
-func (s *Store) raw(ctx context.Context, fields []field, q store.Query) ([]protocol.Series, error) {
+func (s *Store) raw(ctx context.Context, db querier, fields []field, q store.Query) ([]protocol.Series, error) {
 	if q.Limit > 0 {
-		n, err := s.count(ctx, fields, q.Start, q.End)
+		n, err := s.count(ctx, db, fields, q.Start, q.End)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +138,7 @@ func (s *Store) raw(ctx context.Context, fields []field, q store.Query) ([]proto
 	var out []protocol.Series
 	for _, f := range fields {
 		sr := protocol.Series{Field: f.name}
-		err := scanChunks(ctx, s.db, f.id, q.Start, q.End, func(b *chunk.Block, _, _ int64) error {
+		err := scanChunks(ctx, db, f.id, q.Start, q.End, func(b *chunk.Block, _, _ int64) error {
 			b = clip(b, q.Start, q.End)
 			sr.Times = append(sr.Times, b.Times...)
 			vs, err := valuesOf(b)
@@ -130,10 +160,10 @@ func (s *Store) raw(ctx context.Context, fields []field, q store.Query) ([]proto
 // count returns how many readings fields have in [from, to), from the
 // chunks' counts, decoding only the chunks the range cuts (at most two a
 // field): an over-limit answer costs no scan of its readings.
-func (s *Store) count(ctx context.Context, fields []field, from, to int64) (int, error) {
+func (s *Store) count(ctx context.Context, db querier, fields []field, from, to int64) (int, error) {
 	total := 0
 	for _, f := range fields {
-		rows, err := s.db.QueryContext(context.WithoutCancel(ctx), chunkRange+" ORDER BY start_ts", f.id, from, to)
+		rows, err := db.QueryContext(context.WithoutCancel(ctx), chunkRange+" ORDER BY start_ts", f.id, from, to)
 		if err != nil {
 			return 0, fmt.Errorf("count readings: %w", err)
 		}
@@ -158,7 +188,7 @@ func (s *Store) count(ctx context.Context, fields []field, from, to int64) (int,
 			return 0, fmt.Errorf("count readings: %w", err)
 		}
 		for _, id := range cut {
-			blk, err := readChunk(s.db, id)
+			blk, err := readChunk(db, id)
 			if err != nil {
 				return 0, fmt.Errorf("field %s: %w", f.name, err)
 			}
