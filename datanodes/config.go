@@ -27,6 +27,7 @@ const (
 	DefaultLiveBatch     = 1000
 	DefaultWatchdog      = time.Minute
 	DefaultStopTimeout   = 5 * time.Second
+	DefaultTimeFuture    = time.Minute
 )
 
 // Config is a data node's YAML file.
@@ -62,6 +63,19 @@ type Config struct {
 	// Limits maps a field name to its warning and alarm ranges (see
 	// limits.go); they win over limits a driver declares.
 	Limits map[string]protocol.Limits `yaml:"limits"`
+	// Time is the plausible window for reading times.
+	Time TimeConfig `yaml:"time"`
+}
+
+// TimeConfig bounds the times a reading may carry; readings outside are
+// refused (counted as sink errors, logged once per field).
+type TimeConfig struct {
+	// Future is how far ahead of the node's clock a reading may be
+	// (default 1m).
+	Future Duration `yaml:"future"`
+	// BeforeEpoch accepts readings dated before 1970 (off by default: a
+	// negative time is nearly always a wrapped or misread timestamp).
+	BeforeEpoch bool `yaml:"before_epoch"`
 }
 
 // HealthConfig tunes the node's watchdog and its health endpoint.
@@ -227,6 +241,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = Duration(DefaultStopTimeout)
+	}
+	if c.Time.Future == 0 {
+		c.Time.Future = Duration(DefaultTimeFuture)
 	}
 	if n, err := c.Names(); err == nil && c.Router.Realm == "" {
 		c.Router.Realm = n.Realm

@@ -2,14 +2,11 @@ package datanodes
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
-	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/protocol"
 )
 
@@ -17,12 +14,7 @@ import (
 // functions, on a node that never dials, with an injected clock: request
 // times relative to now and finalized_until follow that clock.
 func TestHandlersWithoutRouter(t *testing.T) {
-	now := time.Unix(t0+100, 0)
-	noRouter := func(context.Context) (*client.Client, error) { return nil, errors.New("no router in this test") }
-	n, err := New(Config{Name: "n1", Clock: func() time.Time { return now }}, noRouter, memstore.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := clockNode(t, time.Unix(t0+100, 0))
 	s := n.Sink()
 	s.Declare(driver.Field{Name: "a", Units: "V"})
 	for i := range 100 {

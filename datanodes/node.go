@@ -72,6 +72,8 @@ type fieldState struct {
 	meta     store.FieldMeta
 	declared bool
 	latest   *protocol.Reading
+	// timeWarned: an implausible time was logged once for this field.
+	timeWarned bool
 }
 
 // New builds a node from cfg (defaults are set and it is validated): the

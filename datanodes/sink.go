@@ -105,13 +105,24 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	n := s.n
 	ok := make([]protocol.Reading, 0, len(readings))
 	var bad []error
-	cutoff := n.now().Add(-LiveMaxAge).UnixNano()
+	now := n.now()
+	cutoff := now.Add(-LiveMaxAge).UnixNano()
+	future := now.Add(n.cfg.Time.Future.D()).UnixNano()
 	live := 0
 	n.mu.Lock()
 	for _, r := range readings {
 		fs := n.fields[r.Field]
 		if fs == nil || !fs.declared {
 			bad = append(bad, fmt.Errorf("reading of undeclared field %q dropped", r.Field))
+			continue
+		}
+		if r.Time > future || (r.Time < 0 && !n.cfg.Time.BeforeEpoch) {
+			if fs.timeWarned {
+				n.sinkErrors.Add(1) // counted; logged once
+			} else {
+				fs.timeWarned = true
+				bad = append(bad, fmt.Errorf("field %s: reading at %s outside the plausible window (up to %s ahead, none before 1970 unless time.before_epoch); such readings are refused and counted", r.Field, time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), n.cfg.Time.Future.D()))
+			}
 			continue
 		}
 		v, err := normalize(fs.meta.Type, r.Value)
