@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -70,6 +71,24 @@ type Directory struct {
 	policy NamePolicy
 	grace  time.Duration
 	nodes  map[string]*entry
+	// stored are the records Restore gave, applied by the next
+	// reconciliation and then dropped.
+	stored map[string]Record
+	// changes counts the changes to what Records returns.
+	changes uint64
+}
+
+// A Record is what the directory keeps of an announced node across a hub
+// restart (Records, Restore): what the router's meta API cannot tell
+// again, since a sisock node announces itself only once.
+type Record struct {
+	Description string                           `json:"description"`
+	Session     uint64                           `json:"session"`
+	AuthID      string                           `json:"authid,omitempty"`
+	Joined      float64                          `json:"joined"`
+	Fields      map[string]protocol.FieldInfo    `json:"fields"`
+	Timelines   map[string]protocol.TimelineInfo `json:"timelines"`
+	Meta        map[string]any                   `json:"meta"`
 }
 
 type entry struct {
@@ -158,12 +177,14 @@ func (d *Directory) Add(a Announce, now time.Time, gone func(sid uint64) bool) (
 	placeholder := e.announced == 0
 	e.announced, e.authid = a.Session, a.AuthID
 	if fresh || placeholder || before.Description != a.Description {
+		d.changes++
 		ev = append(ev, Event{Added, e.info})
 		return true, ev, nil
 	}
 	if announcedBefore && sameListing(before, e.info) {
 		return false, ev, nil
 	}
+	d.changes++
 	return true, ev, nil
 }
 
@@ -220,7 +241,10 @@ func (d *Directory) Sessions() map[string]uint64 {
 // back), and rebound without an event when serving shows it back on a new
 // session; a node serving that the directory does not know becomes a
 // placeholder until it announces itself, also without an event: its
-// announcement publishes data_node_added once.
+// announcement publishes data_node_added once. A node serving on the very
+// session a Restore record names is that node again: it is listed as the
+// record says, as announced, without an event. Records for other sessions
+// are stale and dropped.
 func (d *Directory) Reconcile(before map[string]uint64, live map[uint64]bool, serving map[string]uint64, now time.Time) []Event {
 	var ev []Event
 	for _, name := range d.names() {
@@ -248,6 +272,15 @@ func (d *Directory) Reconcile(before map[string]uint64, live map[uint64]bool, se
 			e.info.Session, e.gone = sid, time.Time{} // back after a reconnect
 		case ok && (live[e.info.Session] || before[name] != e.info.Session):
 			// announced meanwhile
+		case sid != 0 && d.stored[name].Session == sid:
+			r := d.stored[name]
+			if r.Joined == 0 {
+				r.Joined = t
+			}
+			d.nodes[name] = &entry{info: protocol.NodeInfo{
+				Name: name, Description: r.Description, Session: sid, Joined: r.Joined, LastSeen: t,
+				Fields: orEmpty(r.Fields), Timelines: orEmpty(r.Timelines), Meta: orEmpty(r.Meta),
+			}, authid: r.AuthID, announced: sid}
 		default:
 			d.nodes[name] = &entry{info: protocol.NodeInfo{
 				Name: name, Session: sid, Joined: t, LastSeen: t,
@@ -256,8 +289,43 @@ func (d *Directory) Reconcile(before map[string]uint64, live map[uint64]bool, se
 			}}
 		}
 	}
+	d.stored = nil
+	d.changes++
 	return ev
 }
+
+// Records returns what the directory keeps of each announced node, and
+// the Restore records not yet applied, for saving across a hub restart.
+// The maps are shared with the directory, which only ever replaces them.
+func (d *Directory) Records() map[string]Record {
+	out := make(map[string]Record, len(d.nodes)+len(d.stored))
+	for name, r := range d.stored {
+		if _, ok := d.nodes[name]; !ok {
+			out[name] = r
+		}
+	}
+	for name, e := range d.nodes {
+		if e.announced == 0 {
+			continue // a placeholder knows nothing worth keeping
+		}
+		out[name] = Record{
+			Description: e.info.Description, Session: e.info.Session, AuthID: e.authid,
+			Joined: e.info.Joined, Fields: e.info.Fields, Timelines: e.info.Timelines, Meta: e.info.Meta,
+		}
+	}
+	return out
+}
+
+// Restore gives the records a previous hub saved (Records); the next
+// Reconcile applies those whose session still serves the node.
+func (d *Directory) Restore(r map[string]Record) {
+	d.stored = maps.Clone(r)
+	d.changes++
+}
+
+// Changes counts the changes to what Records returns, so that a caller
+// saves only when it moved.
+func (d *Directory) Changes() uint64 { return d.changes }
 
 // Expire removes the held nodes whose grace period has passed at now.
 func (d *Directory) Expire(now time.Time) []Event {
@@ -287,6 +355,7 @@ func (d *Directory) Len() int { return len(d.nodes) }
 func (d *Directory) remove(name string) []Event {
 	e := d.nodes[name]
 	delete(d.nodes, name)
+	d.changes++
 	if e.announced == 0 {
 		return nil
 	}

@@ -11,8 +11,10 @@ import (
 
 // step is one operation on a directory and what it must answer.
 type step struct {
-	op string // add, subtract, leave, reconcile, expire
+	op string // add, subtract, leave, reconcile, expire, restore
 	a  Announce
+	// records are restore's.
+	records map[string]Record
 	// gone lists the sessions the router reports ended (add); live and
 	// serving feed reconcile; sid is subtract's and leave's session.
 	gone    []uint64
@@ -27,6 +29,9 @@ type step struct {
 	want   string
 	events string
 	list   string
+	// descs, when set, are the descriptions listed afterwards as
+	// "name=description".
+	descs string
 }
 
 func ann(name string, sid uint64, authid, role string) Announce {
@@ -123,6 +128,26 @@ func TestDirectory(t *testing.T) {
 			// A placeholder never announced leaves without an event.
 			{op: "leave", sid: 2, list: "n1@1"},
 		}},
+		{"hub restart: restored records", DefaultNamePolicy, 15 * time.Second, []step{
+			// What the previous hub saved: quiet (a sisock node, announced
+			// once) still serves on its session; moved serves on another
+			// session (a different node now); stale serves nowhere.
+			{op: "restore", records: map[string]Record{
+				"quiet": {Description: "lm-sensors", Session: 2, AuthID: "quiet"},
+				"moved": {Description: "old", Session: 4},
+				"stale": {Description: "gone", Session: 3},
+			}},
+			{op: "reconcile", live: []uint64{2, 5}, serving: map[string]uint64{"quiet": 2, "moved": 5}, list: "moved@5 quiet@2", descs: "moved= quiet=lm-sensors"},
+			// quiet counts as announced: a repetition changes nothing, and
+			// its leave is published.
+			{op: "add", a: withDescription(ann("quiet", 2, "quiet", "datanode"), "lm-sensors"), want: "false"},
+			{op: "leave", sid: 2, events: "-quiet", list: "moved@5"},
+			{op: "add", a: ann("moved", 5, "moved", "datanode"), want: "true", events: "+moved", descs: "moved=moved node"},
+			// Records apply to the first reconciliation only.
+			{op: "restore", records: map[string]Record{"late": {Description: "late", Session: 6}}},
+			{op: "reconcile", live: []uint64{5}, serving: map[string]uint64{"moved": 5}, list: "moved@5"},
+			{op: "reconcile", live: []uint64{5, 6}, serving: map[string]uint64{"moved": 5, "late": 6}, descs: "late= moved=moved node"},
+		}},
 	}
 	start := time.Unix(1_800_000_000, 0)
 	for _, tc := range tests {
@@ -164,6 +189,8 @@ func TestDirectory(t *testing.T) {
 					ev = d.Reconcile(d.Sessions(), live, s.serving, now)
 				case "expire":
 					ev = d.Expire(now)
+				case "restore":
+					d.Restore(s.records)
 				}
 				if got != s.want {
 					t.Errorf("step %d (%s %s): answered %q, want %q", i, s.op, s.a.Name, got, s.want)
@@ -174,6 +201,15 @@ func TestDirectory(t *testing.T) {
 				if s.list != "" || s.op == "leave" && s.events != "" {
 					if l := listString(d.List()); l != s.list {
 						t.Errorf("step %d (%s %s): lists %q, want %q", i, s.op, s.a.Name, l, s.list)
+					}
+				}
+				if s.descs != "" {
+					var descs []string
+					for _, n := range d.List() {
+						descs = append(descs, n.Name+"="+n.Description)
+					}
+					if got := strings.Join(descs, " "); got != s.descs {
+						t.Errorf("step %d (%s %s): descriptions %q, want %q", i, s.op, s.a.Name, got, s.descs)
 					}
 				}
 			}

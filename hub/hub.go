@@ -41,6 +41,12 @@ type Config struct {
 	// listed, so a node that only reconnects does not flap; 0 is
 	// DefaultGrace, negative removes such nodes at once.
 	Grace time.Duration
+	// StateFile, when set, is where the hub keeps what nodes announced
+	// (descriptions, fields, timelines, meta) across its own restarts:
+	// the router's meta API tells it which sessions serve which nodes,
+	// not what a sisock node, which never announces again, said. An
+	// unreadable file is logged and ignored.
+	StateFile string
 }
 
 // DefaultGrace is the hold of nodes found gone by a reconciliation: longer
@@ -69,9 +75,15 @@ type Hub struct {
 	now   func() time.Time
 	grace time.Duration
 
-	mu   sync.Mutex
-	sess *wampx.Session // nil without a session
-	dir  *Directory
+	// state saves the directory's records (nil: no state file); written
+	// is what the file held at the start.
+	state   *stateSaver
+	written []byte
+
+	mu    sync.Mutex
+	sess  *wampx.Session // nil without a session
+	dir   *Directory
+	saved uint64 // the directory's Changes last offered to state
 }
 
 // New returns a hub; Run starts it.
@@ -87,19 +99,38 @@ func New(cfg Config) (*Hub, error) {
 	if grace == 0 {
 		grace = DefaultGrace
 	}
-	return &Hub{
+	h := &Hub{
 		names: cfg.Names,
 		dial:  cfg.Dial,
 		log:   wampx.Logger(cfg.Logger),
 		now:   time.Now,
 		grace: max(grace, 0),
 		dir:   NewDirectory(p, max(grace, 0)),
-	}, nil
+	}
+	if cfg.StateFile != "" {
+		h.state = newStateSaver(cfg.StateFile, h.log)
+		r, err := loadState(cfg.StateFile)
+		if err != nil {
+			h.log.Warn("ignoring the hub state file; nodes that do not announce again will be listed without descriptions", "path", cfg.StateFile, "err", err)
+		} else if r != nil {
+			h.dir.Restore(r)
+			h.written, _ = encodeState(r)
+		}
+	}
+	return h, nil
 }
 
 // Run serves the hub until ctx ends, reconnecting whenever the session to
 // the router is lost. It returns ctx's error.
 func (h *Hub) Run(ctx context.Context) error {
+	if h.state != nil {
+		// The saver outlives the sessions so that it writes the last
+		// change before Run returns.
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { h.state.run(sctx, h.written); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	return wampx.Keep(ctx, h.dial, wampx.DefaultBackoff, h.log, wampx.SessionOptions{QueueSize: outboxSize}, h.setup)
 }
 
@@ -239,9 +270,14 @@ func (h *Hub) onLeave(ev *wamp.Event) {
 }
 
 // publishLocked logs the directory's events and queues them on the
-// current session, in order; h.mu is held. Without a session there is no
-// one to tell.
+// current session, in order, and offers the directory's records to the
+// state saver when they changed; h.mu is held. Without a session there is
+// no one to tell.
 func (h *Hub) publishLocked(ev []Event, why string) {
+	if h.state != nil && h.dir.Changes() != h.saved {
+		h.saved = h.dir.Changes()
+		h.state.offer(h.dir.Records())
+	}
 	for _, e := range ev {
 		topic := h.names.DataNodeAdded()
 		if e.Kind == Subtracted {

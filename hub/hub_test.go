@@ -66,7 +66,18 @@ func (e *env) goHub() *Hub {
 // test ends, once it answers.
 func (e *env) startHub() (stop func()) {
 	e.t.Helper()
-	h, err := New(Config{Names: e.names, Dial: e.dialer()})
+	return e.startHubWith(nil)
+}
+
+// startHubWith is startHub with a configuration that set (when not nil)
+// changes.
+func (e *env) startHubWith(set func(*Config)) (stop func()) {
+	e.t.Helper()
+	cfg := Config{Names: e.names, Dial: e.dialer()}
+	if set != nil {
+		set(&cfg)
+	}
+	h, err := New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -396,6 +407,56 @@ func TestSisockNode(t *testing.T) {
 	}
 
 	p.CloseStdin() // the node exits; the hub must notice
+	testutil.Eventually(t, 10*time.Second, "data_node_subtracted", func() bool { return w.has("-sensors") })
+}
+
+// TestSisockDescriptionSurvivesRestart: a sisock node announces itself
+// once; a hub with a state file that restarts lists it again with its
+// description, and publishes its departure.
+func TestSisockDescriptionSurvivesRestart(t *testing.T) {
+	py := testutil.NeedPython(t)
+	e := newEnv(t, protocol.SisockNames())
+	state := filepath.Join(t.TempDir(), "hub-state.json")
+	withState := func(c *Config) { c.StateFile = state }
+	stop := e.startHubWith(withState)
+
+	p := testutil.StartProc(t, exec.Command(py, filepath.Join("testdata", "sisock_node.py"), e.url, e.names.Realm, e.names.Base, "sensors", "lm-sensors on a test box"))
+	if l := p.Line(t, 20*time.Second); !strings.Contains(l, "added True") {
+		t.Fatalf("python node printed %q; stderr:\n%s", l, p.Stderr())
+	}
+	c := e.dial()
+	if n, ok := e.find(c, "sensors"); !ok || n.Description != "lm-sensors on a test box" {
+		t.Fatalf("before the restart: %+v, %v", n, ok)
+	}
+	readies := make(chan struct{}, 4)
+	if err := c.Subscribe(e.names.HubReady(), func(*wamp.Event) { readies <- struct{}{} }, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := e.watch()
+
+	stop()
+	e.startHubWith(withState)
+	select {
+	case <-readies: // published once the hub has reconciled
+	case <-time.After(10 * time.Second):
+		t.Fatal("no hub.ready after restart")
+	}
+	n, ok := e.find(c, "sensors")
+	if !ok || n.Description != "lm-sensors on a test box" || n.Meta["placeholder"] != nil {
+		t.Errorf("after the restart: %+v, %v; want the description the node announced before", n, ok)
+	}
+	res, err := c.Call(context.Background(), e.names.GetDataNode(), nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sums, _ := protocol.DecodeNodeSummaries(res.Arguments[0]); len(sums) != 1 || sums[0].Description != "lm-sensors on a test box" {
+		t.Errorf("get_data_node after the restart = %+v", sums)
+	}
+	if w.has("+sensors") || w.has("-sensors") {
+		t.Errorf("the restart published %v", w.events)
+	}
+
+	p.CloseStdin()
 	testutil.Eventually(t, 10*time.Second, "data_node_subtracted", func() bool { return w.has("-sensors") })
 }
 

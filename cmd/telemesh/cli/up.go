@@ -32,7 +32,7 @@ func upCommand() *ucli.Command {
    WebSocket listener, and the Grafana bridge on --bridge-listen. Anonymous
    clients from loopback get the read-only consumer role.`,
 		Flags: append(namingFlags(),
-			&ucli.StringFlag{Name: "data-dir", Value: "data", Usage: "folder for the node's SQLite database"},
+			&ucli.StringFlag{Name: "data-dir", Value: "data", Usage: "folder for the node's SQLite database and the hub's state file (hub-state.json)"},
 			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listener (WAMP at /ws, dashboard at /); with a config file, moves its main WebSocket listener"},
 			&ucli.StringFlag{Name: "rs-listen", Value: router.DefaultRSAddress, Usage: "RawSocket listener; with a config file, moves its main RawSocket listener"},
 			&ucli.StringFlag{Name: "bridge-listen", Value: "127.0.0.1:5000", Usage: "Grafana bridge listener; empty disables the bridge"},
@@ -121,7 +121,8 @@ func up(c *ucli.Context) error {
 		// up's node credential serves any node name (addNodeCredential).
 		policy.AnyNameRoles = append(policy.AnyNameRoles, nodeRole)
 	}
-	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", srv.InProcessRole(n.Realm, protocol.RoleHub)), Logger: log.With("component", "hub"), Policy: &policy})
+	h, err := hub.New(hub.Config{Names: n, Dial: srv.LocalRealmDialer(n.Realm, "hub", srv.InProcessRole(n.Realm, protocol.RoleHub)), Logger: log.With("component", "hub"), Policy: &policy,
+		StateFile: filepath.Join(c.String("data-dir"), "hub-state.json")})
 	if err != nil {
 		return err
 	}

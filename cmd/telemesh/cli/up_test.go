@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +23,10 @@ func TestUp(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			ws, rs, br := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 			var logs testutil.SyncBuffer
+			dataDir := t.TempDir()
 			testutil.Serve(t, func(ctx context.Context) error {
 				return Run(ctx, []string{"telemesh", "up",
-					"--data-dir", t.TempDir(), "--profile", profile, "--sim-backfill", "1h",
+					"--data-dir", dataDir, "--profile", profile, "--sim-backfill", "1h",
 					"--ws-listen", fmt.Sprintf("127.0.0.1:%d", ws),
 					"--rs-listen", fmt.Sprintf("127.0.0.1:%d", rs),
 					"--bridge-listen", fmt.Sprintf("127.0.0.1:%d", br)}, io.Discard, &logs)
@@ -47,6 +50,11 @@ func TestUp(t *testing.T) {
 			testutil.Eventually(t, 20*time.Second, "the sim node listed", func() bool {
 				out, err := run("nodes")
 				return err == nil && strings.Contains(out, "co2,humidity,temperature")
+			})
+			// The hub keeps what the node announced in the data folder.
+			testutil.Eventually(t, 10*time.Second, "the hub state file", func() bool {
+				b, err := os.ReadFile(filepath.Join(dataDir, "hub-state.json"))
+				return err == nil && strings.Contains(string(b), `"sim"`)
 			})
 			// The backfill is written in the background; wait until the
 			// hour is there, checking max-points holds on every answer.
