@@ -2,6 +2,13 @@ module github.com/telemesh/telemesh
 
 go 1.26.8
 
+// npm packages ship Go sources of their own (flatted); they are not ours.
+ignore (
+	./consumers/examples/js/node_modules
+	./consumers/web/node_modules
+	./grafana-bridge/plugin/node_modules
+)
+
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/eclipse/paho.mqtt.golang v1.5.1

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,6 +118,9 @@ func TestCompose(t *testing.T) {
 						t.Errorf("%s depends on unknown service %s", name, dep)
 					}
 				}
+			}
+			if h := p.Services["hub"]; !slices.Contains(telemeshArgs(h), "--state-file") || !mountsVolumeAt(h, "/var/lib/telemesh") {
+				t.Error("hub keeps no state file in a volume: sisock-era nodes would lose their descriptions at a hub restart")
 			}
 			for _, name := range []string{"node-sim", "node-hwmon"} {
 				if !mountsVolumeAt(p.Services[name], "/var/lib/telemesh") {

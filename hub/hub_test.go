@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -381,15 +380,11 @@ func TestBadArguments(t *testing.T) {
 // DataNodeServer (autobahn-python, positional add with its own session id)
 // is listed under the sisock names.
 func TestSisockNode(t *testing.T) {
-	py := testutil.NeedPython(t)
 	e := newEnv(t, protocol.SisockNames())
 	e.startHub()
 	w := e.watch()
 
-	p := testutil.StartProc(t, exec.Command(py, filepath.Join("testdata", "sisock_node.py"), e.url, e.names.Realm, e.names.Base, "sensors", "lm-sensors on a test box"))
-	if l := p.Line(t, 20*time.Second); !strings.Contains(l, "added True") {
-		t.Fatalf("python node printed %q; stderr:\n%s", l, p.Stderr())
-	}
+	p := testutil.SisockNode(t, e.url, e.names.Realm, e.names.Base, "sensors", "--description", "lm-sensors on a test box")
 	testutil.Eventually(t, 10*time.Second, "data_node_added", func() bool { return w.has("+sensors") })
 
 	c := e.dial()
@@ -414,16 +409,12 @@ func TestSisockNode(t *testing.T) {
 // once; a hub with a state file that restarts lists it again with its
 // description, and publishes its departure.
 func TestSisockDescriptionSurvivesRestart(t *testing.T) {
-	py := testutil.NeedPython(t)
 	e := newEnv(t, protocol.SisockNames())
 	state := filepath.Join(t.TempDir(), "hub-state.json")
 	withState := func(c *Config) { c.StateFile = state }
 	stop := e.startHubWith(withState)
 
-	p := testutil.StartProc(t, exec.Command(py, filepath.Join("testdata", "sisock_node.py"), e.url, e.names.Realm, e.names.Base, "sensors", "lm-sensors on a test box"))
-	if l := p.Line(t, 20*time.Second); !strings.Contains(l, "added True") {
-		t.Fatalf("python node printed %q; stderr:\n%s", l, p.Stderr())
-	}
+	p := testutil.SisockNode(t, e.url, e.names.Realm, e.names.Base, "sensors", "--description", "lm-sensors on a test box")
 	c := e.dial()
 	if n, ok := e.find(c, "sensors"); !ok || n.Description != "lm-sensors on a test box" {
 		t.Fatalf("before the restart: %+v, %v", n, ok)

@@ -1,14 +1,9 @@
 package bridge_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/telemesh/telemesh/internal/testutil"
 )
@@ -18,45 +13,10 @@ import (
 // every sample: the bridge still caps the points per series and keeps the
 // spike with minmax.
 func TestSisockNode(t *testing.T) {
-	py := testutil.NeedPython(t)
 	s := startStack(t)
 	const start, span = 1_700_000_000, 7200
 	spike := start + 3333
-	cmd := exec.Command(py, filepath.Join("testdata", "sisock_node.py"), s.URL, s.Names.Realm, s.Names.Base, "pynode", fmt.Sprint(spike))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	added := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			added <- sc.Text()
-		}
-		close(added)
-	}()
-	select {
-	case line := <-added:
-		if !strings.HasSuffix(line, "added True") {
-			t.Fatalf("node: %q; stderr: %s", line, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("node did not announce itself; stderr: %s", stderr.String())
-	}
+	testutil.SisockNode(t, s.URL, s.Names.Realm, s.Names.Base, "pynode", "--spike", fmt.Sprint(spike))
 	s.WaitNodes(t, 1)
 	url := bridgeURL(t, s)
 	for _, c := range []struct {

@@ -6,6 +6,9 @@ import (
 	"context"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,4 +154,20 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// SisockNode starts testdata/sisock_node.py, a data node written the way
+// sisock's DataNodeServer is (autobahn-python), and waits until it has
+// announced itself to the hub. args are the script's options
+// (--description D, --spike S). The node stops when the test ends.
+func SisockNode(t testing.TB, url, realm, base, name string, args ...string) *Proc {
+	t.Helper()
+	py := NeedPython(t)
+	_, self, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(self), "testdata", "sisock_node.py")
+	p := StartProc(t, exec.Command(py, append([]string{script, url, realm, base, name}, args...)...))
+	if l := p.Line(t, 30*time.Second); !strings.HasSuffix(l, "added True") {
+		t.Fatalf("sisock node printed %q; stderr:\n%s", l, p.Stderr())
+	}
+	return p
 }

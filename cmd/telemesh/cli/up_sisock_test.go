@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,7 +101,6 @@ func TestUpSisockCrossbarConfig(t *testing.T) {
 // get_data takes no max_points or agg) falls back to min_stride and
 // downsamples here, as the Grafana bridge does.
 func TestGetSisockNode(t *testing.T) {
-	py := testutil.NeedPython(t)
 	t.Setenv("SISOCK_SERVER_SECRET", "server-secret")
 	t.Setenv("SISOCK_SIMONSOBS_SECRET", "simonsobs-secret")
 	path, _, plainAddr := sisockCBDir(t)
@@ -114,10 +112,7 @@ func TestGetSisockNode(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, "up to start", func() bool { return strings.Contains(logs.String(), "router up") })
 	url := "ws://" + plainAddr + "/ws"
 	const spike = 1_700_001_234
-	node := testutil.StartProc(t, exec.Command(py, "../../../grafana-bridge/bridge/testdata/sisock_node.py", url, "test_realm", "org.simonsobservatory", "pynode", fmt.Sprint(spike)))
-	if l := node.Line(t, 30*time.Second); !strings.HasSuffix(l, "added True") {
-		t.Fatalf("sisock node printed %q", l)
-	}
+	testutil.SisockNode(t, url, "test_realm", "org.simonsobservatory", "pynode", "--spike", fmt.Sprint(spike))
 	var out, errs testutil.SyncBuffer
 	err := Run(context.Background(), []string{"telemesh", "get", "pynode", "temp", "--from", "1700000000", "--to", "1700003600",
 		"--max-points", "10", "--agg", "max", "--format", "csv", "--url", url, "--profile", "sisock"}, &out, &errs)

@@ -1,21 +1,30 @@
 #!/usr/bin/python3
 """A data node written the way sisock's DataNodeServer is.
 
-Usage: sisock_node.py URL REALM BASE NAME [DESCRIPTION]
+Usage: sisock_node.py URL REALM BASE NAME [--description D] [--spike S]
 
 It registers BASE.consumer.NAME.get_fields and .get_data, then calls
 BASE.data_node.add(name, description, details.session) exactly like sisock,
-prints "added <result>" and serves until its standard input closes.
+prints "added <result>" and serves until its standard input
+closes. get_data takes (field, start, end, min_stride=None) only and returns
+every sample at 1 Hz, ignoring min_stride: one field "temp" is 20
+everywhere except a spike of 99 at time S.
 """
-import sys
-import time
+import argparse
+import math
 
 from autobahn.twisted.wamp import ApplicationRunner, ApplicationSession
 from twisted.internet import reactor, stdio
 from twisted.protocols.basic import LineReceiver
 
-URL, REALM, BASE, NAME = sys.argv[1:5]
-DESCRIPTION = sys.argv[5] if len(sys.argv) > 5 else "sisock-style test node"
+ap = argparse.ArgumentParser()
+ap.add_argument("url")
+ap.add_argument("realm")
+ap.add_argument("base")
+ap.add_argument("name")
+ap.add_argument("--description", default="sisock-style test node")
+ap.add_argument("--spike", type=float, default=None)
+ARGS = ap.parse_args()
 
 
 class StdinWatch(LineReceiver):
@@ -30,8 +39,8 @@ class StdinWatch(LineReceiver):
 
 
 class DataNodeServer(ApplicationSession):
-    name = NAME
-    description = DESCRIPTION
+    name = ARGS.name
+    description = ARGS.description
 
     def get_fields(self, start, end):
         field = {"temp": {"description": "a temperature", "timeline": "t0",
@@ -40,19 +49,21 @@ class DataNodeServer(ApplicationSession):
         return field, timeline
 
     def get_data(self, field, start, end, min_stride=None):
-        now = time.time()
-        return {"data": {"temp": [1.0, 2.0]},
-                "timeline": {"t0": {"t": [now - 2, now - 1], "finalized_until": now - 1}}}
+        t = [float(s) for s in range(int(math.ceil(start)), int(math.ceil(end)))]
+        v = [99.0 if s == ARGS.spike else 20.0 for s in t]
+        data = {f: v for f in field if f == "temp"}
+        tl = {"t0": {"t": t, "finalized_until": end}} if data else {}
+        return {"data": data, "timeline": tl}
 
     async def onJoin(self, details):
-        prefix = BASE + ".consumer." + self.name + "."
+        prefix = ARGS.base + ".consumer." + self.name + "."
         await self.register(self.get_fields, prefix + "get_fields")
         await self.register(self.get_data, prefix + "get_data")
-        res = await self.call(BASE + ".data_node.add", self.name,
+        res = await self.call(ARGS.base + ".data_node.add", self.name,
                               self.description, details.session)
-        print("added", res, details.session, flush=True)
+        print("added", res, flush=True)
 
 
 if __name__ == "__main__":
     stdio.StandardIO(StdinWatch())
-    ApplicationRunner(URL, REALM).run(DataNodeServer)
+    ApplicationRunner(ARGS.url, ARGS.realm).run(DataNodeServer)
