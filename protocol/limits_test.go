@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -116,5 +117,20 @@ func TestLimitTracker(t *testing.T) {
 	}
 	if _, err := DecodeLimitTransition(map[string]any{"t": 1}); err == nil {
 		t.Error("an event without field and state decoded")
+	}
+}
+
+// TestLimitsDocExample checks the example of docs/protocol.md "Limits".
+func TestLimitsDocExample(t *testing.T) {
+	tr := NewLimitTracker(map[string]Limits{"t": {Warning: &Range{High: Ptr(26.0)}, Alarm: &Range{High: Ptr(30.0)}, Hysteresis: 0.5}})
+	var got []string
+	for i, v := range []float64{25.9, 26.1, 25.9, 29.9, 30.1, 29.6, 29.4, 25.6, 25.4} {
+		if x, ok := tr.Observe("t", int64(i), v); ok {
+			got = append(got, fmt.Sprintf("%s→%s at %v", x.Previous, x.State, x.Value))
+		}
+	}
+	want := []string{"ok→warning at 26.1", "warning→alarm at 30.1", "alarm→warning at 29.4", "warning→ok at 25.4"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
