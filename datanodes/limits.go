@@ -22,9 +22,10 @@ func checkLimits(field string, l protocol.Limits) error {
 	return nil
 }
 
-// alarms keeps the limits of a node's fields and their states, and queues
-// the transitions that live readings cause until the publisher sends them.
-// Limits from the node file win over those a driver declares.
+// alarms keeps the limits of a node's fields, follows their states with
+// the one protocol.LimitTracker rule, and queues the transitions that live
+// readings cause until the publisher sends them. Limits from the node file
+// win over those a driver declares.
 type alarms struct {
 	mu         sync.Mutex
 	configured map[string]protocol.Limits

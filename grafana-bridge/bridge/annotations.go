@@ -23,8 +23,9 @@ const (
 	// field whose range holds more is scanned over its latest readings
 	// only, with a notice.
 	DefaultScanLimit = 1_000_000
-	// scanWindow is the readings the scan aims to fetch per get_data call.
-	scanWindow = 250_000
+	// scanWindow is the readings the scan aims to fetch per get_data
+	// call, which bounds the memory one call's answer takes.
+	scanWindow = 100_000
 )
 
 // Event is one annotation: a limit transition of a field with limits, or
