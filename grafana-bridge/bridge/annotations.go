@@ -110,7 +110,7 @@ func (c *Core) Annotations(ctx context.Context, r AnnotationRequest) (Annotation
 		m, err := c.metaFor(mctx, t.Node, []string{t.Field})
 		cancel()
 		if err != nil {
-			return Annotations{}, fmt.Errorf("node %s: %w", t.Node, err)
+			return Annotations{}, err
 		}
 		info := m.fields[t.Field]
 		if info.Limits == nil {
@@ -129,6 +129,7 @@ func (c *Core) Annotations(ctx context.Context, r AnnotationRequest) (Annotation
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	bound := max(c.opts.ScanLimit/max(len(withLimits), 1), 1)
 	for _, l := range withLimits {
 		g.Go(func() error {
@@ -168,12 +169,15 @@ func (c *Core) Annotations(ctx context.Context, r AnnotationRequest) (Annotation
 // the range; cut reports that older readings were left out.
 func (c *Core) scan(ctx context.Context, t Target, info protocol.FieldInfo, tl protocol.TimelineInfo, from, to time.Time, bound int) (s protocol.Series, cut bool, err error) {
 	start, end := from.UnixNano(), to.UnixNano()
-	want := int64(min(bound, c.scanWindow))
-	width := int64(time.Hour)
+	want := min(bound, c.scanWindow)
+	// Window widths stay within [1 s, the range], computed in floats so
+	// that no product overflows.
+	span := float64(end - start)
+	clamp := func(w float64) int64 { return int64(min(max(w, float64(time.Second)), span)) }
+	width := clamp(float64(time.Hour))
 	if tl.Interval != nil && *tl.Interval > 0 {
-		width = int64(*tl.Interval * float64(want) * 1e9)
+		width = clamp(*tl.Interval * float64(want) * 1e9)
 	}
-	width = max(width, int64(time.Second))
 	// One reading more than the bound tells a range that holds more.
 	capacity := bound + 1
 	var chunks []protocol.Series // latest first
@@ -196,12 +200,11 @@ func (c *Core) scan(ctx context.Context, t Target, info protocol.FieldInfo, tl p
 		end = lo
 		// Aim the next window at want readings, changing its width at
 		// most eightfold.
-		if n == 0 {
-			width *= 8
-		} else {
-			width = min(max(width*want/int64(n), width/8), width*8)
+		ratio := 8.0
+		if n > 0 {
+			ratio = min(max(float64(want)/float64(n), 1.0/8), 8)
 		}
-		width = max(width, int64(time.Second))
+		width = clamp(float64(width) * ratio)
 	}
 	s = protocol.Series{Field: t.Field, Timeline: info.Timeline}
 	for i := len(chunks) - 1; i >= 0; i-- {

@@ -116,3 +116,26 @@ func TestTransitionEvents(t *testing.T) {
 		t.Errorf("events\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// TestAnnotationsLongSparseRange asks for 50 years of which only the last
+// hour holds readings: the scan widens its windows instead of walking the
+// empty decades, and finds the same transitions as over that hour.
+func TestAnnotationsLongSparseRange(t *testing.T) {
+	from, to := fakeRange(time.Hour)
+	hour, err := NewCore(newFakeSource(), Options{}, nil).Annotations(context.Background(), AnnotationRequest{Targets: []Target{tempTarget}, From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFakeSource()
+	long, err := NewCore(src, Options{MaxRange: 60 * 366 * 24 * time.Hour}, nil).Annotations(context.Background(),
+		AnnotationRequest{Targets: []Target{tempTarget}, From: to.AddDate(-50, 0, 0), To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hour.Events) == 0 || !reflect.DeepEqual(long.Events, hour.Events) || len(long.Notices) != 0 {
+		t.Errorf("50 years: %+v %v\nwant the hour's %+v", long.Events, long.Notices, hour.Events)
+	}
+	if calls := src.calls["sim"]; calls > 10 {
+		t.Errorf("%d get_data calls for 50 mostly empty years", calls)
+	}
+}
