@@ -20,38 +20,7 @@ func testLimits(h float64) protocol.Limits {
 	}
 }
 
-// TestLimitStates walks a value up through the bounds and back while it
-// jitters at each: each state is entered once and left once.
-func TestLimitStates(t *testing.T) {
-	l := testLimits(0.5)
-	values := []float64{20, 25.9, 26.1, 25.9, 26.1, 25.8, 29.9, 30.1, 29.9, 30.1, 29.6, 29.4, 25.6, 25.4, 20}
-	want := []string{"ok", "ok", "warning", "warning", "warning", "warning", "warning", "alarm", "alarm", "alarm", "alarm", "warning", "warning", "ok", "ok"}
-	cur, got := protocol.LimitOK, []string{}
-	for _, v := range values {
-		cur = nextLimitState(l, cur, v)
-		got = append(got, cur)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("states\n got %v\nwant %v", got, want)
-	}
-	for _, step := range []struct {
-		cur  string
-		v    float64
-		want string
-	}{{"ok", 14, "alarm"}, {"alarm", 15.2, "alarm"}, {"alarm", 15.6, "warning"}, {"warning", 18.2, "warning"}, {"warning", 18.6, "ok"}, {"alarm", 22, "ok"}} {
-		if got := nextLimitState(l, step.cur, step.v); got != step.want {
-			t.Errorf("next(%s, %v) = %s, want %s", step.cur, step.v, got, step.want)
-		}
-	}
-}
-
-func TestLimitsCheckAndDefaults(t *testing.T) {
-	if h := hysteresis(testLimits(0)); h != 0.08 {
-		t.Errorf("default hysteresis %v, want 1%% of the warning band (0.08)", h)
-	}
-	if h := hysteresis(protocol.Limits{Alarm: &protocol.Range{High: protocol.Ptr(1000.0)}}); h != 10 {
-		t.Errorf("one-sided default hysteresis %v, want 10", h)
-	}
+func TestLimitsCheck(t *testing.T) {
 	inverted := testLimits(0)
 	inverted.Warning, inverted.Alarm = inverted.Alarm, inverted.Warning
 	for _, bad := range []protocol.Limits{

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // BenchmarkQuery measures POST /query latency for 10 fields (5 on each of
@@ -72,5 +74,36 @@ func BenchmarkQuery(b *testing.B) {
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 		})
+	}
+}
+
+// BenchmarkAnnotations measures POST /annotations over one day of a 1 Hz
+// field on a memstore node, side by side: "values" for a field without
+// limits (value events at one-second resolution, the older path) and
+// "limits" for the same readings with limits (a raw scan of 86 400
+// readings through the limit tracker). Run with -count to interleave.
+func BenchmarkAnnotations(b *testing.B) {
+	s := startStack(b, stackNode{Name: "n1"})
+	end := time.Now().Truncate(time.Hour).Unix()
+	start := end - 86400
+	// A value swinging through the bounds about once an hour, with noise.
+	loadSeries(b, s, "n1", []string{"plain", "limited"}, start, 86400, func(i, f int) float64 {
+		return 22 + 10*math.Sin(float64(i)/600) + float64(i%7)/10
+	})
+	p := func(v float64) *float64 { return &v }
+	s.Sink("n1").Declare(driver.Field{Name: "limited", Units: "u", Timeline: "tl", Interval: time.Second,
+		Limits: &protocol.Limits{Warning: &protocol.Range{Low: p(18), High: p(26)}, Alarm: &protocol.Range{Low: p(15), High: p(30)}, Hysteresis: 0.5}})
+	url := bridgeURL(b, s)
+	for range 3 {
+		for _, c := range []struct{ name, field string }{{"values", "plain"}, {"limits", "limited"}} {
+			body := fmt.Sprintf(`{"range":{"from":%q,"to":%q},"annotation":{"query":"n1::%s"}}`, rfc(start), rfc(end), c.field)
+			b.Run(c.name, func(b *testing.B) {
+				for b.Loop() {
+					if code, resp := postJSON(b, url+"/annotations", body); code != 200 {
+						b.Fatalf("%d %.300s", code, resp)
+					}
+				}
+			})
+		}
 	}
 }

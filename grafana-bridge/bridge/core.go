@@ -76,6 +76,9 @@ type Options struct {
 	DefaultPoints int
 	// DefaultAgg is the aggregation when a query names none (default mean).
 	DefaultAgg string
+	// ScanLimit bounds the readings one annotation query reads to find
+	// limit transitions (default DefaultScanLimit).
+	ScanLimit int
 }
 
 func (o Options) withDefaults() Options {
@@ -94,6 +97,9 @@ func (o Options) withDefaults() Options {
 	if o.DefaultAgg == "" {
 		o.DefaultAgg = protocol.AggMean
 	}
+	if o.ScanLimit <= 0 {
+		o.ScanLimit = DefaultScanLimit
+	}
 	return o
 }
 
@@ -110,6 +116,10 @@ type Core struct {
 	opts Options
 	log  *slog.Logger
 
+	// scanWindow is the readings an annotation scan aims to fetch per
+	// get_data call (scanWindow; tests lower it).
+	scanWindow int
+
 	mu     sync.Mutex
 	meta   map[string]nodeMeta
 	legacy map[string]bool // nodes that reject max_points and agg (sisock's)
@@ -120,7 +130,7 @@ func NewCore(src Source, o Options, logger *slog.Logger) *Core {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Core{src: src, opts: o.withDefaults(), log: logger, meta: map[string]nodeMeta{}, legacy: map[string]bool{}}
+	return &Core{src: src, opts: o.withDefaults(), log: logger, scanWindow: scanWindow, meta: map[string]nodeMeta{}, legacy: map[string]bool{}}
 }
 
 // Options returns the effective options.

@@ -31,6 +31,20 @@ type fakeSource struct {
 	subs   map[string][]func(*protocol.DataResult)
 }
 
+// fakeLimits are the limits of sim::temperature, which swings between
+// 19 and 21 °C in steps of 0.1 about once an hour: warning below 19.2 and
+// above 20.5, alarm above 20.85, hysteresis 0.2.
+var fakeLimits = protocol.Limits{
+	Warning:    &protocol.Range{Low: protocol.Ptr(19.2), High: protocol.Ptr(20.5)},
+	Alarm:      &protocol.Range{High: protocol.Ptr(20.85)},
+	Hysteresis: 0.2,
+}
+
+func withLimits(fi protocol.FieldInfo, l protocol.Limits) protocol.FieldInfo {
+	fi.Limits = &l
+	return fi
+}
+
 func newFakeSource() *fakeSource {
 	num := func(tl, units string) protocol.FieldInfo {
 		return protocol.FieldInfo{Timeline: tl, Type: protocol.TypeNumber, Units: protocol.Ptr(units), Description: protocol.Ptr("simulated")}
@@ -38,7 +52,7 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{
 		nodes: map[string]map[string]fakeField{
 			"sim": {
-				"temperature": {num("env", "degC"), 10, func(t float64) any { return 20 + math.Round(10*math.Sin((t-t0)/600))/10 }},
+				"temperature": {withLimits(num("env", "degC"), fakeLimits), 10, func(t float64) any { return 20 + math.Round(10*math.Sin((t-t0)/600))/10 }},
 				"humidity":    {num("env", "%"), 10, func(t float64) any { return 40 + float64(int(t-t0)/10%5) }},
 				"co2":         {num("env", "ppm"), 10, func(t float64) any { return 400 + float64(int(t-t0)/60) }},
 				"status": {protocol.FieldInfo{Timeline: "events", Type: protocol.TypeString}, 900, func(t float64) any {
@@ -176,7 +190,7 @@ func (f *fakeSource) publish(node string, r *protocol.DataResult) {
 }
 
 // NewFakeSource is the in-memory source for the tests of other packages in
-// this folder: node sim (temperature, humidity, co2, status) and lab
+// this folder: node sim (temperature, with limits, humidity, co2, status) and lab
 // (pressure) from t0 on.
 func NewFakeSource() Source { return newFakeSource() }
 

@@ -242,6 +242,7 @@ type plan struct {
 	agg, format string
 	targets     []Target
 	series      []Series
+	events      Annotations // of an annotations target
 	err         error
 }
 
@@ -250,8 +251,6 @@ type plan struct {
 const (
 	DefaultMaxTargets       = 100
 	DefaultMaxRequestPoints = 200000
-	// DefaultEventLimit is the most annotations one query returns.
-	DefaultEventLimit = 1000
 )
 
 // plan reads one request target; a target it cannot use gets an error of
@@ -350,11 +349,12 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) (any, error) {
 				tb := toTable(se)
 				tb.RefID, tb.Meta = p.refID, metaOf("warning", notices)
 				out = append(out, tb)
-			case formatAnnotations:
-				tb := toAnnotationTable(se, DefaultEventLimit)
-				tb.RefID = p.refID
-				out = append(out, tb)
 			}
+		}
+		if p.format == formatAnnotations {
+			tb := toAnnotationTable(p.events)
+			tb.RefID = p.refID
+			out = append(out, tb)
 		}
 	}
 	if failed > 0 && failed == len(plans) {
@@ -381,6 +381,11 @@ func (s *Server) run(ctx context.Context, plans []*plan, base Request, distinct 
 		if p.err != nil || len(p.targets) == 0 {
 			continue
 		}
+		if p.format == formatAnnotations {
+			p.events, p.err = s.core.Annotations(ctx, AnnotationRequest{Targets: p.targets, From: base.From, To: base.To,
+				MaxPoints: s.cfg.MaxRequestPoints / max(distinct, 1)})
+			continue
+		}
 		k := groupKey{p.agg, p.format}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -390,9 +395,6 @@ func (s *Server) run(ctx context.Context, plans []*plan, base Request, distinct 
 	request := func(k groupKey, ts []Target) Request {
 		q := base
 		q.Targets, q.Agg, q.MaxPoints = ts, k.agg, perTarget
-		if k.format == formatAnnotations {
-			q = annotationQuery(ts, base.From, base.To, min(s.core.opts.MaxPoints, s.cfg.MaxRequestPoints/max(distinct, 1)))
-		}
 		return q
 	}
 	for _, k := range order {
@@ -498,45 +500,27 @@ func EventText(v protocol.Value) string {
 	return ""
 }
 
-// Event is one annotation: a point where a series starts to hold an
-// eventful value or changes it (a door opening, an alarm entering), not
-// every sample of a value that stays the same.
-type Event struct {
-	Target Target
-	Time   int64 // nanoseconds since the UNIX epoch
-	Text   string
-}
-
-// Events lists the events of the series in time order, the latest limit of
-// them when there are more (limit <= 0 means DefaultEventLimit).
-func Events(series []Series, limit int) []Event {
-	if limit <= 0 {
-		limit = DefaultEventLimit
-	}
-	var out []Event
-	for _, se := range series {
-		var prev protocol.Value
-		for i, t := range se.Times {
-			v := se.Values.At(i)
-			if Eventful(v) && (i == 0 || !Eventful(prev) || EventText(v) != EventText(prev)) {
-				out = append(out, Event{Target: se.Target, Time: t, Text: EventText(v)})
-			}
-			prev = v
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
-	if len(out) > limit {
-		out = out[len(out)-limit:]
-	}
-	return out
-}
-
-func toAnnotationTable(se Series, limit int) table {
+// toAnnotationTable is an annotation answer as a table of the columns
+// Grafana reads annotations from; notices go in its meta.
+func toAnnotationTable(a Annotations) table {
 	rows := [][]any{}
-	for _, e := range Events([]Series{se}, limit) {
-		rows = append(rows, []any{jsonMillis(e.Time), e.Target.String(), e.Text, e.Target.Node + "," + e.Target.Field})
+	for _, e := range a.Events {
+		rows = append(rows, []any{jsonMillis(e.Time), regionEnd(e), e.Title, e.Text, strings.Join(e.Tags, ",")})
 	}
-	return table{Type: "table", Columns: []column{{"time", "time"}, {"title", "string"}, {"text", "string"}, {"tags", "string"}}, Rows: rows}
+	var texts []string
+	for _, n := range a.Notices {
+		texts = append(texts, n.Text)
+	}
+	return table{Type: "table", Columns: []column{{"time", "time"}, {"timeEnd", "time"}, {"title", "string"}, {"text", "string"}, {"tags", "string"}},
+		Rows: rows, Meta: metaOf("warning", texts)}
+}
+
+// regionEnd is the end of e's region in milliseconds, nil for a point.
+func regionEnd(e Event) any {
+	if e.End == 0 {
+		return nil
+	}
+	return jsonMillis(e.End)
 }
 
 var intervalRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w|y)$`)
@@ -562,15 +546,18 @@ type annotationRequest struct {
 type annotation struct {
 	Annotation map[string]any `json:"annotation"`
 	Time       any            `json:"time"`
+	TimeEnd    any            `json:"timeEnd,omitempty"`
+	IsRegion   bool           `json:"isRegion,omitempty"`
 	Title      string         `json:"title"`
 	Text       string         `json:"text"`
 	Tags       []string       `json:"tags"`
 }
 
 // annotations answers SimpleJSON's annotation query: the query text is a
-// target spec, and the points where a value becomes non-zero, true or
-// non-empty (or changes) are events, the latest annotation.limit of them
-// (default and cap DefaultEventLimit).
+// target spec, and its annotations are Core.Annotations' (limit
+// transitions of fields with limits, value events of the others), the
+// latest annotation.limit of them (default and cap DefaultEventLimit).
+// Each notice is an annotation of its own, tagged NoticeTags.
 func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req annotationRequest
 	if err := decode(r, &req); err != nil {
@@ -595,22 +582,23 @@ func (s *Server) annotations(w http.ResponseWriter, r *http.Request) (any, error
 	if len(ts) > s.cfg.MaxTargets {
 		return nil, badRequest("annotation query %q names %d series, more than %d", q, len(ts), s.cfg.MaxTargets)
 	}
-	series, err := s.core.Query(r.Context(), annotationQuery(ts, from, to, min(s.core.opts.MaxPoints, s.cfg.MaxRequestPoints/len(ts))))
+	a, err := s.core.Annotations(r.Context(), AnnotationRequest{Targets: ts, From: from, To: to, Limit: limit,
+		MaxPoints: s.cfg.MaxRequestPoints / max(len(ts), 1)})
 	if err != nil {
 		return nil, err
 	}
 	out := []annotation{}
-	for _, e := range Events(series, limit) {
-		out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(e.Time), Title: e.Target.String(),
-			Text: e.Text, Tags: []string{e.Target.Node, e.Target.Field}})
+	for _, e := range a.Events {
+		an := annotation{Annotation: req.Annotation, Time: jsonMillis(e.Time), Title: e.Title, Text: e.Text, Tags: e.Tags}
+		if e.End != 0 {
+			an.TimeEnd, an.IsRegion = jsonMillis(e.End), true
+		}
+		out = append(out, an)
+	}
+	for _, n := range a.Notices {
+		out = append(out, annotation{Annotation: req.Annotation, Time: jsonMillis(n.Time), Title: "telemesh notice", Text: n.Text, Tags: NoticeTags})
 	}
 	return out, nil
-}
-
-// annotationQuery asks for events at one-second resolution: the last value
-// of each second, so that no event is averaged away.
-func annotationQuery(ts []Target, from, to time.Time, maxPoints int) Request {
-	return Request{Targets: ts, From: from, To: to, MaxPoints: maxPoints, Interval: time.Second, Agg: protocol.AggLast}
 }
 
 type searchRequest struct {

@@ -187,19 +187,16 @@ func TestParseSpec(t *testing.T) {
 }
 
 // TestEvents: a value that stays the same is one event, not one per
-// sample, and a limit keeps the latest events.
+// sample (the limit: TestAnnotationsLimit).
 func TestEvents(t *testing.T) {
 	se := Series{Target: Target{"sim", "door"}, Series: protocol.Series{Times: []int64{1, 2, 3, 4, 5, 6, 7},
 		Values: protocol.Numbers(0, 1, 1, 1, 0, 2, 3)}}
-	evs := Events([]Series{se}, 0)
+	evs := valueEvents([]Series{se})
 	var got []string
 	for _, e := range evs {
 		got = append(got, fmt.Sprintf("%d=%s", e.Time, e.Text))
 	}
 	if strings.Join(got, " ") != "2=1 6=2 7=3" {
 		t.Errorf("events %v", got)
-	}
-	if evs := Events([]Series{se}, 2); len(evs) != 2 || evs[0].Time != 6 {
-		t.Errorf("limit 2: %+v", evs)
 	}
 }

@@ -89,3 +89,41 @@ func TestLiveChannelsForEveryFieldName(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginAnnotationsFromLimits asks the plugin for annotations of a
+// field with limits: its transitions, the latest limit of them with a
+// notice, as the JSON API's core computes them.
+func TestPluginAnnotationsFromLimits(t *testing.T) {
+	src := bridge.NewFakeSource()
+	ds := plugin.New(src, bridge.Options{}, "uid", nil, nil)
+	tr := backend.TimeRange{From: time.Unix(bridge.T0, 0).UTC(), To: time.Unix(bridge.T0+86400, 0).UTC()}
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
+		{RefID: "A", TimeRange: tr, QueryType: plugin.QueryTypeAnnotations, JSON: []byte(`{"node":"sim","field":"temperature","limit":4}`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.Responses["A"]
+	if r.Error != nil || len(r.Frames) != 1 {
+		t.Fatalf("%v %v", r.Error, r.Frames)
+	}
+	f := r.Frames[0]
+	want, err := bridge.NewCore(src, bridge.Options{}, nil).Annotations(context.Background(),
+		bridge.AnnotationRequest{Targets: []bridge.Target{{Node: "sim", Field: "temperature"}}, From: tr.From, To: tr.To, Limit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Rows() != 4 || len(want.Events) != 4 {
+		t.Fatalf("%d rows, core %d events, want 4", f.Rows(), len(want.Events))
+	}
+	title, _ := f.FieldByName("title")
+	end, _ := f.FieldByName("timeEnd")
+	for i, e := range want.Events {
+		if title.At(i) != e.Title || (end.At(i).(*time.Time) == nil) != (e.End == 0) {
+			t.Errorf("row %d: %v until %v, want %q until %d", i, title.At(i), end.At(i), e.Title, e.End)
+		}
+	}
+	if len(f.Meta.Notices) != 1 || !strings.Contains(f.Meta.Notices[0].Text, "latest 4 of") {
+		t.Errorf("notices %+v, want the limit's", f.Meta.Notices)
+	}
+}

@@ -85,7 +85,3 @@ func ThresholdSteps(l *protocol.Limits) []ThresholdStep {
 	}
 	return out
 }
-
-// Annotations from the limit transitions a node publishes on
-// B.consumer.N.alarm (datanodes.AlarmTopic) are not made here: they belong
-// with the bridge's /annotations and its limit.

@@ -119,7 +119,9 @@ func TestPluginOverGRPC(t *testing.T) {
 	if d.Error != nil || len(d.Frames) != 1 || d.Frames[0].Rows() != 2 {
 		t.Fatalf("D: %v %+v", d.Error, d.Frames)
 	}
-	if txt, _ := d.Frames[0].Fields[2].ConcreteAt(1); txt != "closed" {
+	if text, _ := d.Frames[0].FieldByName("text"); text == nil {
+		t.Errorf("D: no text field in %+v", d.Frames[0])
+	} else if txt, _ := text.ConcreteAt(1); txt != "closed" {
 		t.Errorf("D: second event %v", txt)
 	}
 	for _, ref := range []string{"E", "F"} {

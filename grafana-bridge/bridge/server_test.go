@@ -121,6 +121,7 @@ func TestGolden(t *testing.T) {
 		{"simpod_query_numeric_filters", "/query"},
 		{"simpod_query_bad_target", "/query"},
 		{"simplejson_annotations_limit", "/annotations"},
+		{"simplejson_annotations_alarms", "/annotations"},
 		{"error_malformed", "/query"},
 		{"error_unknown_field", "/query"},
 		{"error_unknown_node", "/query"},

@@ -136,7 +136,9 @@ type QueryModel struct {
 	Agg string `json:"agg"`
 	// Live adds a Grafana Live channel so the panel keeps updating.
 	Live bool `json:"live"`
-	// QueryType "annotations" turns non-zero values into events.
+	// QueryType "annotations" makes annotations: the limit transitions of
+	// fields with limits, and the points where other fields' values
+	// become non-zero, true or non-empty (bridge.Core.Annotations).
 	QueryType string `json:"queryType"`
 	// Filters are ad-hoc filters the frontend copies in.
 	Filters []bridge.Filter `json:"filters"`
@@ -263,7 +265,7 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	r := bridge.Request{Targets: kept, From: q.TimeRange.From, To: q.TimeRange.To,
 		MaxPoints: int(q.MaxDataPoints), Interval: q.Interval, Agg: m.Agg}
 	if m.QueryType == QueryTypeAnnotations {
-		r.Interval, r.Agg, r.MaxPoints = time.Second, protocol.AggLast, d.core.Options().MaxPoints
+		r.Agg = "" // annotations choose how they read
 	}
 	if err := d.core.Validate(&r); err != nil {
 		return errResponse(err)
@@ -276,26 +278,31 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 		f.Meta = &data.FrameMeta{Notices: warnings(append(notices, "no series left after the ad-hoc filters"))}
 		return backend.DataResponse{Frames: data.Frames{f}}
 	}
+	if m.QueryType == QueryTypeAnnotations {
+		a, err := d.core.Annotations(ctx, bridge.AnnotationRequest{Targets: kept, From: q.TimeRange.From, To: q.TimeRange.To, Limit: m.Limit})
+		if err != nil {
+			return errResponse(err)
+		}
+		f := AnnotationFrame(a)
+		f.Meta.Notices = append(warnings(notices), f.Meta.Notices...)
+		return backend.DataResponse{Frames: data.Frames{f}}
+	}
 	series, err := d.core.Query(ctx, r)
 	if err != nil {
 		return errResponse(err)
 	}
 	var frames data.Frames
-	if m.QueryType == QueryTypeAnnotations {
-		frames = append(frames, AnnotationFrame(series, m.Limit))
-	} else {
-		for _, s := range series {
-			f := SeriesFrame(s)
-			if m.Unit == UnitPanel {
-				f.Fields[1].Config.Unit = ""
-			}
-			f.Meta.Notices = warnings(notices)
-			if m.Live {
-				f.Meta.Channel = "ds/" + d.uid + "/" + StreamPath(s.Target.Node, s.Target.Field)
-			}
-			f.Meta.ExecutedQueryString = fmt.Sprintf("%s agg=%s max_points=%d", s.Target, r.Agg, r.MaxPoints)
-			frames = append(frames, f)
+	for _, s := range series {
+		f := SeriesFrame(s)
+		if m.Unit == UnitPanel {
+			f.Fields[1].Config.Unit = ""
 		}
+		f.Meta.Notices = warnings(notices)
+		if m.Live {
+			f.Meta.Channel = "ds/" + d.uid + "/" + StreamPath(s.Target.Node, s.Target.Field)
+		}
+		f.Meta.ExecutedQueryString = fmt.Sprintf("%s agg=%s max_points=%d", s.Target, r.Agg, r.MaxPoints)
+		frames = append(frames, f)
 	}
 	return backend.DataResponse{Frames: frames}
 }
@@ -373,19 +380,28 @@ func valueField(name, typ string, vals protocol.Values) *data.Field {
 	return data.NewField(name, nil, out)
 }
 
-// AnnotationFrame lists the events of the series (see bridge.Events), the
-// latest limit of them, with the fields Grafana reads annotations from.
-func AnnotationFrame(series []bridge.Series, limit int) *data.Frame {
-	evs := bridge.Events(series, min(max(limit, 0), bridge.DefaultEventLimit))
-	times := make([]time.Time, len(evs))
-	titles, texts, tags := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
-	for i, e := range evs {
+// AnnotationFrame is an annotation answer (bridge.Core.Annotations) as
+// the frame Grafana reads annotations from: time, timeEnd (null for a
+// point, the end of a region), title, text and tags (comma-separated);
+// its notices are the frame's warnings.
+func AnnotationFrame(a bridge.Annotations) *data.Frame {
+	n := len(a.Events)
+	times, ends := make([]time.Time, n), make([]*time.Time, n)
+	titles, texts, tags := make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range a.Events {
 		times[i] = frameTime(e.Time)
-		titles[i], texts[i], tags[i] = e.Target.String(), e.Text, e.Target.Node+","+e.Target.Field
+		if e.End != 0 {
+			end := frameTime(e.End)
+			ends[i] = &end
+		}
+		titles[i], texts[i], tags[i] = e.Title, e.Text, strings.Join(e.Tags, ",")
 	}
-	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("title", nil, titles),
-		data.NewField("text", nil, texts), data.NewField("tags", nil, tags))
+	f := data.NewFrame("annotations", data.NewField("time", nil, times), data.NewField("timeEnd", nil, ends),
+		data.NewField("title", nil, titles), data.NewField("text", nil, texts), data.NewField("tags", nil, tags))
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable, DataTopic: data.DataTopicAnnotations}
+	for _, x := range a.Notices {
+		f.Meta.Notices = append(f.Meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning, Text: x.Text})
+	}
 	return f
 }
 

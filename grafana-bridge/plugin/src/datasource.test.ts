@@ -10,7 +10,7 @@ import {
 } from '@grafana/data';
 import { lastValueFrom, of } from 'rxjs';
 
-import { DataSource } from './datasource';
+import { DataSource, annotationQuery } from './datasource';
 import { templateSrv } from './testing';
 import { TelemeshOptions, TelemeshQuery } from './types';
 
@@ -78,6 +78,15 @@ describe('DataSource', () => {
       { text: 'co2', value: 'co2' },
       { text: 'humidity', value: 'humidity' },
     ]);
+  });
+
+  it("makes every query of a dashboard's annotation an annotation query", () => {
+    const ds = new DataSource(settings);
+    const prepare = ds.annotations?.prepareQuery;
+    expect(prepare).toBe(annotationQuery);
+    const anno = { name: 'alarms', enable: true, iconColor: 'red', target: { refId: '', node: 'sim', field: 'co2', limit: 50 } };
+    expect(prepare!(anno as any)).toEqual({ refId: 'Anno', node: 'sim', field: 'co2', limit: 50, queryType: 'annotations' });
+    expect(prepare!({ name: 'empty', enable: true, iconColor: 'red' } as any)).toBeUndefined();
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  AnnotationQuery,
   CoreApp,
   CustomVariableSupport,
   DataQueryRequest,
@@ -15,6 +16,19 @@ import { DEFAULT_QUERY, TelemeshOptions, TelemeshQuery, VariableQuery } from './
 
 type AdHocFilter = { key: string; operator: string; value: string; values?: string[] };
 
+/**
+ * An annotation's query always asks for annotations: the limit transitions
+ * of fields with limits (entered or left warning or alarm, as regions) and
+ * the value events of the others.
+ */
+export function annotationQuery(anno: AnnotationQuery<TelemeshQuery>): TelemeshQuery | undefined {
+  const target = anno.target;
+  if (!target) {
+    return undefined;
+  }
+  return { ...target, refId: target.refId || 'Anno', queryType: 'annotations' };
+}
+
 /** The telemesh datasource: queries run in the backend (and so in alerting). */
 export class DataSource extends DataSourceWithBackend<TelemeshQuery, TelemeshOptions> {
   readonly defaultAgg: string;
@@ -22,7 +36,7 @@ export class DataSource extends DataSourceWithBackend<TelemeshQuery, TelemeshOpt
   constructor(instanceSettings: DataSourceInstanceSettings<TelemeshOptions>) {
     super(instanceSettings);
     this.defaultAgg = instanceSettings.jsonData?.defaultAgg || 'mean';
-    this.annotations = {};
+    this.annotations = { prepareQuery: annotationQuery };
     this.variables = new TelemeshVariableSupport(this);
   }
 

@@ -16,9 +16,9 @@ export interface TelemeshQuery extends DataQuery {
   live?: boolean;
   /** "" gives the node's unit; "panel" leaves the unit to the panel. */
   unit?: string;
-  /** Most events of an annotation query. */
+  /** Most events of an annotation query (default and cap 1000, the latest kept). */
   limit?: number;
-  /** "" for data, "annotations" for events. */
+  /** "" for data, "annotations" for limit transitions and value events. */
   queryType?: string;
   /** Ad-hoc filters, copied in so that alerting sees them. */
   filters?: Array<{ key: string; operator: string; value: string; values?: string[] }>;

@@ -10,8 +10,14 @@ type Props = QueryEditorProps<DataSource, TelemeshQuery, TelemeshOptions>;
 
 const TYPES = [
   { label: 'Data', value: '' },
-  { label: 'Annotations', value: 'annotations' },
+  {
+    label: 'Annotations',
+    value: 'annotations',
+    description: 'limit transitions of fields with limits (warning and alarm as regions), value events of the others',
+  },
 ];
+/** The most annotations a query returns (bridge.DefaultEventLimit). */
+export const EVENT_LIMIT = 1000;
 const UNITS = [
   { label: "Node's", value: '', description: 'the unit the node declares, as a Grafana unit' },
   { label: "Panel's", value: 'panel', description: "no unit from the datasource: the panel's unit applies" },
@@ -122,6 +128,24 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
         <InlineField label="Type" labelWidth={8}>
           <RadioButtonGroup options={TYPES} value={query.queryType ?? ''} onChange={(v) => change({ queryType: v })} />
         </InlineField>
+        {query.queryType === 'annotations' && (
+          <InlineField label="Limit" labelWidth={8} tooltip={`Most annotations, the latest kept (default and cap ${EVENT_LIMIT}); a notice says when more were left out`}>
+            <Input
+              id="telemesh-limit"
+              type="number"
+              width={12}
+              min={1}
+              max={EVENT_LIMIT}
+              value={query.limit ?? ''}
+              placeholder={String(EVENT_LIMIT)}
+              onChange={(e) => {
+                const n = parseInt(e.currentTarget.value, 10);
+                change({ limit: n > 0 ? Math.min(n, EVENT_LIMIT) : undefined }, false);
+              }}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        )}
       </Stack>
     </Stack>
   );

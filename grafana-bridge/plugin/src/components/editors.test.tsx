@@ -55,6 +55,24 @@ describe('QueryEditor', () => {
     expect(ds.getResource).not.toHaveBeenCalledWith('fields', expect.anything());
   });
 
+  it('shows the limit of an annotation query only, capped', async () => {
+    const ds = fakeDatasource();
+    const onChange = jest.fn();
+    const { rerender } = render(
+      <QueryEditor datasource={ds as any} query={{ refId: 'A', node: 'sim', field: 'co2' }} onChange={onChange} onRunQuery={jest.fn()} />
+    );
+    await waitFor(() => expect(ds.getResource).toHaveBeenCalledWith('fields', { node: 'sim' }));
+    expect(screen.queryByText('Limit')).not.toBeInTheDocument();
+    const query: TelemeshQuery = { refId: 'A', node: 'sim', field: 'co2', queryType: 'annotations' };
+    rerender(<QueryEditor datasource={ds as any} query={query} onChange={onChange} onRunQuery={jest.fn()} />);
+    expect(screen.getByText('Limit')).toBeInTheDocument();
+    const input = screen.getByPlaceholderText('1000');
+    fireEvent.change(input, { target: { value: '50' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, limit: 50 });
+    fireEvent.change(input, { target: { value: '5000' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, limit: 1000 });
+  });
+
   it('reads field and fields as one list', () => {
     expect(selectedFields({ refId: 'A', field: 'co2', fields: ['t'] })).toEqual(['co2', 't']);
     expect(selectedFields({ refId: 'A' })).toEqual([]);
