@@ -23,9 +23,6 @@ import (
 // 3.4 MB measured. Overestimating only makes slices smaller.
 const BytesPerPoint = 40
 
-// maxNanos is the latest time a request may name (year 2262).
-const maxNanos = math.MaxInt64
-
 // getFields answers get_fields(start, end), a handler.
 func (n *Node) getFields(ctx context.Context, args wamp.List, _ wamp.Dict, _ func(wamp.List) error) (wamp.List, error) {
 	if len(args) != 2 {
@@ -83,13 +80,10 @@ func timeRange(a, b any, t time.Time) (int64, int64, float64, error) {
 }
 
 func toNanos(s float64) int64 {
-	switch {
-	case s <= 0:
+	if s <= 0 {
 		return 0
-	case s >= float64(maxNanos)/1e9:
-		return maxNanos
 	}
-	return protocol.ToNanos(s)
+	return protocol.ClampNanos(s)
 }
 
 // request is a decoded get_data call.
