@@ -74,6 +74,10 @@ type fieldState struct {
 	latest   *protocol.Reading
 	// timeWarned: an implausible time was logged once for this field.
 	timeWarned bool
+	// final (ns): a reply called the field's data before it final, so
+	// Emit refuses readings there; finalWarned: one was logged.
+	final       int64
+	finalWarned bool
 }
 
 // New builds a node from cfg (defaults are set and it is validated): the
