@@ -17,8 +17,13 @@ func ResolveTime(t float64, now time.Time) float64 {
 	return t
 }
 
-// FromTime converts a time to float seconds since the UNIX epoch.
+// FromTime converts a time to float seconds since the UNIX epoch; a time
+// int64 nanoseconds do not hold (a request for the year 3000) converts
+// too, where UnixNano would wrap.
 func FromTime(t time.Time) float64 {
+	if t.Before(MinNanosTime) || t.After(MaxNanosTime) {
+		return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+	}
 	return float64(t.UnixNano()) / 1e9
 }
 

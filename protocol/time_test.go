@@ -50,6 +50,9 @@ func TestTimeNanosAndClamp(t *testing.T) {
 	if ns, err := TimeNanos(MaxNanosTime); err != nil || ns != math.MaxInt64 {
 		t.Errorf("TimeNanos(max) = %d, %v", ns, err)
 	}
+	if got := FromTime(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); got != 32_503_680_000 {
+		t.Errorf("FromTime(3000) = %v, want 32503680000", got)
+	}
 	for _, tc := range []struct {
 		s    float64
 		want int64
