@@ -192,7 +192,7 @@ func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progre
 	if q.end == q.start || len(q.fields) == 0 {
 		return wamp.List{n.result(nil, nil)}, nil
 	}
-	fin := n.finalized(q, q.end)
+	fin := n.finalized(q, q.start, q.end)
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
 		return wamp.List{n.result(series, fin)}, nil
@@ -228,7 +228,7 @@ func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, 
 		if chunk < q.end-cur {
 			stop = min(q.end, downsample.RoundUp(cur+chunk, align))
 		}
-		fin := n.finalized(q, stop)
+		fin := n.finalized(q, cur, stop)
 		series, err := n.query(ctx, q, cur, stop, limit)
 		if protocol.IsKind(err, protocol.TooMuchData) {
 			if stop-cur <= align {
@@ -256,14 +256,14 @@ func (n *Node) query(ctx context.Context, q request, start, end int64, limit int
 	return n.st.Query(ctx, store.Query{Fields: q.fields, Start: start, End: end, Bucket: q.bucket, Agg: q.agg, Limit: limit})
 }
 
-// finalized returns finalized_until for a slice of q ending at end: data
-// older than one flush interval before now will not change, since from
-// this call on Emit refuses readings of q's fields there (markFinal). It
-// is called before the slice is read, so that no reading lands in the
-// span between the read and the claim.
-func (n *Node) finalized(q request, end int64) func(string) *float64 {
+// finalized returns finalized_until for a slice of q from start to end:
+// data older than one flush interval before now will not change, since
+// from this call on Emit refuses readings of q's fields in [start,
+// finalized_until) (markFinal). It is called before the slice is read, so
+// that no reading lands in the span between the read and the claim.
+func (n *Node) finalized(q request, start, end int64) func(string) *float64 {
 	f := n.now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
-	n.markFinal(q.fields, min(f, end))
+	n.markFinal(q.fields, start, min(f, end))
 	v := protocol.FromNanos(min(f, end))
 	if f >= end && end == q.end && q.endSec > 0 {
 		v = q.endSec

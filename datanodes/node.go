@@ -74,9 +74,9 @@ type fieldState struct {
 	latest   *protocol.Reading
 	// timeWarned: an implausible time was logged once for this field.
 	timeWarned bool
-	// final (ns): a reply called the field's data before it final, so
-	// Emit refuses readings there; finalWarned: one was logged.
-	final       int64
+	// final are the spans replies called final, where Emit refuses
+	// readings (timewindow.go); finalWarned: one was logged.
+	final       spans
 	finalWarned bool
 }
 

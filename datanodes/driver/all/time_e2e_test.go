@@ -23,10 +23,10 @@ import (
 // through get_data and the live topic: a time past 2262 and one a year
 // ahead are refused (counted), millisecond and microsecond epochs are
 // stored at their dates, and a reading re-emitted inside a span a reply
-// called final does not change it. Every get_data calls the data before
-// min(end, now - flush_interval) final, so the case of an old reading
-// comes first, and the flush interval (10s) keeps the present-day
-// readings out of the finalized span however slow the machine.
+// called final does not change it. Every get_data calls its field's data
+// in [start, min(end, now - flush_interval)) final; the flush interval
+// (10s) keeps the present-day readings out of the spans the test's own
+// polling calls final, however slow the machine.
 func TestTimesEndToEnd(t *testing.T) {
 	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
 	dir := t.TempDir()
