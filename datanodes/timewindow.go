@@ -89,6 +89,10 @@ func (ss spans) find(t int64) (span, bool) {
 
 // add returns ss with s merged in.
 func (ss spans) add(s span) spans {
+	if k := len(ss) - 1; k >= 0 && s.start >= ss[k].start && s.start <= ss[k].end {
+		ss[k].end = max(ss[k].end, s.end) // the common case: the last one grows
+		return ss
+	}
 	out := make(spans, 0, len(ss)+1)
 	i := 0
 	for ; i < len(ss) && ss[i].end < s.start; i++ {
