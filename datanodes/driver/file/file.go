@@ -272,6 +272,9 @@ func (d *Driver) Init() error {
 			return fmt.Errorf("file: time.format %q is neither an epoch unit, doy nor a Go layout", d.Time.Format)
 		}
 	}
+	if d.Time.Format != "epoch" && d.Time.Unit != "" && d.Time.Unit != config.UnitAuto {
+		return fmt.Errorf("file: time.unit applies to epoch times, not to time.format %q", d.Time.Format)
+	}
 	for i, c := range d.Columns {
 		if c.Column < 0 || c.Column == d.Time.Column {
 			return fmt.Errorf("file: columns[%d]: column %d is negative or the time column", i, c.Column)

@@ -291,4 +291,7 @@ func TestTimeColumn(t *testing.T) {
 	if _, err := drivertest.Decode("file", "paths: [x]\ntime: {unit: seconds}\ncolumns: [{column: 1, field: v}]\n"); err == nil {
 		t.Error("unit seconds accepted")
 	}
+	if _, err := drivertest.Decode("file", "paths: [x]\ntime: {format: '2006-01-02', unit: ms}\ncolumns: [{column: 1, field: v}]\n"); err == nil {
+		t.Error("unit with a layout accepted")
+	}
 }

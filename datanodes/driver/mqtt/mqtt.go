@@ -163,6 +163,10 @@ func (d *Driver) Init() error {
 			return fmt.Errorf("mqtt: payload.time_layout epoch_ms and time_unit %s disagree", d.Payload.TimeUnit)
 		}
 		d.Payload.TimeLayout, d.Payload.TimeUnit = "epoch", config.UnitMillis
+	default:
+		if d.Payload.TimeUnit != "" && d.Payload.TimeUnit != config.UnitAuto {
+			return fmt.Errorf("mqtt: payload.time_unit applies to epoch times, not to time_layout %q", d.Payload.TimeLayout)
+		}
 	}
 	if d.Payload.TimeZone == "" {
 		d.Payload.TimeZone = "UTC"

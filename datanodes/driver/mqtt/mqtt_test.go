@@ -258,4 +258,7 @@ func TestTimeKey(t *testing.T) {
 	if _, err := drivertest.Decode("mqtt", "topics: [x]\npayload: {time_layout: epoch_ms, time_unit: s}\n"); err == nil {
 		t.Error("epoch_ms with time_unit s accepted")
 	}
+	if _, err := drivertest.Decode("mqtt", "topics: [x]\npayload: {time_layout: '2006-01-02', time_unit: ms}\n"); err == nil {
+		t.Error("time_unit with a layout accepted")
+	}
 }
