@@ -239,7 +239,7 @@ func nodeSeries(t testing.TB, cl *consumers.Client, node string, fields []string
 		vs := r.Data[f]
 		for i := range vs.Len() {
 			v, _ := vs.At(i).Float()
-			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ToNanos(ts[i]) / int64(p) * int64(p), V: v})
+			out[node+"/"+f] = append(out[node+"/"+f], sinktest.TV{T: protocol.ClampNanos(ts[i]) / int64(p) * int64(p), V: v})
 		}
 	}
 	return out
@@ -247,7 +247,7 @@ func nodeSeries(t testing.TB, cl *consumers.Client, node string, fields []string
 
 // before keeps the points of s before end.
 func before(s sinktest.Series, end float64) sinktest.Series {
-	ns := protocol.ToNanos(end)
+	ns := protocol.ClampNanos(end)
 	out := sinktest.Series{}
 	for k, v := range s {
 		for _, p := range v {

@@ -204,7 +204,7 @@ func (w *worker) point(f string, fi protocol.FieldInfo, t float64, v any) (Point
 	default:
 		return Point{}, false // null or a value no engine takes
 	}
-	p := Point{Node: w.node, Field: f, Timeline: fi.Timeline, Time: protocol.ToNanos(t), Value: v}
+	p := Point{Node: w.node, Field: f, Timeline: fi.Timeline, Time: protocol.ClampNanos(t), Value: v}
 	if fi.Units != nil {
 		p.Units = *fi.Units
 	}
@@ -343,7 +343,7 @@ func (w *worker) storePoints(res *protocol.DataResult, want []string, fin *float
 
 // forget drops remembered live times the cursors now cover.
 func (w *worker) forget(before float64) {
-	ns := protocol.ToNanos(before)
+	ns := protocol.ClampNanos(before)
 	for f, m := range w.memo {
 		for t := range m {
 			if t < ns {

@@ -23,9 +23,6 @@ import (
 // 3.4 MB measured. Overestimating only makes slices smaller.
 const BytesPerPoint = 40
 
-// maxNanos is the latest time a request may name (year 2262).
-const maxNanos = math.MaxInt64
-
 // getFields answers get_fields(start, end), a handler.
 func (n *Node) getFields(ctx context.Context, args wamp.List, _ wamp.Dict, _ func(wamp.List) error) (wamp.List, error) {
 	if len(args) != 2 {
@@ -83,13 +80,10 @@ func timeRange(a, b any, t time.Time) (int64, int64, float64, error) {
 }
 
 func toNanos(s float64) int64 {
-	switch {
-	case s <= 0:
+	if s <= 0 {
 		return 0
-	case s >= float64(maxNanos)/1e9:
-		return maxNanos
 	}
-	return protocol.ToNanos(s)
+	return protocol.ClampNanos(s)
 }
 
 // request is a decoded get_data call.
@@ -198,9 +192,10 @@ func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progre
 	if q.end == q.start || len(q.fields) == 0 {
 		return wamp.List{n.result(nil, nil)}, nil
 	}
+	fin := n.finalized(q, q.start, q.end)
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
-		return wamp.List{n.result(series, n.finalized(q, q.end))}, nil
+		return wamp.List{n.result(series, fin)}, nil
 	}
 	if !protocol.IsKind(err, protocol.TooMuchData) {
 		return nil, err
@@ -233,6 +228,7 @@ func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, 
 		if chunk < q.end-cur {
 			stop = min(q.end, downsample.RoundUp(cur+chunk, align))
 		}
+		fin := n.finalized(q, cur, stop)
 		series, err := n.query(ctx, q, cur, stop, limit)
 		if protocol.IsKind(err, protocol.TooMuchData) {
 			if stop-cur <= align {
@@ -245,7 +241,7 @@ func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, 
 		if err != nil {
 			return nil, err
 		}
-		res := n.result(series, n.finalized(q, stop))
+		res := n.result(series, fin)
 		if stop >= q.end {
 			return wamp.List{res}, nil
 		}
@@ -260,10 +256,14 @@ func (n *Node) query(ctx context.Context, q request, start, end int64, limit int
 	return n.st.Query(ctx, store.Query{Fields: q.fields, Start: start, End: end, Bucket: q.bucket, Agg: q.agg, Limit: limit})
 }
 
-// finalized returns finalized_until for a slice of q ending at end: data
-// older than one flush interval before now will not change.
-func (n *Node) finalized(q request, end int64) func(string) *float64 {
+// finalized returns finalized_until for a slice of q from start to end:
+// data older than one flush interval before now will not change, since
+// from this call on Emit refuses readings of q's fields in [start,
+// finalized_until) (markFinal). It is called before the slice is read, so
+// that no reading lands in the span between the read and the claim.
+func (n *Node) finalized(q request, start, end int64) func(string) *float64 {
 	f := n.now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
+	n.markFinal(q.fields, start, min(f, end))
 	v := protocol.FromNanos(min(f, end))
 	if f >= end && end == q.end && q.endSec > 0 {
 		v = q.endSec

@@ -74,6 +74,10 @@ type fieldState struct {
 	latest   *protocol.Reading
 	// timeWarned: an implausible time was logged once for this field.
 	timeWarned bool
+	// final are the spans replies called final, where Emit refuses
+	// readings (timewindow.go); finalWarned: one was logged.
+	final       spans
+	finalWarned bool
 }
 
 // New builds a node from cfg (defaults are set and it is validated): the

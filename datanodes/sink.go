@@ -107,7 +107,7 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	var bad []error
 	now := n.now()
 	cutoff := now.Add(-LiveMaxAge).UnixNano()
-	future := now.Add(n.cfg.Time.Future.D()).UnixNano()
+	win := n.timeWindow(now)
 	live := 0
 	n.mu.Lock()
 	for _, r := range readings {
@@ -116,12 +116,11 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 			bad = append(bad, fmt.Errorf("reading of undeclared field %q dropped", r.Field))
 			continue
 		}
-		if r.Time > future || (r.Time < 0 && !n.cfg.Time.BeforeEpoch) {
-			if fs.timeWarned {
-				n.sinkErrors.Add(1) // counted; logged once
+		if refused, warn := win.refuse(fs, r); refused {
+			if warn != nil {
+				bad = append(bad, warn)
 			} else {
-				fs.timeWarned = true
-				bad = append(bad, fmt.Errorf("field %s: reading at %s outside the plausible window (up to %s ahead, none before 1970 unless time.before_epoch); such readings are refused and counted", r.Field, time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), n.cfg.Time.Future.D()))
+				n.sinkErrors.Add(1) // counted; logged once
 			}
 			continue
 		}

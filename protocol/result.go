@@ -164,7 +164,9 @@ func (r *DataResult) Series(field, timeline string) (s Series, ok bool) {
 	s.Timeline, s.Values = timeline, vals
 	s.Times = make([]int64, n)
 	for i, t := range tl.T {
-		s.Times[i] = ToNanos(t)
+		// A time past what int64 nanoseconds hold (from a node that is
+		// not telemesh) sorts at the end rather than wrapping.
+		s.Times[i] = ClampNanos(t)
 	}
 	return s, true
 }

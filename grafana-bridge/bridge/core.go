@@ -430,7 +430,7 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 // downsampleLike downsamples s as a telemesh node answers q, with the
 // rules of package downsample.
 func downsampleLike(s protocol.Series, q Query, agg string) (protocol.Series, error) {
-	start, end := protocol.ToNanos(q.Start), protocol.ToNanos(q.End)
+	start, end := protocol.ClampNanos(q.Start), protocol.ClampNanos(q.End)
 	w := downsample.Width(start, end, q.MinStride, int64(q.MaxPoints), agg)
 	if w <= 0 {
 		return s, nil

@@ -47,7 +47,7 @@ func TestParseTarget(t *testing.T) {
 // by the node's own rules: a bool field aggregates with last, whatever the
 // aggregation, and a bucket holding one reading gives one minmax point.
 func TestDownsampleLikeANode(t *testing.T) {
-	sec := func(s float64) int64 { return protocol.ToNanos(t0 + s) }
+	sec := func(s float64) int64 { return protocol.ClampNanos(t0 + s) }
 	q := Query{Start: t0, End: t0 + 60, MaxPoints: 2}
 	flags := protocol.Series{Field: "on", Times: []int64{sec(0), sec(1), sec(2)}, Values: protocol.Bools(true, true, false)}
 	got, err := downsampleLike(flags, q, protocol.AggMean)

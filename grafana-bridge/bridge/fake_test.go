@@ -118,7 +118,7 @@ func (f *fakeSource) GetData(ctx context.Context, node string, q Query) (*protoc
 	if !ok {
 		return nil, protocol.Errorf(protocol.NoSuchNode, "no such procedure telemesh.consumer.%s.get_data", node)
 	}
-	start, end := protocol.ToNanos(q.Start), protocol.ToNanos(q.End)
+	start, end := protocol.ClampNanos(q.Start), protocol.ClampNanos(q.End)
 	agg := q.Agg
 	if agg == "" {
 		agg = protocol.AggMean
@@ -154,7 +154,7 @@ func (fd fakeField) samples(name string, start, end float64) protocol.Series {
 		if err != nil {
 			panic(err)
 		}
-		s.Times = append(s.Times, protocol.ToNanos(t))
+		s.Times = append(s.Times, protocol.ClampNanos(t))
 		if err := s.Values.Append(v); err != nil {
 			panic(err)
 		}

@@ -286,7 +286,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		var points, replies, dpoints, vpoints int
 		start, stop := endS-q.span, endS
 		startT, stopT := protocol.ToTime(start), protocol.ToTime(stop)
-		w := time.Duration(downsample.Width(protocol.ToNanos(start), protocol.ToNanos(stop), 0, int64(q.maxPoints), protocol.AggMean))
+		w := time.Duration(downsample.Width(protocol.ClampNanos(start), protocol.ClampNanos(stop), 0, int64(q.maxPoints), protocol.AggMean))
 		for rep := range 5 {
 			for k := range 3 {
 				switch (rep + k) % 3 {
@@ -470,7 +470,7 @@ func timeGetData(ctx context.Context, c *client.Client, n protocol.Names, fields
 }
 
 func timeStore(ctx context.Context, st store.Store, fields []string, start, end float64, maxPoints int) (time.Duration, int, error) {
-	q := store.Query{Fields: fields, Start: protocol.ToNanos(start), End: protocol.ToNanos(end), Agg: protocol.AggMean}
+	q := store.Query{Fields: fields, Start: protocol.ClampNanos(start), End: protocol.ClampNanos(end), Agg: protocol.AggMean}
 	// The node's bucket width, so both answer the same query.
 	q.Bucket = downsample.Width(q.Start, q.End, 0, int64(maxPoints), q.Agg)
 	t0 := time.Now()

@@ -134,7 +134,7 @@ func getSisock(ctx context.Context, cl *consumers.Client, node string, q consume
 	if agg == "" {
 		agg = protocol.AggMean
 	}
-	w := downsample.Width(protocol.ToNanos(start), protocol.ToNanos(end), stride, int64(q.MaxPoints), agg)
+	w := downsample.Width(protocol.ClampNanos(start), protocol.ClampNanos(end), stride, int64(q.MaxPoints), agg)
 	for _, f := range q.Fields {
 		ps, ok := r.Series(f, tls[f])
 		if !ok {

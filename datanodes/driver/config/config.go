@@ -1,5 +1,6 @@
 // Package config holds small pieces the drivers share: field metadata,
-// value parsing, field-name sanitising, retry backoff and context-aware
+// value parsing, epoch timestamps in a configured or detected unit
+// (TimeUnit), field-name sanitising, retry backoff and context-aware
 // sleeping.
 //
 // Durations in driver YAML blocks need no helper: yaml.v3 decodes strings

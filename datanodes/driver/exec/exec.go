@@ -44,6 +44,11 @@ type Driver struct {
 	Prefix   string                      `yaml:"prefix"`
 	Timeline string                      `yaml:"timeline"`
 	Fields   map[string]config.FieldMeta `yaml:"fields"`
+	// TimeKey names the key (a JSON key or a line's field) holding the
+	// readings' time as an epoch number in TimeUnit; empty, or absent from
+	// an output, stamps them with the time the command finished.
+	TimeKey  string          `yaml:"time_key"`
+	TimeUnit config.TimeUnit `yaml:"time_unit"`
 
 	types map[string]string
 }
@@ -73,6 +78,12 @@ func (d *Driver) Init() error {
 	}
 	if d.Timeline == "" {
 		d.Timeline = "exec"
+	}
+	if err := d.TimeUnit.Check(); err != nil {
+		return fmt.Errorf("exec: time_unit: %w", err)
+	}
+	if d.TimeUnit == "" {
+		d.TimeUnit = config.UnitAuto
 	}
 	for name := range d.Fields {
 		if !protocol.ValidFieldName(d.Prefix + name) {
@@ -128,6 +139,15 @@ func (d *Driver) Once(ctx context.Context, sink driver.Sink) {
 	for _, e := range errs {
 		sink.Error(fmt.Errorf("exec %s: %w", d.Command[0], e))
 	}
+	if raw, ok := values[d.TimeKey]; ok && d.TimeKey != "" {
+		delete(values, d.TimeKey)
+		t, err := d.TimeUnit.Parse(fmt.Sprint(raw))
+		if err != nil {
+			sink.Error(fmt.Errorf("exec %s: %s %w; using the time the command finished", d.Command[0], d.TimeKey, err))
+		} else {
+			now = t
+		}
+	}
 	var fresh []driver.Field
 	var rs []protocol.Reading
 	for _, k := range slices.Sorted(maps.Keys(values)) {
@@ -167,6 +187,10 @@ func (d *Driver) parse(out []byte) (map[string]any, []error) {
 		}
 		vals := map[string]any{}
 		var errs []error
+		if t, ok := obj[d.TimeKey]; ok && d.TimeKey != "" {
+			delete(obj, d.TimeKey)
+			vals[d.TimeKey] = t // its text, as printed
+		}
 		flatten("", obj, vals, &errs)
 		return vals, errs
 	}
@@ -181,6 +205,10 @@ func (d *Driver) parse(out []byte) (map[string]any, []error) {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" {
 			errs = append(errs, fmt.Errorf("line %d: want field=value, got %q", i+1, line))
+			continue
+		}
+		if k == d.TimeKey {
+			vals[k] = v // its text, as printed
 			continue
 		}
 		vals[k] = config.Scalar(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
 	"github.com/telemesh/telemesh/protocol"
@@ -88,5 +89,41 @@ func TestTypeChange(t *testing.T) {
 	d.Once(context.Background(), r)
 	if len(r.Readings()) != 1 || len(r.Errors()) != 1 {
 		t.Fatalf("readings %v errors %v", r.Readings(), r.Errors())
+	}
+}
+
+// TestTimeKey: a time key in the output, in s, ms or µs, stamps the run's
+// readings (the unit detected or forced); one past 2262 is reported with
+// the key and the raw value, and the readings take the finish time.
+func TestTimeKey(t *testing.T) {
+	const at = int64(1_795_461_300_123_000_000) // 2026-11-23T19:15:00.123Z
+	for _, tc := range []struct {
+		name, block, out string
+		want             int64 // 0: the finish time
+		err              string
+	}{
+		{"lines s", "", `t=1795461300.123\nv=1`, at, ""},
+		{"lines ms", "", `t=1795461300123\nv=1`, at, ""},
+		{"json us", "", `{"t": 1795461300123000, "v": 1}`, at, ""},
+		{"json ns string", "", `{"t": "1795461300123000000", "v": 1}`, at, ""},
+		{"forced ms", "time_unit: ms\n", `t=1795461300123\nv=1`, at, ""},
+		{"1e10 s", "", `t=10000000000\nv=1`, 0, "t time 10000000000 in seconds (auto-detected): time outside"},
+		{"ms as s", "time_unit: s\n", `{"t": 1795461300123, "v": 1}`, 0, "t time 1795461300123 in seconds: time outside"},
+		{"not a number", "", `t=soon\nv=1`, 0, `t time "soon" is not a number`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := time.Now().UnixNano()
+			r := once(t, "command: [sh, -c, "+quote("printf '"+tc.out+"\\n'")+"]\ntime_key: t\n"+tc.block)
+			rs, errs := r.Readings(), r.Errors()
+			if len(rs) != 1 || rs[0].Field != "v" {
+				t.Fatalf("readings %+v, errors %v; want one of v", rs, errs)
+			}
+			if tc.want != 0 && rs[0].Time != tc.want || tc.want == 0 && rs[0].Time < before {
+				t.Errorf("reading at %d, want %d (0: the finish time)", rs[0].Time, tc.want)
+			}
+			if tc.err == "" && len(errs) != 0 || tc.err != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.err)) {
+				t.Errorf("errors %v, want %q", errs, tc.err)
+			}
+		})
 	}
 }

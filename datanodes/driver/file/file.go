@@ -47,10 +47,14 @@ func init() {
 type TimeConfig struct {
 	// Column is the 0-based column of the time.
 	Column int `yaml:"column"`
-	// Format is epoch (seconds, may be fractional), epoch_ms, epoch_us,
-	// epoch_ns, doy (fractional day of year, 1.0 = 1 January 00:00, with
-	// the year taken from the file name), or a Go time layout.
+	// Format is epoch (a number in Unit, may be fractional), epoch_ms,
+	// epoch_us, epoch_ns (epoch with that unit), doy (fractional day of
+	// year, 1.0 = 1 January 00:00, with the year taken from the file
+	// name), or a Go time layout.
 	Format string `yaml:"format"`
+	// Unit is the unit of an epoch time: s, ms, us, ns or auto (the
+	// default: told apart by magnitude, see config.TimeUnit).
+	Unit config.TimeUnit `yaml:"unit"`
 	// Zone is the IANA zone for layouts without an offset and for doy.
 	Zone string `yaml:"zone"`
 }
@@ -101,7 +105,6 @@ type Driver struct {
 
 	nameRE, yearRE *regexp.Regexp
 	loc            *time.Location
-	epochScale     float64
 	files          map[string]*state
 	declared       map[string]bool
 	started        bool
@@ -245,15 +248,21 @@ func (d *Driver) Init() error {
 	if d.loc, err = time.LoadLocation(d.Time.Zone); err != nil {
 		return fmt.Errorf("file: time.zone: %w", err)
 	}
+	if err := d.Time.Unit.Check(); err != nil {
+		return fmt.Errorf("file: time.unit: %w", err)
+	}
 	switch d.Time.Format {
 	case "", "epoch":
-		d.Time.Format, d.epochScale = "epoch", 1
-	case "epoch_ms":
-		d.epochScale = 1e-3
-	case "epoch_us":
-		d.epochScale = 1e-6
-	case "epoch_ns":
-		d.epochScale = 1e-9
+		d.Time.Format = "epoch"
+		if d.Time.Unit == "" {
+			d.Time.Unit = config.UnitAuto
+		}
+	case "epoch_ms", "epoch_us", "epoch_ns":
+		u := config.TimeUnit(strings.TrimPrefix(d.Time.Format, "epoch_"))
+		if d.Time.Unit != "" && d.Time.Unit != u {
+			return fmt.Errorf("file: time.format %s and time.unit %s disagree", d.Time.Format, d.Time.Unit)
+		}
+		d.Time.Format, d.Time.Unit = "epoch", u
 	case "doy":
 		if d.yearRE == nil {
 			return errors.New("file: time.format doy needs year_pattern with a (?P<year>...) group")
@@ -262,6 +271,9 @@ func (d *Driver) Init() error {
 		if !strings.ContainsAny(d.Time.Format, "0123456789") {
 			return fmt.Errorf("file: time.format %q is neither an epoch unit, doy nor a Go layout", d.Time.Format)
 		}
+	}
+	if d.Time.Format != "epoch" && d.Time.Unit != "" && d.Time.Unit != config.UnitAuto {
+		return fmt.Errorf("file: time.unit applies to epoch times, not to time.format %q", d.Time.Format)
 	}
 	for i, c := range d.Columns {
 		if c.Column < 0 || c.Column == d.Time.Column {
@@ -499,7 +511,12 @@ func (d *Driver) row(line []byte, s *state, cols []string, sink driver.Sink) err
 	}
 	t, err := d.parseTime(cols[d.Time.Column], s)
 	if err != nil {
-		return err
+		// The readings of the row are skipped: say whose they were.
+		names := make([]string, len(d.Columns))
+		for i, c := range d.Columns {
+			names[i] = d.Prefix + strings.ReplaceAll(c.Field, "{name}", s.name)
+		}
+		return fmt.Errorf("time column %d of %s: %w", d.Time.Column, strings.Join(names, ", "), err)
 	}
 	var rerr error
 	for _, c := range d.Columns {
@@ -557,17 +574,8 @@ func (d *Driver) fieldName(c Column, s *state, sink driver.Sink) string {
 
 func (d *Driver) parseTime(s string, st *state) (int64, error) {
 	switch d.Time.Format {
-	case "epoch", "epoch_ms", "epoch_us", "epoch_ns":
-		if d.Time.Format != "epoch" {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return n * int64(d.epochScale*1e9+0.5), nil
-			}
-		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, fmt.Errorf("bad time %q", s)
-		}
-		return protocol.ToNanos(f * d.epochScale), nil
+	case "epoch":
+		return d.Time.Unit.Parse(s)
 	case "doy":
 		if st.yearErr != nil {
 			return 0, st.yearErr
@@ -577,13 +585,22 @@ func (d *Driver) parseTime(s string, st *state) (int64, error) {
 			return 0, fmt.Errorf("bad day of year %q", s)
 		}
 		jan1 := time.Date(st.year, 1, 1, 0, 0, 0, 0, d.loc)
-		return jan1.UnixNano() + int64(math.Round((f-1)*86400e6))*1e3, nil
+		t := jan1.Add(time.Duration(math.Round((f-1)*86400e6)) * time.Microsecond)
+		ns, err := protocol.TimeNanos(t)
+		if err != nil {
+			return 0, fmt.Errorf("day of year %s of %d: %w", s, st.year, err)
+		}
+		return ns, nil
 	}
 	t, err := time.ParseInLocation(d.Time.Format, s, d.loc)
 	if err != nil {
 		return 0, fmt.Errorf("bad time %q: %w", s, err)
 	}
-	return t.UnixNano(), nil
+	ns, err := protocol.TimeNanos(t)
+	if err != nil {
+		return 0, fmt.Errorf("time %q: %w", s, err)
+	}
+	return ns, nil
 }
 
 func value(s, typ string) (any, error) {

@@ -235,3 +235,63 @@ type counter struct{ n int }
 func (c *counter) Declare(...driver.Field)     {}
 func (c *counter) Emit(rs ...protocol.Reading) { c.n += len(rs) }
 func (c *counter) Error(err error)             { panic(err) }
+
+// TestTimeColumn: a time column's unit is detected (or forced), and a time
+// past 2262 (in any unit, or from a layout or a file's year) is a reported
+// error naming the fields and the raw value, never a wrapped reading.
+func TestTimeColumn(t *testing.T) {
+	const at = int64(1_795_461_300_123_000_000) // 2026-11-23T19:15:00.123Z
+	for _, tc := range []struct {
+		name, time, row string
+		file            string // file name, a.dat by default
+		want            int64  // 0: the row is refused
+		err             string // in the reported error
+	}{
+		{"seconds", "{format: epoch}", "1795461300.123 7", "", at, ""},
+		{"ms auto", "{format: epoch}", "1795461300123 7", "", at, ""},
+		{"us auto", "{}", "1795461300123000 7", "", at, ""},
+		{"ns auto", "{unit: auto}", "1795461300123000000 7", "", at, ""},
+		{"ms forced", "{unit: ms}", "1795461300123 7", "", at, ""},
+		{"epoch_us", "{format: epoch_us}", "1795461300123000 7", "", at, ""},
+		{"1e10 s", "{}", "10000000000 7", "", 0, "time column 0 of v: time 10000000000 in seconds (auto-detected)"},
+		{"ms as s", "{unit: s}", "1795461300123 7", "", 0, "time 1795461300123 in seconds: time outside"},
+		{"past 2262 in ms", "{unit: ms}", "9300000000000 7", "", 0, "time 9300000000000 in milliseconds"},
+		{"past 2262 in us", "{unit: us}", "9300000000000000 7", "", 0, "time 9300000000000000 in microseconds"},
+		{"NaN time", "{}", "NaN 7", "", 0, "time NaN is not finite"},
+		{"layout 2300", "{format: '2006-01-02T15:04:05'}", "2300-01-01T00:00:00 7", "", 0, `time "2300-01-01T00:00:00": time outside`},
+		{"doy in 2263", "{format: doy}", "1.5 7", "PWV_9999-001.txt", 0, "day of year 1.5 of 9999"},
+		{"doy in 2026", "{format: doy}", "1.5 7", "PWV_2026-001.txt", 1_767_268_800_000_000_000, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			name := tc.file
+			if name == "" {
+				name = "a.dat"
+			}
+			write(t, filepath.Join(dir, name), tc.row+"\n", os.O_TRUNC)
+			conf := fmt.Sprintf("paths: [%q]\ntime: %s\nyear_pattern: 'PWV_(?P<year>\\d{4})'\ncolumns: [{column: 1, field: v}]\n", filepath.Join(dir, "*"), tc.time)
+			d := drivertest.MustDecode(t, "file", conf).(*Driver)
+			r := drivertest.NewRecorder()
+			d.Scan(context.Background(), r)
+			rs, errs := r.Readings(), r.Errors()
+			if tc.want != 0 {
+				if len(rs) != 1 || rs[0].Time != tc.want || len(errs) != 0 {
+					t.Fatalf("readings %+v, errors %v; want one at %d", rs, errs, tc.want)
+				}
+				return
+			}
+			if len(rs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.err) {
+				t.Fatalf("readings %+v, errors %v; want none and an error with %q", rs, errs, tc.err)
+			}
+		})
+	}
+	if _, err := drivertest.Decode("file", "paths: [x]\ntime: {format: epoch_ms, unit: us}\ncolumns: [{column: 1, field: v}]\n"); err == nil {
+		t.Error("epoch_ms with unit us accepted")
+	}
+	if _, err := drivertest.Decode("file", "paths: [x]\ntime: {unit: seconds}\ncolumns: [{column: 1, field: v}]\n"); err == nil {
+		t.Error("unit seconds accepted")
+	}
+	if _, err := drivertest.Decode("file", "paths: [x]\ntime: {format: '2006-01-02', unit: ms}\ncolumns: [{column: 1, field: v}]\n"); err == nil {
+		t.Error("unit with a layout accepted")
+	}
+}

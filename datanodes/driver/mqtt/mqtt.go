@@ -41,12 +41,15 @@ func init() {
 
 // Payload says how to read a message.
 type Payload struct {
-	Format     string   `yaml:"format"`
-	TimeKey    string   `yaml:"time_key"`
-	TimeLayout string   `yaml:"time_layout"`
-	TimeZone   string   `yaml:"time_zone"`
-	Ignore     []string `yaml:"ignore"`
-	Keys       []string `yaml:"keys"`
+	Format     string `yaml:"format"`
+	TimeKey    string `yaml:"time_key"`
+	TimeLayout string `yaml:"time_layout"`
+	// TimeUnit is the unit of an epoch time_layout: s, ms, us, ns or
+	// auto (the default: told apart by magnitude, see config.TimeUnit).
+	TimeUnit config.TimeUnit `yaml:"time_unit"`
+	TimeZone string          `yaml:"time_zone"`
+	Ignore   []string        `yaml:"ignore"`
+	Keys     []string        `yaml:"keys"`
 }
 
 // Driver subscribes to MQTT topics. Its exported fields are its YAML block.
@@ -146,6 +149,24 @@ func (d *Driver) Init() error {
 	}
 	if d.Payload.TimeLayout == "" {
 		d.Payload.TimeLayout = "epoch"
+	}
+	if err := d.Payload.TimeUnit.Check(); err != nil {
+		return fmt.Errorf("mqtt: payload.time_unit: %w", err)
+	}
+	switch d.Payload.TimeLayout {
+	case "epoch":
+		if d.Payload.TimeUnit == "" {
+			d.Payload.TimeUnit = config.UnitAuto
+		}
+	case "epoch_ms":
+		if d.Payload.TimeUnit != "" && d.Payload.TimeUnit != config.UnitMillis {
+			return fmt.Errorf("mqtt: payload.time_layout epoch_ms and time_unit %s disagree", d.Payload.TimeUnit)
+		}
+		d.Payload.TimeLayout, d.Payload.TimeUnit = "epoch", config.UnitMillis
+	default:
+		if d.Payload.TimeUnit != "" && d.Payload.TimeUnit != config.UnitAuto {
+			return fmt.Errorf("mqtt: payload.time_unit applies to epoch times, not to time_layout %q", d.Payload.TimeLayout)
+		}
 	}
 	if d.Payload.TimeZone == "" {
 		d.Payload.TimeZone = "UTC"
@@ -286,7 +307,7 @@ func (d *Driver) Handle(sink driver.Sink, topic string, payload []byte, now time
 			if raw, ok := obj[d.Payload.TimeKey]; ok {
 				tt, err := d.parseTime(raw)
 				if err != nil {
-					sink.Error(fmt.Errorf("mqtt %s: %w; using arrival time", topic, err))
+					sink.Error(fmt.Errorf("mqtt %s: %s %w; using arrival time", topic, d.Payload.TimeKey, err))
 				} else {
 					t = tt
 				}
@@ -357,22 +378,14 @@ func (d *Driver) Handle(sink driver.Sink, topic string, payload []byte, now time
 }
 
 func (d *Driver) parseTime(raw any) (int64, error) {
-	switch d.Payload.TimeLayout {
-	case "epoch", "epoch_ms":
-		var f float64
+	if d.Payload.TimeLayout == "epoch" {
 		switch v := raw.(type) {
 		case json.Number:
-			f, _ = v.Float64()
+			return d.Payload.TimeUnit.Parse(v.String())
 		case string:
-			f, _ = strconv.ParseFloat(v, 64)
+			return d.Payload.TimeUnit.Parse(v)
 		}
-		if f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			return 0, fmt.Errorf("bad time %v", raw)
-		}
-		if d.Payload.TimeLayout == "epoch_ms" {
-			f /= 1e3
-		}
-		return protocol.ToNanos(f), nil
+		return 0, fmt.Errorf("time %v is not a number", raw)
 	}
 	s, ok := raw.(string)
 	if !ok {
@@ -382,7 +395,11 @@ func (d *Driver) parseTime(raw any) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bad time %q", s)
 	}
-	return tt.UnixNano(), nil
+	ns, err := protocol.TimeNanos(tt)
+	if err != nil {
+		return 0, fmt.Errorf("time %q: %w", s, err)
+	}
+	return ns, nil
 }
 
 // expand fills a name template for one key of a message on topic.

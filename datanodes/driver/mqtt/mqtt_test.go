@@ -219,3 +219,46 @@ func BenchmarkSustainedQoS1(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(want-c.n.Load())/3, "lost")
 }
+
+// TestTimeKey: an epoch time key in s, ms, µs or ns is detected (or the
+// unit forced); one past 2262 is reported with the key and the raw value,
+// and the message's readings take the arrival time, as documented.
+func TestTimeKey(t *testing.T) {
+	const at = int64(1_795_461_300_123_000_000) // 2026-11-23T19:15:00.123Z
+	arrival := time.Unix(1_795_461_301, 0)
+	for _, tc := range []struct {
+		name, payload, ts string
+		want              int64
+		err               string
+	}{
+		{"seconds", "{time_key: ts}", `1795461300.123`, at, ""},
+		{"ms", "{time_key: ts}", `1795461300123`, at, ""},
+		{"us", "{time_key: ts}", `1795461300123000`, at, ""},
+		{"ns", "{time_key: ts}", `1795461300123000000`, at, ""},
+		{"ms string", "{time_key: ts, time_unit: ms}", `"1795461300123"`, at, ""},
+		{"epoch_ms", "{time_key: ts, time_layout: epoch_ms}", `1795461300123`, at, ""},
+		{"1e10 s", "{time_key: ts}", `1e10`, arrival.UnixNano(), "ts time 1e10 in seconds (auto-detected): time outside"},
+		{"ms forced s", "{time_key: ts, time_unit: s}", `1795461300123`, arrival.UnixNano(), "ts time 1795461300123 in seconds: time outside"},
+		{"past 2262 in us", "{time_key: ts, time_unit: us}", `9300000000000000`, arrival.UnixNano(), "time 9300000000000000 in microseconds"},
+		{"layout 2300", "{time_key: ts, time_layout: '2006-01-02 15:04:05'}", `"2300-01-01 00:00:00"`, arrival.UnixNano(), `ts time "2300-01-01 00:00:00": time outside`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := drivertest.MustDecode(t, "mqtt", "topics: [x]\npayload: "+tc.payload+"\n").(*Driver)
+			r := drivertest.NewRecorder()
+			d.Handle(r, "x", []byte(`{"ts": `+tc.ts+`, "v": 1}`), arrival)
+			rs, errs := r.Readings(), r.Errors()
+			if len(rs) != 1 || rs[0].Time != tc.want {
+				t.Fatalf("readings %+v, want one at %d", rs, tc.want)
+			}
+			if tc.err == "" && len(errs) != 0 || tc.err != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.err)) {
+				t.Fatalf("errors %v, want %q", errs, tc.err)
+			}
+		})
+	}
+	if _, err := drivertest.Decode("mqtt", "topics: [x]\npayload: {time_layout: epoch_ms, time_unit: s}\n"); err == nil {
+		t.Error("epoch_ms with time_unit s accepted")
+	}
+	if _, err := drivertest.Decode("mqtt", "topics: [x]\npayload: {time_layout: '2006-01-02', time_unit: ms}\n"); err == nil {
+		t.Error("time_unit with a layout accepted")
+	}
+}

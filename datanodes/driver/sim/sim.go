@@ -145,7 +145,10 @@ func (s *Sim) Init() error {
 }
 
 // Run declares the fields, writes the backfill, then emits a sample of
-// every field each interval, at multiples of the interval.
+// every field each interval, at multiples of the interval. It waits on
+// monotonic timers and reads Now only for stamps: a clock stepped back
+// does not stall it (samples go on, stamped by the clock), one stepped
+// forward is caught up.
 func (s *Sim) Run(ctx context.Context, sink driver.Sink) error {
 	if len(s.Fields) == 0 {
 		if err := s.Init(); err != nil {
@@ -180,22 +183,43 @@ func (s *Sim) Run(ctx context.Context, sink driver.Sink) error {
 			sink.Emit(batch...)
 		}
 	}
+	// k is the next step to emit. The wait for it is a monotonic timer of
+	// at most one interval, aimed by the clock: a clock stepped back
+	// never stalls the driver, which goes on emitting a sample each
+	// interval stamped by the clock (the node decides what to do with
+	// times it has already served).
 	for {
-		next := time.Unix(0, (k)*iv)
-		t := time.NewTimer(time.Until(next))
+		ahead := k*iv - clock().UnixNano()
+		t := time.NewTimer(time.Duration(min(max(ahead, 0), iv)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		// Catch up on samples missed while the process was stalled.
 		now := clock().UnixNano() / iv
-		var batch []protocol.Reading
+		if now < k && ahead <= iv {
+			continue // woke a little early: the step is due within an interval
+		}
+		if now < k {
+			k = now // the clock stepped back: stamp by it
+		}
+		// Catch up on samples missed while the process was stalled (or
+		// the clock stepped forward), a batch at a time.
+		batch := make([]protocol.Reading, 0, min(int(now-k+1), s.BatchSize)*len(s.Fields))
 		for ; k <= now; k++ {
 			batch = s.appendSample(batch, k)
+			if len(batch) >= s.BatchSize {
+				if ctx.Err() != nil {
+					return nil
+				}
+				sink.Emit(batch...)
+				batch = batch[:0]
+			}
 		}
-		sink.Emit(batch...)
+		if len(batch) > 0 {
+			sink.Emit(batch...)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,52 @@ func TestBackfillAndLiveAreDeterministic(t *testing.T) {
 	}
 	if spikes == 0 {
 		t.Fatal("no spikes in 360,000 samples")
+	}
+}
+
+// TestClockSteps: the driver schedules on monotonic timers and stamps by
+// its clock, so a clock stepped back an hour does not stall it: it goes
+// on emitting each interval, stamped an hour back; a clock stepped
+// forward is caught up sample by sample.
+func TestClockSteps(t *testing.T) {
+	var offset atomic.Int64
+	s := New()
+	s.Interval = 10 * time.Millisecond
+	s.Fields = []Field{{Name: "a", Base: 1}}
+	s.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	rec := drivertest.NewRecorder()
+	defer drivertest.Start(t, s, rec)()
+	iv := int64(s.Interval)
+	rec.Wait(t, 5)
+
+	offset.Store(int64(-time.Hour))
+	stepped := time.Now().Add(-time.Hour).UnixNano()
+	n := rec.Len()
+	rs := rec.WaitTimeout(t, n+5, 5*time.Second)
+	for _, r := range rs[n+1:] {
+		if r.Time > stepped+int64(time.Minute) || r.Time%iv != 0 {
+			t.Fatalf("after stepping back an hour, reading at %d (clock %d)", r.Time, stepped)
+		}
+	}
+
+	offset.Store(int64(time.Minute))
+	ahead := time.Now().Add(time.Minute).UnixNano()
+	n = rec.Len()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := rec.WaitFor(ctx, func(r *drivertest.Recorder) bool {
+		rs = r.Readings()
+		return rs[len(rs)-1].Time >= ahead-iv
+	})
+	if err != nil {
+		t.Fatalf("no catch-up to the clock stepped forward: %v", err)
+	}
+	for i := n + 1; i < len(rs); i++ {
+		if rs[i].Time-rs[i-1].Time != iv {
+			t.Fatalf("catching up after a step forward: %d then %d", rs[i-1].Time, rs[i].Time)
+		}
 	}
 }

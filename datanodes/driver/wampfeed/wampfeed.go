@@ -47,6 +47,10 @@ type Driver struct {
 	Interval time.Duration `yaml:"interval"`
 	// FieldNames is NamesSisock (the default) or NamesAddress.
 	FieldNames string `yaml:"field_names"`
+	// TimeUnit is the unit of the feeds' timestamps: s (OCS's own), ms,
+	// us, ns or auto (the default: told apart by magnitude, see
+	// config.TimeUnit).
+	TimeUnit config.TimeUnit `yaml:"time_unit"`
 
 	// Logger receives the session's own messages; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
@@ -85,6 +89,12 @@ func (d *Driver) Init() error {
 	case NamesSisock, NamesAddress:
 	default:
 		return fmt.Errorf("wampfeed: field_names %q (want sisock or address)", d.FieldNames)
+	}
+	if err := d.TimeUnit.Check(); err != nil {
+		return fmt.Errorf("wampfeed: time_unit: %w", err)
+	}
+	if d.TimeUnit == "" {
+		d.TimeUnit = config.UnitAuto
 	}
 	if d.Router.Realm == "" {
 		return errors.New("wampfeed: router.realm must not be empty")
@@ -288,17 +298,25 @@ func (d *Driver) handle(sink driver.Sink, topic string, args wamp.List) error {
 	}
 	for _, b := range bs {
 		ts := make([]int64, len(b.ts))
-		bad := false
+		var bad error
 		for i, v := range b.ts {
 			f, err := wampx.Float("timestamp", v)
+			if err == nil {
+				ts[i], err = d.TimeUnit.Nanos(f)
+			}
 			if err != nil {
-				bad = true
+				bad = fmt.Errorf("timestamp %d (%v): %w", i, v, err)
 				break
 			}
-			ts[i] = protocol.ToNanos(f)
 		}
-		if bad {
-			errs = append(errs, fmt.Errorf("block %s has a bad timestamp", b.name))
+		if bad != nil {
+			// The block's readings are skipped: say whose they were.
+			var fields []string
+			for _, key := range sortedKeys(b.data) {
+				f, _ := d.names(agent, b.name, key)
+				fields = append(fields, f)
+			}
+			errs = append(errs, fmt.Errorf("block %s (fields %s) skipped: %w", b.name, strings.Join(fields, ", "), bad))
 			continue
 		}
 		for _, key := range sortedKeys(b.data) {

@@ -10,6 +10,7 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 
+	"github.com/telemesh/telemesh/datanodes/driver/config"
 	"github.com/telemesh/telemesh/datanodes/driver/drivertest"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
@@ -204,5 +205,43 @@ func TestPythonPublisher(t *testing.T) {
 	}
 	if rs := r.WaitField(t, "az", 10); rs[9].Value != 15.0 {
 		t.Fatalf("unrecorded lists = %+v", rs)
+	}
+}
+
+// TestTimestamps: a block's timestamps in s, ms or µs are detected (or the
+// unit forced); a block with one past 2262 is skipped and reported with
+// its fields and the raw value, the other blocks still count.
+func TestTimestamps(t *testing.T) {
+	const at = int64(1_795_461_300_123_000_000) // 2026-11-23T19:15:00.123Z
+	for _, tc := range []struct {
+		name string
+		unit config.TimeUnit
+		t0   float64
+		want int64
+		err  string
+	}{
+		{"seconds", "", 1_795_461_300.123, at, ""},
+		{"ms", config.UnitAuto, 1_795_461_300_123, at, ""},
+		{"us", "", 1_795_461_300_123_000, at, ""},
+		{"ms forced", config.UnitMillis, 1_795_461_300_123, at, ""},
+		{"1e10 s", "", 1e10, 0, "block temps (fields channel_01_r, channel_02_t) skipped: timestamp 0 (1e+10): time 1e+10 in seconds (auto-detected): time outside"},
+		{"ms as s", config.UnitSeconds, 1_795_461_300_123, 0, "time 1.795461300123e+12 in seconds: time outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New()
+			d.TimeUnit = tc.unit
+			r := drivertest.NewRecorder()
+			err := d.handle(r, "", ocsMessage("LSA22YE", "temperatures", tc.t0, 1))
+			rs := r.Of("channel_01_r")
+			if tc.err == "" {
+				if err != nil || len(rs) != 1 || rs[0].Time != tc.want {
+					t.Fatalf("err %v, readings %+v; want one at %d", err, rs, tc.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || len(r.Readings()) != 0 {
+				t.Fatalf("err %v, readings %+v; want none and %q", err, r.Readings(), tc.err)
+			}
+		})
 	}
 }
