@@ -94,7 +94,7 @@ func TestAnnotationsMatchPublishedTransitions(t *testing.T) {
 	}
 	for i, e := range a.Events {
 		pub := published[i]
-		if e.Time != protocol.ToNanos(pub.T) || e.Tags[2] != pub.State || e.Tags[1] != pub.Field {
+		if e.Time != protocol.ClampNanos(pub.T) || e.Tags[2] != pub.State || e.Tags[1] != pub.Field {
 			t.Errorf("transition %d: published %s → %s at %v, annotation %q at %v tags %v",
 				i, pub.Previous, pub.State, protocol.ToTime(pub.T), e.Title, time.Unix(0, e.Time).UTC(), e.Tags)
 		}
