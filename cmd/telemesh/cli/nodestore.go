@@ -36,7 +36,7 @@ func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datan
 		st.Close()
 		return nil, nil, err
 	}
-	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(),
+	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(), "spill_dir", opts.SpillDir,
 		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String())
 	return n, st, nil
 }
@@ -46,6 +46,8 @@ func storeOptions(cfg datanodes.Config) sqlite.Options {
 	r := cfg.Store.Retention
 	return sqlite.Options{
 		FlushInterval: cfg.Store.FlushInterval.D(),
+		MaxBuffered:   cfg.Store.MaxBuffered,
+		SpillDir:      cfg.Store.SpillDir,
 		Retention: sqlite.Retention{Raw: r["raw"].D(), TenSeconds: r["10s"].D(), Minute: r["minute"].D(),
 			TenMinutes: r["10m"].D(), Hour: r["hour"].D(), Day: r["day"].D()},
 	}
