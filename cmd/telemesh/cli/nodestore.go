@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,8 +37,9 @@ func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datan
 		st.Close()
 		return nil, nil, err
 	}
-	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(), "spill_dir", opts.SpillDir,
-		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String())
+	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(),
+		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String(),
+		"max_buffered", opts.MaxBuffered, "spill_dir", cmp.Or(opts.SpillDir, cfg.DataDir))
 	return n, st, nil
 }
 

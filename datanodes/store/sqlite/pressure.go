@@ -99,22 +99,14 @@ func (s *Store) makeRoom(ctx context.Context) error {
 func (s *Store) spill() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	b, since := s.buf.take(), s.bufSince
-	if b.n > 0 {
-		s.out = append(s.out, b)
-	}
-	s.mu.Unlock()
+	b, since := s.takeBuffer()
 	if b.n == 0 {
 		return nil
 	}
 	sf, err := writeSpill(s.o.SpillDir, s.path, b)
 	s.mu.Lock()
-	s.out = slices.DeleteFunc(s.out, func(o *buffer) bool { return o == b })
-	if err != nil {
-		b.addAll(s.buf)
-		s.buf, s.bufSince = b, since
-	} else {
+	s.release(b, since, err != nil)
+	if err == nil {
 		s.spills = append(s.spills, sf)
 		s.ws.SpilledTotal += int64(sf.n)
 	}

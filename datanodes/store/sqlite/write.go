@@ -118,12 +118,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	if err := s.writeSpills(ctx); err != nil {
 		return s.failed(err)
 	}
-	s.mu.Lock()
-	batch, since := s.buf.take(), s.bufSince
-	if batch.n > 0 {
-		s.out = append(s.out, batch)
-	}
-	s.mu.Unlock()
+	batch, since := s.takeBuffer()
 	if batch.n == 0 {
 		s.recovered()
 		return ctx.Err()
@@ -132,14 +127,8 @@ func (s *Store) Flush(ctx context.Context) error {
 	err := s.write(ctx, batch.series)
 	done := time.Now()
 	s.mu.Lock()
-	s.out = slices.DeleteFunc(s.out, func(b *buffer) bool { return b == batch })
-	if err != nil {
-		// Keep the readings for the next attempt, before any appended
-		// since; no query sees them missing meanwhile (mu is held).
-		batch.addAll(s.buf)
-		s.buf = batch
-		s.bufSince = since
-	} else {
+	s.release(batch, since, err != nil)
+	if err == nil {
 		s.ws.FlushMax = max(s.ws.FlushMax, done.Sub(began))
 		s.ws.LagMax = max(s.ws.LagMax, done.Sub(since))
 	}
@@ -151,6 +140,29 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 	s.recovered()
 	return nil
+}
+
+// takeBuffer takes the buffer for a flush or spill; its readings stay
+// visible to queries in out until release.
+func (s *Store) takeBuffer() (*buffer, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, since := s.buf.take(), s.bufSince
+	if b.n > 0 {
+		s.out = append(s.out, b)
+	}
+	return b, since
+}
+
+// release ends the flush or spill of b; if it failed, the readings go
+// back before any appended since, for the next attempt. No query sees
+// them missing meanwhile. The caller holds mu.
+func (s *Store) release(b *buffer, since time.Time, failed bool) {
+	s.out = slices.DeleteFunc(s.out, func(o *buffer) bool { return o == b })
+	if failed {
+		b.addAll(s.buf)
+		s.buf, s.bufSince = b, since
+	}
 }
 
 // group merges a batch into one sorted block per field, the later of two
