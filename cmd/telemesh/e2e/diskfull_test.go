@@ -120,6 +120,22 @@ func metrics(addr string) map[string]float64 {
 	return out
 }
 
+// cpuSeconds is the user and system CPU time a process has used.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100 // USER_HZ
+}
+
 // rssMB is the resident memory of a process.
 func rssMB(pid int) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -242,6 +258,7 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("the store failed %v after the disk filled", time.Since(filled).Round(time.Millisecond))
 	var calls, failed, empty, oldOK int
 	var maxBuf, maxRSS float64
+	cpu0, wall0 := cpuSeconds(node.cmd.Process.Pid), time.Now()
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res, err := cl.GetData(ctx, "full", consumers.Query{Fields: fieldNames(), Start: -3, End: 0})
@@ -268,9 +285,10 @@ func TestDiskFull(t *testing.T) {
 		maxRSS = max(maxRSS, rssMB(node.cmd.Process.Pid))
 		time.Sleep(100 * time.Millisecond)
 	}
+	cpu := (cpuSeconds(node.cmd.Process.Pid) - cpu0) / time.Since(wall0).Seconds()
 	m := metrics(health)
-	t.Logf("disk full: %d get_data of the last 3 s: %d failed with an error, %d empty successes; %d of %d reads of old data answered in full; buffer at most %.0f readings (bound %d), %.0f spilled, %.0f dropped; RSS %.1f MB before, at most %.1f MB while full",
-		calls, failed, empty, oldOK, calls, maxBuf, maxBuffered, m["telemesh_node_store_spilled"], m["telemesh_node_store_dropped_total"], rssBefore, maxRSS)
+	t.Logf("disk full: %d get_data of the last 3 s: %d failed with an error, %d empty successes; %d of %d reads of old data answered in full; buffer at most %.0f readings (bound %d), %.0f spilled, %.0f dropped; RSS %.1f MB before, at most %.1f MB while full; node CPU %.0f%% of a core (queries included)",
+		calls, failed, empty, oldOK, calls, maxBuf, maxBuffered, m["telemesh_node_store_spilled"], m["telemesh_node_store_dropped_total"], rssBefore, maxRSS, 100*cpu)
 	if empty != 0 {
 		t.Errorf("%d of %d get_data calls returned no readings and no error while the disk was full", empty, calls)
 	}
