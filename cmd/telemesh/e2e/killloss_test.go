@@ -26,8 +26,8 @@ const killMargin = 500 * time.Millisecond
 // TestKillLoss SIGKILLs a node taking 10 fields at 100 Hz, under CPU
 // load, again and again: after each kill PRAGMA integrity_check is ok,
 // and the readings lost (from the newest committed one to the kill) stay
-// within flush_interval plus the longest flush commit the node reported
-// on /metrics just before, plus killMargin. TELEMESH_E2E_KILLS sets the
+// within flush_interval plus the longest flush commit the nodes reported
+// on /metrics so far (each just before its kill), plus killMargin. TELEMESH_E2E_KILLS sets the
 // number of kills (default 12); the distribution is logged.
 func TestKillLoss(t *testing.T) {
 	kills := 12
@@ -97,8 +97,10 @@ func TestKillLoss(t *testing.T) {
 		}
 		loss := killed.Sub(time.Unix(0, last))
 		losses = append(losses, loss)
-		if bound := flushInterval + fm + killMargin; loss > bound {
-			t.Errorf("kill %d: lost %v of readings, bound %v (flush_interval %v + longest flush %v + margin %v)", i, loss.Round(time.Millisecond), bound, flushInterval, fm.Round(time.Millisecond), killMargin)
+		// The flush under way at the kill may be slower than any this run
+		// saw: the commit time is the longest seen on this machine so far.
+		if bound := flushInterval + flushMax + killMargin; loss > bound {
+			t.Errorf("kill %d: lost %v of readings, bound %v (flush_interval %v + longest flush %v + margin %v)", i, loss.Round(time.Millisecond), bound, flushInterval, flushMax.Round(time.Millisecond), killMargin)
 		}
 	}
 	slices.Sort(losses)
