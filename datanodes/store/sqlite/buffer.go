@@ -99,7 +99,7 @@ func (b *buffer) span(field string) span {
 	return span{}
 }
 
-// fields returns the spans of every field in the buffer.
+// fieldSpans returns the span of every field in the buffer.
 func (b *buffer) fieldSpans() map[string]span {
 	out := make(map[string]span, len(b.series))
 	for i, sr := range b.series {
