@@ -90,9 +90,22 @@ type HealthConfig struct {
 
 // StoreConfig tunes the node's store.
 type StoreConfig struct {
-	// FlushInterval bounds how long a reading may wait before it is
-	// durable; get_data reports data older than it as finalized.
+	// FlushInterval is how long a reading may wait before a flush commits
+	// it; get_data reports data older than it as finalized. A crash
+	// (SIGKILL, power cut) loses the readings not committed yet: those of
+	// the last flush_interval plus the time a flush takes to commit
+	// (/metrics: telemesh_node_store_flush_seconds_max, and
+	// telemesh_node_store_lag_seconds_max for the whole wait).
 	FlushInterval Duration `yaml:"flush_interval"`
+	// MaxBuffered bounds the readings held in memory while the store
+	// cannot write (a full disk); beyond, they go to spill files in
+	// SpillDir, or are dropped (counted, logged) if that fails too
+	// (default 1048576, about 16 to 32 MB of numbers).
+	MaxBuffered int `yaml:"max_buffered"`
+	// SpillDir keeps readings the store cannot write, through a stop
+	// too, until it can (default: data_dir). Put it on another file
+	// system to keep them through a full data disk.
+	SpillDir string `yaml:"spill_dir"`
 	// Retention maps a storage tier (raw, 10s, minute, 10m, hour, day) to how long it
 	// is kept; unset tiers are kept forever, except 10s (3 days by default).
 	Retention map[string]Duration `yaml:"retention"`
@@ -268,6 +281,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store.FlushInterval < 0 {
 		return errors.New("store.flush_interval must not be negative")
+	}
+	if c.Store.MaxBuffered < 0 {
+		return errors.New("store.max_buffered must not be negative")
 	}
 	for tier, d := range c.Store.Retention {
 		switch tier {

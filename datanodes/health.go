@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -37,7 +38,8 @@ type Health struct {
 	Registered bool
 	Since      time.Time
 	// OK is false once the node has been unregistered for longer than the
-	// watchdog bound; Problem then says so.
+	// watchdog bound, or while its store cannot write; Problem then says
+	// so.
 	OK      bool
 	Problem string
 }
@@ -45,18 +47,35 @@ type Health struct {
 // Health returns the node's health.
 func (n *Node) Health() Health {
 	h := Health{Registered: n.health.up.Load(), Since: time.Unix(0, n.health.since.Load()), OK: true}
-	if !h.Registered {
-		if d := n.now().Sub(h.Since); d > n.cfg.Health.Watchdog.D() {
-			h.OK = false
-			h.Problem = fmt.Sprintf("node %s not registered with the hub for %s (watchdog %s)",
-				n.cfg.Name, d.Round(time.Second), n.cfg.Health.Watchdog.D())
-		}
+	var problems []string
+	if p := n.registrationProblem(h); p != "" {
+		problems = append(problems, p)
+	}
+	if p := n.storeProblem(); p != "" {
+		problems = append(problems, p)
+	}
+	if len(problems) > 0 {
+		h.OK = false
+		h.Problem = strings.Join(problems, "; ")
 	}
 	return h
 }
 
+// registrationProblem says how long the node has been unregistered, once
+// that is past the watchdog bound.
+func (n *Node) registrationProblem(h Health) string {
+	if h.Registered {
+		return ""
+	}
+	if d := n.now().Sub(h.Since); d > n.cfg.Health.Watchdog.D() {
+		return fmt.Sprintf("node %s not registered with the hub for %s (watchdog %s)",
+			n.cfg.Name, d.Round(time.Second), n.cfg.Health.Watchdog.D())
+	}
+	return ""
+}
+
 // watchdog logs once each time the node stays unregistered past the
-// bound, until ctx ends.
+// bound, until ctx ends. (The store logs its own failures.)
 func (n *Node) watchdog(ctx context.Context) {
 	t := time.NewTicker(max(n.cfg.Health.Watchdog.D()/4, 10*time.Millisecond))
 	defer t.Stop()
@@ -66,8 +85,9 @@ func (n *Node) watchdog(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if h := n.Health(); !h.OK && !n.health.warned.Swap(true) {
-			n.log.Error("watchdog: " + h.Problem)
+		h := Health{Registered: n.health.up.Load(), Since: time.Unix(0, n.health.since.Load())}
+		if p := n.registrationProblem(h); p != "" && !n.health.warned.Swap(true) {
+			n.log.Error("watchdog: " + p)
 		}
 	}
 }
@@ -93,6 +113,9 @@ func (n *Node) HealthHandler() http.Handler {
 		fmt.Fprintf(w, "# TYPE telemesh_node_live_sent_total counter\ntelemesh_node_live_sent_total %d\n", st.LiveSent)
 		fmt.Fprintf(w, "# TYPE telemesh_node_live_lost_total counter\ntelemesh_node_live_lost_total %d\n", st.LiveLost)
 		fmt.Fprintf(w, "# TYPE telemesh_node_sink_errors_total counter\ntelemesh_node_sink_errors_total %d\n", st.SinkErrors)
+		if ws, ok := n.writeStats(); ok {
+			writeStoreMetrics(w, ws)
+		}
 	})
 	return mux
 }

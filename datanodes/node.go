@@ -46,6 +46,7 @@ type Node struct {
 	// held around it.
 	sess       atomic.Pointer[wampx.Session]
 	sinkErrors atomic.Int64
+	storeErrs  storeErrors
 	liveSent   atomic.Int64
 	liveLost   atomic.Int64
 	announced  chan struct{}

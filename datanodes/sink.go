@@ -234,7 +234,7 @@ func (n *Node) writeLoop(quit <-chan struct{}, deadline func() time.Time) {
 
 func (n *Node) write(ctx context.Context, w write) {
 	defer close(w.done)
-	if err := n.appendReadings(ctx, w.rs); err != nil {
+	if err := n.appendReadings(ctx, w.rs); err != nil && !n.storeRefused(w.s, err) {
 		w.s.Error(fmt.Errorf("storing %d readings: %w", len(w.rs), err))
 	}
 }

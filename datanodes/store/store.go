@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/telemesh/telemesh/protocol"
 )
@@ -49,6 +50,32 @@ type Store interface {
 
 	// Close flushes and releases the store.
 	Close() error
+}
+
+// WriteStats is the state of a store's write path: what waits to be
+// written, what was lost, and how long writes take. Stores that buffer
+// report it (the SQLite store does); the node shows it in its health and
+// metrics.
+type WriteStats struct {
+	// Buffered counts readings in memory not written yet; MaxBuffered is
+	// the bound beyond which they are spilled (or dropped).
+	Buffered, MaxBuffered int64
+	// Spilled counts readings in spill files not written yet;
+	// SpilledTotal every reading ever spilled since the store opened.
+	Spilled, SpilledTotal int64
+	// Dropped counts readings refused since the store opened because the
+	// buffer was full and could not be spilled.
+	Dropped int64
+	// FlushFailures counts failed flushes since the store opened.
+	FlushFailures int64
+	// Problem is the last flush's error while flushes fail ("" when they
+	// succeed); FailingSince is when they began to fail.
+	Problem      string
+	FailingSince time.Time
+	// FlushMax is the longest a successful flush took (encoding and
+	// commit); LagMax the longest a reading waited from Append to its
+	// commit. A crash loses at most about LagMax of readings.
+	FlushMax, LagMax time.Duration
 }
 
 // FieldMeta is what a store keeps about a field.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,7 +38,8 @@ func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datan
 		return nil, nil, err
 	}
 	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(),
-		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String())
+		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String(),
+		"max_buffered", opts.MaxBuffered, "spill_dir", cmp.Or(opts.SpillDir, cfg.DataDir))
 	return n, st, nil
 }
 
@@ -46,6 +48,8 @@ func storeOptions(cfg datanodes.Config) sqlite.Options {
 	r := cfg.Store.Retention
 	return sqlite.Options{
 		FlushInterval: cfg.Store.FlushInterval.D(),
+		MaxBuffered:   cfg.Store.MaxBuffered,
+		SpillDir:      cfg.Store.SpillDir,
 		Retention: sqlite.Retention{Raw: r["raw"].D(), TenSeconds: r["10s"].D(), Minute: r["minute"].D(),
 			TenMinutes: r["10m"].D(), Hour: r["hour"].D(), Day: r["day"].D()},
 	}

@@ -50,7 +50,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.sync(ctx); err != nil {
+	if err := s.sync(ctx, q.Fields, q.Start, q.End); err != nil {
 		return nil, err
 	}
 	if q.End <= q.Start {

@@ -20,7 +20,7 @@ func (s *Store) Scan(ctx context.Context, q store.Query, slice int) store.Series
 	case q.Bucket != 0:
 		it.err = protocol.Errorf(protocol.InvalidArgument, "Scan of a bucketed query")
 	case q.End > q.Start:
-		if it.err = s.sync(ctx); it.err == nil {
+		if it.err = s.sync(ctx, q.Fields, q.Start, q.End); it.err == nil {
 			it.fields = s.resolve(q.Fields)
 		}
 	}

@@ -24,9 +24,22 @@
 // Options.FlushInterval or every Options.FlushRows readings, and Flush and
 // Close force it. The database runs in WAL mode with synchronous=NORMAL,
 // so a committed flush survives a crash of the process (SIGKILL
-// included): such a crash loses at most the readings appended since the
-// last flush. A power loss may also lose the last few committed flushes,
-// never corrupting the file.
+// included): such a crash loses the readings appended since the last
+// committed flush, which is at most FlushInterval plus the time a flush
+// takes to commit (WriteStats reports the longest seen; on a loaded
+// machine add the delays of scheduling). A power loss may also lose the
+// last few committed flushes, never corrupting the file.
+//
+// When flushes fail (a full disk, an I/O error), the readings stay in the
+// buffer and the flusher retries with backoff; queries keep answering from
+// the database, except where they ask for a field's time span that holds
+// readings not written yet: those fail with an Unavailable error, never
+// with an answer missing them. The buffer holds at most
+// Options.MaxBuffered readings; beyond, it is moved to a spill file in
+// Options.SpillDir (spill.go), and if that fails too the new readings are
+// dropped, counted and logged. Close while flushes fail spills the buffer
+// or, if it cannot, logs exactly which readings are lost. Spill files are
+// written into the database once it can write again, after a restart too.
 //
 // At open the store checks that the file is a sound database it can
 // write, of a schema version it knows (PRAGMA user_version), and migrates
@@ -59,6 +72,11 @@ const (
 	DefaultFlushRows     = 20000
 	DefaultBusyTimeout   = 5 * time.Second
 	DefaultPruneInterval = 10 * time.Minute
+	// DefaultMaxBuffered is how many readings the store keeps in memory
+	// while it cannot write.
+	DefaultMaxBuffered = 1 << 20
+	// maxRetryDelay bounds the backoff between failing flushes.
+	maxRetryDelay = 5 * time.Second
 	// DefaultTenSecondRetention is how long the 10 s tier keeps its cells
 	// unless configured: it costs about as much disk as the readings'
 	// chunks themselves, and only short ranges use it.
@@ -79,6 +97,14 @@ type Options struct {
 	Retention Retention `yaml:"retention"`
 	// PruneInterval is how often retention is applied (default 10m).
 	PruneInterval time.Duration `yaml:"prune_interval"`
+	// MaxBuffered bounds the readings kept in memory while flushes fail
+	// (default DefaultMaxBuffered, about 16 to 32 MB of number readings);
+	// beyond it they are spilled to SpillDir, or dropped if that fails.
+	MaxBuffered int `yaml:"max_buffered"`
+	// SpillDir is where readings that cannot be written are spilled
+	// (default: the database's directory). On another file system it keeps
+	// them through a full data disk and a stop.
+	SpillDir string `yaml:"spill_dir"`
 	// Now is the clock retention is measured on (default time.Now).
 	Now func() time.Time `yaml:"-"`
 }
@@ -115,6 +141,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("busy_timeout %v is negative", o.BusyTimeout)
 	case o.PruneInterval < 0:
 		return fmt.Errorf("prune_interval %v is negative", o.PruneInterval)
+	case o.MaxBuffered < 0:
+		return fmt.Errorf("max_buffered %d is negative", o.MaxBuffered)
 	}
 	for _, d := range o.Retention.durations() {
 		if d < 0 {
@@ -139,6 +167,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxBuffered == 0 {
+		o.MaxBuffered = DefaultMaxBuffered
 	}
 	if o.Retention.TenSeconds == 0 {
 		o.Retention.TenSeconds = DefaultTenSecondRetention
@@ -197,9 +228,16 @@ type Store struct {
 
 	writeMu sync.Mutex // serialises flushes, PutFields, Prune and migration
 
-	mu     sync.Mutex // guards the fields below
-	buf    []protocol.Series
-	nbuf   int
+	mu  sync.Mutex // guards the fields below
+	buf *buffer
+	// bufSince is when the oldest reading in buf was appended.
+	bufSince time.Time
+	// out holds readings taken from buf by a flush or spill in progress.
+	out []*buffer
+	// spills are the spill files waiting to be written, oldest first.
+	spills []spillFile
+	fail   failure
+	ws     store.WriteStats  // counters and maxima; the rest is filled in by WriteStats
 	btypes map[string]string // value type per field appended
 	ids    map[string]int64
 	types  map[int64]string // value type per series
@@ -220,6 +258,9 @@ type Store struct {
 	noRollups bool
 	// tierScans counts rollup page reads, for tests.
 	tierScans atomic.Int64
+	// fault, when set, fails each commit it returns an error for (tests
+	// of failing writes; a full disk fails the same way).
+	fault func() error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -239,6 +280,11 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	if o.SpillDir == "" {
+		o.SpillDir = filepath.Dir(path)
+	} else if err := os.MkdirAll(o.SpillDir, 0o755); err != nil {
+		return nil, fmt.Errorf("store %s: spill_dir: %w", path, err)
+	}
 	// A file: URI, so the path's own '?' and '#' must be escaped.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_txlock=immediate",
@@ -250,11 +296,15 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	s := &Store{
-		db: db, path: path, log: logger, o: o, ids: map[string]int64{}, types: map[int64]string{}, btypes: map[string]string{},
+		db: db, path: path, log: logger, o: o, buf: &buffer{}, ids: map[string]int64{}, types: map[int64]string{}, btypes: map[string]string{},
 		heads: map[int64]*head{}, horizons: make([]int64, 1+len(Tiers)),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := s.openSpills(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -372,7 +422,8 @@ func (s *Store) loadSeries(ctx context.Context) error {
 	return rows.Err()
 }
 
-// run flushes and prunes in the background until Close.
+// run flushes and prunes in the background until Close. While flushes
+// fail it retries with backoff (see failure).
 func (s *Store) run() {
 	defer close(s.done)
 	flush := time.NewTicker(s.o.FlushInterval)
@@ -390,8 +441,11 @@ func (s *Store) run() {
 			s.prune(s.o.Now())
 			continue
 		}
+		if s.backingOff(time.Now()) {
+			continue
+		}
 		if err := s.Flush(context.Background()); err != nil {
-			s.log.Error("flush readings", "err", err)
+			s.log.Debug("flush readings", "err", err)
 		}
 	}
 }
@@ -468,12 +522,27 @@ func (s *Store) remember(ids map[string]int64, types map[int64]string) {
 	}
 }
 
-// sync makes appended readings visible to queries.
-func (s *Store) sync(ctx context.Context) error {
+// sync makes appended readings visible to a query of fields over
+// [start, end): it commits them, or, while the store cannot write, fails
+// if the range holds readings of those fields that are not written yet.
+func (s *Store) sync(ctx context.Context, fields []string, start, end int64) error {
+	err := s.syncAll(ctx)
+	if err == nil || ctx.Err() != nil || s.open() != nil {
+		return err
+	}
+	return s.unwritten(fields, start, end)
+}
+
+// syncAll commits what is pending (nothing while the store backs off
+// from failing flushes: it reports the failure instead).
+func (s *Store) syncAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := s.open(); err != nil {
+		return err
+	}
+	if err := s.failing(); err != nil {
 		return err
 	}
 	if s.pending() {
@@ -485,9 +554,12 @@ func (s *Store) sync(ctx context.Context) error {
 // Fields implements store.Store. It reads only the series table, which
 // keeps each field's first and last reading time.
 func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta, error) {
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncAll(ctx); err != nil && (ctx.Err() != nil || s.open() != nil) {
 		return nil, err
 	}
+	// While the store cannot write, the spans of unwritten readings are
+	// added to the stored ones.
+	pending := s.unwrittenSpans()
 	rows, err := s.db.QueryContext(context.WithoutCancel(ctx), `SELECT name, description, units, type, timeline, interval, value_type,
 		coalesce(first_ts, 0), coalesce(last_ts, 0) FROM series ORDER BY name`)
 	if err != nil {
@@ -505,6 +577,13 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 		if f.Type == "" {
 			f.Type = vtype
 		}
+		if sp, ok := pending[f.Name]; ok {
+			if f.First == 0 && f.Last == 0 {
+				f.First, f.Last = sp.lo, sp.hi
+			} else {
+				f.First, f.Last = min(f.First, sp.lo), max(f.Last, sp.hi)
+			}
+		}
 		if all || store.SpanOverlaps(f.First, f.Last, start, end) {
 			out = append(out, f)
 		}
@@ -516,7 +595,10 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 }
 
 // Close implements store.Store: it stops the flusher, commits what is
-// buffered and closes the database. Later calls do nothing.
+// buffered and closes the database. If that commit fails, the buffer goes
+// to a spill file, written at the next open; if that fails too, the log
+// and the error say exactly which readings are lost. Later calls do
+// nothing.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -527,6 +609,9 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	err := s.Flush(context.Background())
+	if err != nil {
+		err = s.spillAtClose(err)
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()

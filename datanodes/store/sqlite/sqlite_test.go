@@ -382,7 +382,15 @@ func TestFailedFlushKeepsReadings(t *testing.T) {
 	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "b", Time: 2, Value: 4.0})); err != nil {
 		t.Fatal(err)
 	}
+	// While flushes fail, a query of the unwritten readings' range fails
+	// (it never answers without them) until the next flush succeeds.
+	if _, err := s.Query(ctx, store.Query{Fields: []string{"a"}, Start: 0, End: 10}); !protocol.IsKind(err, protocol.Unavailable) {
+		t.Fatalf("query while flushes fail = %v, want unavailable", err)
+	}
 	if _, err := s.db.Exec("DROP TRIGGER refuse"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Query(ctx, store.Query{Fields: []string{"a", "b"}, Start: 0, End: 10})

@@ -27,13 +27,18 @@ const (
 	headReadings = 1024
 )
 
-// Append implements store.Store.
+// Append implements store.Store. While flushes fail, it only buffers
+// (and spills, see makeRoom): the caller never waits on a failing write.
 func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
 	if err := store.CheckAppend(batch); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	incoming := 0
+	for _, sr := range batch {
+		incoming += len(sr.Times)
 	}
 	s.mu.Lock()
 	if err := s.checkOpen(); err != nil {
@@ -49,20 +54,31 @@ func (s *Store) Append(ctx context.Context, batch []protocol.Series) error {
 			return err
 		}
 	}
+	if s.buf.n > 0 && s.buf.n+incoming > s.o.MaxBuffered {
+		s.mu.Unlock()
+		if err := s.makeRoom(ctx); err != nil {
+			return s.drop(batch, incoming, err)
+		}
+		s.mu.Lock()
+	}
+	if s.buf.n == 0 {
+		s.bufSince = time.Now()
+	}
 	for _, sr := range batch {
 		if len(sr.Times) == 0 {
 			continue
 		}
 		s.btypes[sr.Field] = sr.Values.Type
-		s.buf = append(s.buf, protocol.Series{Field: sr.Field, Times: slices.Clone(sr.Times), Values: sr.Values.Clone()})
-		s.nbuf += len(sr.Times)
+		s.buf.add(sr)
 	}
-	n := s.nbuf
+	n, failing := s.buf.n, s.fail.err != nil
 	s.mu.Unlock()
 	switch {
+	case failing:
 	case n >= 20*s.o.FlushRows:
-		// The flusher is falling behind: make the caller wait.
-		return s.Flush(ctx)
+		// The flusher is falling behind: make the caller wait. A failure
+		// keeps the readings buffered, and is reported by the store.
+		_ = s.Flush(ctx)
 	case n >= s.o.FlushRows:
 		select {
 		case s.kick <- struct{}{}:
@@ -85,35 +101,68 @@ func (s *Store) checkType(field, typ string) error {
 	return nil
 }
 
-// pending reports whether readings wait for a flush.
+// pending reports whether readings wait for a flush: buffered, in a
+// flush in progress or in spill files.
 func (s *Store) pending() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.buf) > 0
+	return s.buf.n > 0 || len(s.out) > 0 || len(s.spills) > 0
 }
 
-// Flush implements store.Store.
+// Flush implements store.Store: it writes the spill files, oldest first,
+// then the buffer. A failed flush keeps every reading for the next
+// attempt and puts the store in its failing state (see failure).
 func (s *Store) Flush(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	batch, n := s.buf, s.nbuf
-	s.buf, s.nbuf = nil, 0
-	s.mu.Unlock()
-	if len(batch) == 0 {
+	if err := s.writeSpills(ctx); err != nil {
+		return s.failed(err)
+	}
+	batch, since := s.takeBuffer()
+	if batch.n == 0 {
+		s.recovered()
 		return ctx.Err()
 	}
-	if err := s.write(ctx, batch); err != nil {
+	began := time.Now()
+	err := s.write(ctx, batch.series)
+	done := time.Now()
+	s.mu.Lock()
+	s.release(batch, since, err != nil)
+	if err == nil {
+		s.ws.FlushMax = max(s.ws.FlushMax, done.Sub(began))
+		s.ws.LagMax = max(s.ws.LagMax, done.Sub(since))
+	}
+	s.mu.Unlock()
+	if err != nil {
 		// What the write path knew of each field's tail may be stale.
 		clear(s.heads)
-		// Keep the readings for the next attempt, before any appended since.
-		s.mu.Lock()
-		s.buf = append(batch, s.buf...)
-		s.nbuf += n
-		s.mu.Unlock()
-		return fmt.Errorf("flush %d readings: %w", n, err)
+		return s.failed(fmt.Errorf("flush %d readings: %w", batch.n, err))
 	}
+	s.recovered()
 	return nil
+}
+
+// takeBuffer takes the buffer for a flush or spill; its readings stay
+// visible to queries in out until release.
+func (s *Store) takeBuffer() (*buffer, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, since := s.buf.take(), s.bufSince
+	if b.n > 0 {
+		s.out = append(s.out, b)
+	}
+	return b, since
+}
+
+// release ends the flush or spill of b; if it failed, the readings go
+// back before any appended since, for the next attempt. No query sees
+// them missing meanwhile. The caller holds mu.
+func (s *Store) release(b *buffer, since time.Time, failed bool) {
+	s.out = slices.DeleteFunc(s.out, func(o *buffer) bool { return o == b })
+	if failed {
+		b.addAll(s.buf)
+		s.buf, s.bufSince = b, since
+	}
 }
 
 // group merges a batch into one sorted block per field, the later of two
@@ -160,6 +209,11 @@ func (s *Store) write(ctx context.Context, batch []protocol.Series) error {
 		}
 		if err := w.series(id, name, blocks[name]); err != nil {
 			return fmt.Errorf("field %s: %w", name, err)
+		}
+	}
+	if s.fault != nil {
+		if err := s.fault(); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
