@@ -156,3 +156,50 @@ func TestSpans(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalizedStopsAtQueued: a reading Emit accepted that is still on its
+// way to the store (the writer is behind) was not seen by a reply's read,
+// so the reply must not call its time final; once stored it is served.
+func TestFinalizedStopsAtQueued(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(sec(t0 + 100))
+	noRouter := func(context.Context) (*client.Client, error) { return nil, errors.New("no router in this test") }
+	n, err := New(Config{Name: "n1", Clock: func() time.Time { return time.Unix(0, clock.Load()) }}, noRouter, memstore.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A writer that has not taken the batch yet: it waits in the queue.
+	n.writes, n.emitWait = make(chan write, 4), time.Millisecond
+	n.writing.Store(true)
+	s := n.Sink()
+	s.Declare(driver.Field{Name: "a"})
+	ctx := context.Background()
+	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 80), Value: 41.0})
+	n.write(ctx, <-n.writes) // stored
+	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 90), Value: 42.0})
+
+	get := func() *protocol.DataResult {
+		t.Helper()
+		res, err := n.getData(ctx, wamp.List{wamp.List{"a"}, t0, t0 + 100}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := protocol.DecodeDataResult(res[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := get()
+	if fin := *r.Timeline["a"].FinalizedUntil; r.Data["a"].Len() == 1 && fin > t0+90 {
+		t.Fatalf("reply without the queued reading at %d says final until %v", t0+90, fin)
+	}
+	n.write(ctx, <-n.writes) // the writer catches up
+	r = get()
+	if r.Data["a"].Len() != 2 || r.Data["a"].Nums[1] != 42 {
+		t.Fatalf("after the write: %+v; want the queued reading stored, not refused", r.Data)
+	}
+	if fin := *r.Timeline["a"].FinalizedUntil; fin != t0+99 {
+		t.Errorf("finalized_until %v once nothing is queued, want %d", fin, t0+99)
+	}
+}

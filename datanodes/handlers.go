@@ -263,8 +263,8 @@ func (n *Node) query(ctx context.Context, q request, start, end int64, limit int
 // that no reading lands in the span between the read and the claim.
 func (n *Node) finalized(q request, start, end int64) func(string) *float64 {
 	f := n.now().Add(-n.cfg.Store.FlushInterval.D()).UnixNano()
-	n.markFinal(q.fields, start, min(f, end))
-	v := protocol.FromNanos(min(f, end))
+	f = n.markFinal(q.fields, start, min(f, end))
+	v := protocol.FromNanos(f)
 	if f >= end && end == q.end && q.endSec > 0 {
 		v = q.endSec
 	}

@@ -35,6 +35,9 @@ type Node struct {
 	mu     sync.Mutex
 	fields map[string]*fieldState
 	live   []protocol.Reading
+	// queued holds the batches Emit accepted that the store does not
+	// hold yet (see inflight): finalized_until stops before them.
+	queued inflight
 	kick   chan struct{}
 	// changed signals new fields, which the hub should learn of.
 	changed chan struct{}

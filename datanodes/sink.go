@@ -152,6 +152,10 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 			}
 		}
 	}
+	var id uint64
+	if len(ok) > 0 {
+		id = n.queued.add(ok)
+	}
 	n.mu.Unlock()
 	n.alarms.observe(ok, cutoff)
 	for _, err := range bad {
@@ -160,7 +164,7 @@ func (s *sink) Emit(readings ...protocol.Reading) {
 	if len(ok) == 0 {
 		return
 	}
-	s.enqueue(ok)
+	s.enqueue(id, ok)
 }
 
 // writeQueue bounds the batches of readings waiting for the store's
@@ -176,6 +180,7 @@ const (
 // it is stored (or failed).
 type write struct {
 	s    *sink
+	id   uint64 // in Node.queued
 	rs   []protocol.Reading
 	done chan struct{}
 }
@@ -183,8 +188,8 @@ type write struct {
 // enqueue hands a batch to the node's one store writer, so that a driver
 // never waits on a store transaction for longer than emitWait: a store
 // that keeps up has the batch stored when Emit returns, as before.
-func (s *sink) enqueue(rs []protocol.Reading) {
-	w := write{s: s, rs: rs, done: make(chan struct{})}
+func (s *sink) enqueue(id uint64, rs []protocol.Reading) {
+	w := write{s: s, id: id, rs: rs, done: make(chan struct{})}
 	if !s.n.writing.Load() {
 		// Outside Run (embedding code, tests) Emit writes itself, within
 		// the same bound.
@@ -198,6 +203,7 @@ func (s *sink) enqueue(rs []protocol.Reading) {
 	select {
 	case s.n.writes <- w:
 	case <-t.C:
+		s.n.unqueue(id)
 		s.Error(fmt.Errorf("store is not keeping up: %d readings dropped", len(rs)))
 		return
 	}
@@ -234,6 +240,7 @@ func (n *Node) writeLoop(quit <-chan struct{}, deadline func() time.Time) {
 
 func (n *Node) write(ctx context.Context, w write) {
 	defer close(w.done)
+	defer n.unqueue(w.id) // stored (visible to queries) or refused
 	if err := n.appendReadings(ctx, w.rs); err != nil && !n.storeRefused(w.s, err) {
 		w.s.Error(fmt.Errorf("storing %d readings: %w", len(w.rs), err))
 	}

@@ -2,6 +2,7 @@ package datanodes
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -53,18 +54,64 @@ func (w timeWindow) refuse(fs *fieldState, r protocol.Reading) (bool, error) {
 }
 
 // markFinal records that a reply calls the data of fields in [start, end)
-// (ns) final: Emit refuses readings there from now on.
-func (n *Node) markFinal(fields []string, start, end int64) {
-	if end <= start {
-		return
-	}
+// (ns) final: Emit refuses readings there from now on. It returns the end
+// it recorded: end, or earlier when readings Emit accepted before this
+// call are still on their way to the store, since the reply's read may
+// not see them.
+func (n *Node) markFinal(fields []string, start, end int64) int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	end = min(end, n.queued.earliest())
+	if end <= start {
+		return end
+	}
 	for _, f := range fields {
 		if fs := n.fields[f]; fs != nil {
 			fs.final = fs.final.add(span{start, end})
 		}
 	}
+	return end
+}
+
+// inflight are the batches Emit accepted that the store does not hold
+// yet, by id: each one's earliest reading time. Node.mu guards it.
+type inflight struct {
+	next    uint64
+	batches map[uint64]int64
+}
+
+// add registers rs and returns its id (never 0).
+func (q *inflight) add(rs []protocol.Reading) uint64 {
+	t := rs[0].Time
+	for _, r := range rs[1:] {
+		t = min(t, r.Time)
+	}
+	if q.batches == nil {
+		q.batches = make(map[uint64]int64)
+	}
+	q.next++
+	q.batches[q.next] = t
+	return q.next
+}
+
+// earliest is the earliest time of a queued reading, or MaxInt64. The
+// queue holds at most writeQueue batches, so the scan is short.
+func (q *inflight) earliest() int64 {
+	t := int64(math.MaxInt64)
+	for _, b := range q.batches {
+		t = min(t, b)
+	}
+	return t
+}
+
+// unqueue forgets batch id once the store holds it (or refused it).
+func (n *Node) unqueue(id uint64) {
+	if id == 0 {
+		return
+	}
+	n.mu.Lock()
+	delete(n.queued.batches, id)
+	n.mu.Unlock()
 }
 
 // span is a half-open time range [start, end), ns.
