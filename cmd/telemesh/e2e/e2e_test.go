@@ -166,20 +166,7 @@ func (s *stack) hub() *proc {
 // node starts a data node with a sim driver sampling every interval.
 func (s *stack) node(name string, interval time.Duration) *proc {
 	s.t.Helper()
-	cfg := fmt.Sprintf(`name: %s
-description: e2e node %s
-data_dir: %s
-store:
-  flush_interval: 200ms
-drivers:
-  - type: sim
-    interval: %s
-`, name, name, filepath.Join(s.dir, name), interval)
-	path := filepath.Join(s.dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	return start(s.t, "node "+name, "node", "--config", path, "--url", s.url, "--profile", s.profile)
+	return s.nodeWith(name, nodeOpts{interval: interval})
 }
 
 // client runs an in-process consumers.Client until the test ends.
