@@ -32,6 +32,9 @@ type nodeOpts struct {
 	url string
 	// dataDir is the node's data_dir; <stack dir>/<name> if empty.
 	dataDir string
+	// backfill is the sim driver's history written at start (none if
+	// empty).
+	backfill string
 	// logLevel is the node's --log-level; debug if empty.
 	logLevel string
 }
@@ -49,6 +52,9 @@ func (s *stack) nodeFile(name string, o nodeOpts) (path string, args []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: 200ms\ndrivers:\n  - type: sim\n    interval: %s\n",
 		name, name, o.dataDir, o.interval)
+	if o.backfill != "" {
+		fmt.Fprintf(&b, "    backfill: %s\n", o.backfill)
+	}
 	if o.fields > 0 {
 		b.WriteString("    fields:\n")
 		for i := range o.fields {

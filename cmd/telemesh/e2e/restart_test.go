@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -80,7 +81,7 @@ func TestRouterRestarts(t *testing.T) {
 				// A goroutine dump shows where a wedged node is stuck.
 				procs[name].signal(syscall.SIGQUIT)
 				procs[name].wait(5 * time.Second)
-				t.Logf("--- %s: %s; goroutines ---\n%s", name, rd.why[name], tailLines(procs[name].out.String(), 200))
+				t.Logf("--- %s: %s; its goroutines ---\n%s", name, rd.why[name], ownGoroutines(procs[name].out.String()))
 			}
 			t.Fatalf("restart %d (%v): %d wedged nodes: %v", i, sig, len(rd.wedged), rd.wedged)
 		}
@@ -215,4 +216,21 @@ func (s *stack) relist(t *testing.T, names []string, old map[string]uint64, up t
 		}
 	}
 	return rd
+}
+
+// ownGoroutines keeps, of a process's output ending in a Go goroutine
+// dump (SIGQUIT), the last log lines and the goroutines in telemesh or
+// nexus code.
+func ownGoroutines(out string) string {
+	i := strings.Index(out, "\ngoroutine ")
+	if i < 0 {
+		return tailLines(out, 40)
+	}
+	keep := []string{tailLines(out[:i], 20)}
+	for _, g := range strings.Split(out[i:], "\n\n") {
+		if strings.Contains(g, "github.com/telemesh/") || strings.Contains(g, "github.com/gammazero/") {
+			keep = append(keep, strings.TrimSpace(g))
+		}
+	}
+	return strings.Join(keep, "\n\n")
 }
