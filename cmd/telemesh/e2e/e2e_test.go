@@ -155,10 +155,10 @@ func newStack(t *testing.T, profile string) *stack {
 }
 
 // router starts the router with anonymous loopback sessions as admins and
-// waits until it accepts connections.
-func (s *stack) router() *proc {
+// waits until it accepts connections; extra flags come last and win.
+func (s *stack) router(extra ...string) *proc {
 	s.t.Helper()
-	p := start(s.t, "router", "router", "--profile", s.profile, "--anonymous-role", "admin", "--ws-listen", s.addr, "--rs-listen", "")
+	p := start(s.t, "router", append([]string{"router", "--profile", s.profile, "--anonymous-role", "admin", "--ws-listen", s.addr, "--rs-listen", ""}, extra...)...)
 	testutil.Eventually(s.t, 20*time.Second, "router to listen on "+s.addr, func() bool {
 		if !p.running() {
 			s.t.Fatalf("router exited:\n%s", p.out.String())
