@@ -35,6 +35,8 @@ type nodeOpts struct {
 	// backfill is the sim driver's history written at start (none if
 	// empty).
 	backfill string
+	// flush is the store's flush_interval; 200ms if zero.
+	flush time.Duration
 	// logLevel is the node's --log-level; debug if empty.
 	logLevel string
 }
@@ -49,9 +51,12 @@ func (s *stack) nodeFile(name string, o nodeOpts) (path string, args []string) {
 	if o.url == "" {
 		o.url = s.url
 	}
+	if o.flush == 0 {
+		o.flush = 200 * time.Millisecond
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: 200ms\ndrivers:\n  - type: sim\n    interval: %s\n",
-		name, name, o.dataDir, o.interval)
+	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: %s\ndrivers:\n  - type: sim\n    interval: %s\n",
+		name, name, o.dataDir, o.flush, o.interval)
 	if o.backfill != "" {
 		fmt.Fprintf(&b, "    backfill: %s\n", o.backfill)
 	}
