@@ -144,14 +144,7 @@ func TestSoak(t *testing.T) {
 	})
 
 	// Memory and CPU over time.
-	type sample struct {
-		at                     time.Duration
-		router, hub            int
-		nodeMin, nodeMed, nMax int
-		cpu                    float64
-		load                   string
-	}
-	var samples []sample
+	var samples []soakSample
 	var cpuWas float64
 	var cpuAt time.Time
 	takeSample := func(at time.Duration) {
@@ -169,8 +162,10 @@ func TestSoak(t *testing.T) {
 		}
 		cpuWas, cpuAt = cpu, time.Now()
 		load, _ := os.ReadFile("/proc/loadavg")
-		samples = append(samples, sample{at, rssKB(r.pid()), rssKB(hub.pid()), rss[0], rss[len(rss)/2], rss[len(rss)-1], pct,
-			strings.Join(strings.Fields(string(load))[:3], " ")})
+		sm := soakSample{at, rssKB(r.pid()), rssKB(hub.pid()), rss[0], rss[len(rss)/2], rss[len(rss)-1], pct,
+			strings.Join(strings.Fields(string(load))[:3], " ")}
+		samples = append(samples, sm)
+		t.Logf("sample %s", sm)
 	}
 
 	start := time.Now()
@@ -196,7 +191,7 @@ func TestSoak(t *testing.T) {
 			r.kill()
 			r = s.router()
 			up := time.Now()
-			rd := s.relist(t, names, sessions, up, 60*time.Second)
+			rd := s.relist(t, names, names[:c.counted], sessions, up, 60*time.Second)
 			outage.Lock()
 			outage.to = time.Now()
 			outage.Unlock()
@@ -216,8 +211,7 @@ func TestSoak(t *testing.T) {
 
 	t.Logf("%-8s %10s %8s %22s %8s %s", "t", "router_MB", "hub_MB", "nodes_MB min/med/max", "cpu_%", "load")
 	for _, sm := range samples {
-		t.Logf("%-8v %10.1f %8.1f %8.1f/%5.1f/%5.1f %10.0f   %s", sm.at.Round(time.Second), float64(sm.router)/1024, float64(sm.hub)/1024,
-			float64(sm.nodeMin)/1024, float64(sm.nodeMed)/1024, float64(sm.nMax)/1024, sm.cpu, sm.load)
+		t.Logf("%s", sm)
 	}
 	gets.Lock()
 	t.Logf("get_data (%d fields, last minute, random node): %d answers, p50 %v, p99 %v, max %v; %d errors outside the restart (last: %v), %d during it",
@@ -365,4 +359,22 @@ func (lc *liveCounter) report(node string, from, to, outFrom, outTo float64) str
 	}
 	return fmt.Sprintf("%d ticks x %d fields complete, %d duplicated, %d partial, %d missing outside the restart, %d missing during it (misaligned batches: %d)",
 		ok, lc.fields, dup, partial, lostOut, lostIn, lc.misaligned)
+}
+
+// soakSample is the memory (KiB) and CPU use of the soak's processes at
+// one time.
+type soakSample struct {
+	at                     time.Duration
+	router, hub            int
+	nodeMin, nodeMed, nMax int
+	// cpu is the percent of one core all of them used since the last
+	// sample.
+	cpu  float64
+	load string
+}
+
+func (sm soakSample) String() string {
+	mb := func(kb int) float64 { return float64(kb) / 1024 }
+	return fmt.Sprintf("%-8v %10.1f %8.1f %8.1f/%5.1f/%5.1f %10.0f   %s", sm.at.Round(time.Second), mb(sm.router), mb(sm.hub),
+		mb(sm.nodeMin), mb(sm.nodeMed), mb(sm.nMax), sm.cpu, sm.load)
 }
