@@ -11,9 +11,9 @@
 #
 # Sizes from the environment: TELEMESH_SOAK_NODES (200), _FIELDS (10),
 # _INTERVAL (100ms), _DURATION (10m), _COUNTED (10 nodes counted live),
-# _SAMPLE (30s between memory samples). It runs at nice 19: the machine
+# _SAMPLE (30s between memory samples). It runs at nice 10: the machine
 # may be shared.
 set -eu
 cd "$(dirname "$0")/.."
 export TELEMESH_SOAK=1
-exec nice -n 19 go test -count=1 -run '^TestSoak$' -v -timeout 90m ./cmd/telemesh/e2e "$@"
+exec nice -n 10 go test -count=1 -run '^TestSoak$' -v -timeout 90m ./cmd/telemesh/e2e "$@"

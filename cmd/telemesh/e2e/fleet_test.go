@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -120,6 +121,25 @@ func (p *proc) wait(timeout time.Duration) bool {
 	case <-time.After(timeout):
 		return false
 	}
+}
+
+// terminateAll sends SIGTERM to the processes of names at once and
+// returns how long each took to exit, waiting up to timeout.
+func terminateAll(names []string, procs map[string]*proc, timeout time.Duration) []time.Duration {
+	sent := time.Now()
+	for _, name := range names {
+		procs[name].signal(syscall.SIGTERM)
+	}
+	took := make([]time.Duration, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			procs[name].wait(timeout - time.Since(sent))
+			took[i] = time.Since(sent)
+		})
+	}
+	wg.Wait()
+	return took
 }
 
 // rssKB is the resident set size of process pid in KiB (0 once it is gone).

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,13 +68,15 @@ func TestSoak(t *testing.T) {
 	hub := s.hub()
 	names := make([]string, c.nodes)
 	procs := make([]*proc, c.nodes)
+	procMap := map[string]*proc{}
+	began := time.Now()
 	for i := range names {
 		names[i] = fmt.Sprintf("s%03d", i)
 		procs[i] = s.nodeWith(names[i], nodeOpts{interval: c.interval, fields: c.fields, logLevel: "info", flush: time.Second})
+		procMap[names[i]] = procs[i]
 	}
 	cl := s.client()
 	var listed map[string]protocol.NodeInfo
-	began := time.Now()
 	testutil.Eventually(t, 10*time.Minute, "the hub to list every node", func() bool {
 		listed = nodes(cl)
 		return len(listed) == c.nodes
@@ -92,9 +93,8 @@ func TestSoak(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
 	var outage struct {
 		sync.Mutex
 		from, to time.Time
@@ -225,6 +225,16 @@ func TestSoak(t *testing.T) {
 		rep := lc.report(name, startTS+1, protocol.FromTime(end)-1, protocol.FromTime(from)-1, protocol.FromTime(to)+2)
 		t.Logf("live %s: %s", name, rep)
 	}
+	if m, err := metrics("http://" + s.addr + "/metrics"); err == nil {
+		var drops []string
+		for k, v := range m {
+			if strings.HasPrefix(k, "telemesh_router_dropped_") {
+				drops = append(drops, fmt.Sprintf("%s %v", strings.TrimPrefix(k, "telemesh_router_"), v))
+			}
+		}
+		slices.Sort(drops)
+		t.Logf("router since its restart: %s", strings.Join(drops, ", "))
+	}
 	if len(wedged) > 0 {
 		t.Errorf("%d wedged nodes after the restart: %v", len(wedged), wedged)
 	}
@@ -239,9 +249,18 @@ func TestSoak(t *testing.T) {
 		sg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			gctx, gcancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer gcancel()
-			res, err := cl.GetData(gctx, name, consumers.Query{Fields: []string{"f0"}, Start: from0, End: to0})
+			// A node or the consumer may be reconnecting: a few tries.
+			var res *protocol.DataResult
+			var err error
+			for try := 0; try < 4; try++ {
+				gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				res, err = cl.GetData(gctx, name, consumers.Query{Fields: []string{"f0"}, Start: from0, End: to0})
+				gcancel()
+				if err == nil {
+					break
+				}
+				time.Sleep(5 * time.Second)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -255,18 +274,13 @@ func TestSoak(t *testing.T) {
 		})
 	}
 	sg.Wait()
-	t.Logf("stored readings of f0 over the soak, every node: %d nodes complete, %d short %v, %d failed %v", len(names)-len(short)-len(missing), len(short), short, len(missing), missing)
+	t.Logf("stored readings of f0 over the soak, every node: %d nodes complete, %d short %v, %d not answering %v", len(names)-len(short)-len(missing), len(short), short, len(missing), missing)
+	if len(short) > 0 {
+		t.Errorf("%d nodes lost stored readings: %v", len(short), short)
+	}
 
-	sent := time.Now()
-	for _, p := range procs {
-		p.signal(syscall.SIGTERM)
-	}
-	var stops []time.Duration
-	for _, p := range procs {
-		p.wait(30 * time.Second)
-		stops = append(stops, time.Since(sent))
-	}
-	t.Logf("SIGTERM to %d nodes at once: all stopped within %v", len(procs), quantile(stops, 1))
+	stops := terminateAll(names, procMap, 30*time.Second)
+	t.Logf("SIGTERM to %d nodes at once: stopped in p50 %v, max %v", len(stops), quantile(stops, 0.5), quantile(stops, 1))
 }
 
 // gridCount is the number of multiples of iv in [from, to).
@@ -341,10 +355,13 @@ func (lc *liveCounter) report(node string, from, to, outFrom, outTo float64) str
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	m := lc.seen[node]
-	var ok, dup, lostIn, lostOut, partial int
+	var ok, dup, lostIn, lostOut, partial, gaps int
+	var run, longest int
+	var longestAt float64
 	for k := int64(math.Ceil(from / lc.iv)); float64(k)*lc.iv < to; k++ {
 		ts := float64(k) * lc.iv
-		switch n := m[k]; {
+		n := m[k]
+		switch {
 		case n == lc.fields:
 			ok++
 		case n > lc.fields:
@@ -356,9 +373,23 @@ func (lc *liveCounter) report(node string, from, to, outFrom, outTo float64) str
 		default:
 			partial++
 		}
+		if n == 0 {
+			if run == 0 {
+				gaps++
+			}
+			if run++; run > longest {
+				longest, longestAt = run, ts-float64(run-1)*lc.iv
+			}
+		} else {
+			run = 0
+		}
 	}
-	return fmt.Sprintf("%d ticks x %d fields complete, %d duplicated, %d partial, %d missing outside the restart, %d missing during it (misaligned batches: %d)",
-		ok, lc.fields, dup, partial, lostOut, lostIn, lc.misaligned)
+	gap := ""
+	if gaps > 0 {
+		gap = fmt.Sprintf("; %d gaps, the longest %d ticks from %s", gaps, longest, protocol.ToTime(longestAt).Format("15:04:05.0"))
+	}
+	return fmt.Sprintf("%d ticks x %d fields complete, %d duplicated, %d partial, %d missing outside the restart, %d missing during it%s (misaligned batches: %d)",
+		ok, lc.fields, dup, partial, lostOut, lostIn, gap, lc.misaligned)
 }
 
 // soakSample is the memory (KiB) and CPU use of the soak's processes at
