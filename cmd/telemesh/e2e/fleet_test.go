@@ -38,6 +38,8 @@ type nodeOpts struct {
 	backfill string
 	// flush is the store's flush_interval; 200ms if zero.
 	flush time.Duration
+	// health is the node's health.listen (/metrics), none if empty.
+	health string
 	// logLevel is the node's --log-level; debug if empty.
 	logLevel string
 }
@@ -58,6 +60,9 @@ func (s *stack) nodeFile(name string, o nodeOpts) (path string, args []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: %s\ndrivers:\n  - type: sim\n    interval: %s\n",
 		name, name, o.dataDir, o.flush, o.interval)
+	if o.health != "" {
+		fmt.Fprintf(&b, "health:\n  listen: %s\n", o.health)
+	}
 	if o.backfill != "" {
 		fmt.Fprintf(&b, "    backfill: %s\n", o.backfill)
 	}
@@ -162,7 +167,7 @@ func rssKB(pid int) int {
 // metrics scrapes a Prometheus text endpoint into series -> value, the
 // series written as in the text ("name{label=\"v\"}").
 func metrics(url string) (map[string]float64, error) {
-	c := http.Client{Timeout: 2 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
 		return nil, err

@@ -69,10 +69,17 @@ func TestSoak(t *testing.T) {
 	names := make([]string, c.nodes)
 	procs := make([]*proc, c.nodes)
 	procMap := map[string]*proc{}
+	health := map[string]string{}
 	began := time.Now()
 	for i := range names {
 		names[i] = fmt.Sprintf("s%03d", i)
-		procs[i] = s.nodeWith(names[i], nodeOpts{interval: c.interval, fields: c.fields, logLevel: "info", flush: time.Second})
+		o := nodeOpts{interval: c.interval, fields: c.fields, logLevel: "info", flush: time.Second}
+		if i < c.counted {
+			// The counted nodes' own counts of live readings sent and lost.
+			o.health = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+			health[names[i]] = o.health
+		}
+		procs[i] = s.nodeWith(names[i], o)
 		procMap[names[i]] = procs[i]
 	}
 	cl := s.client()
@@ -200,9 +207,17 @@ func TestSoak(t *testing.T) {
 				times = append(times, d)
 			}
 			relistMax = quantile(times, 1)
+			for _, l := range strings.Split(hub.out.String(), "\n") {
+				if strings.Contains(l, `msg="hub ready"`) || strings.Contains(l, "reconnecting") {
+					t.Logf("hub: %s", l)
+				}
+			}
 			wedged = rd.wedged
-			t.Logf("router SIGKILLed at %v and restarted: %d of %d nodes listed again, p50 %v, max %v after it came back; %d wedged %v",
-				outage.from.Sub(start).Round(time.Second), len(times), len(names), quantile(times, 0.5), relistMax, len(rd.wedged), rd.wedged)
+			for _, name := range rd.wedged {
+				t.Logf("after the restart %s: %s", name, rd.why[name])
+			}
+			t.Logf("router SIGKILLed at %v and restarted (accepting at %s): %d of %d nodes listed again, p50 %v, max %v after it came back; %d wedged %v",
+				outage.from.Sub(start).Round(time.Second), up.UTC().Format("15:04:05.000"), len(times), len(names), quantile(times, 0.5), relistMax, len(rd.wedged), rd.wedged)
 		}
 	}
 	end := time.Now()
@@ -223,7 +238,8 @@ func TestSoak(t *testing.T) {
 	outage.Unlock()
 	for _, name := range names[:c.counted] {
 		rep := lc.report(name, startTS+1, protocol.FromTime(end)-1, protocol.FromTime(from)-1, protocol.FromTime(to)+2)
-		t.Logf("live %s: %s", name, rep)
+		m, err := metrics("http://" + health[name] + "/metrics")
+		t.Logf("live %s: %s; the node says sent %v, lost %v (%v)", name, rep, m["telemesh_node_live_sent_total"], m["telemesh_node_live_lost_total"], err)
 	}
 	if m, err := metrics("http://" + s.addr + "/metrics"); err == nil {
 		var drops []string
