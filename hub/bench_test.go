@@ -8,6 +8,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/wampx"
 )
 
 // BenchmarkListNodes measures a list_nodes round trip over loopback
@@ -58,6 +59,29 @@ func BenchmarkReannounce(b *testing.B) {
 	for b.Loop() {
 		if err := add(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkServingNodes measures the hub's reading of which session
+// serves which of 200 nodes from the router's registration meta API, the
+// slow part of its reconciliation after a router restart, over loopback
+// WebSocket (JSON).
+func BenchmarkServingNodes(b *testing.B) {
+	e := newEnv(b, protocol.DefaultNames())
+	for i := range 200 {
+		e.node(fmt.Sprintf("node%03d", i))
+	}
+	h, err := New(Config{Names: e.names, Dial: e.dialer()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := wampx.NewSession(e.dial(), nil, wampx.SessionOptions{})
+	defer s.Close()
+	for b.Loop() {
+		m, err := h.servingNodes(context.Background(), s)
+		if err != nil || len(m) != 200 {
+			b.Fatalf("%d nodes, %v", len(m), err)
 		}
 	}
 }

@@ -2,6 +2,7 @@
 // then the router, the hub and data nodes run as separate processes that
 // the tests kill and restart, while an in-process consumers.Client (and a
 // sisock-style Python consumer) watches what the deployment serves.
+// TELEMESH_E2E_BIN=path runs them against that binary instead.
 package e2e
 
 import (
@@ -45,9 +46,21 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Processes a test runs as another user (badstart_test.go) must reach
+	// the binary.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	bin = filepath.Join(dir, "telemesh")
+	if b := os.Getenv("TELEMESH_E2E_BIN"); b != "" {
+		// Another build (a release, or one from before a fix, to see a
+		// test fail without it).
+		bin = b
+		return m.Run()
+	}
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/telemesh")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -142,10 +155,10 @@ func newStack(t *testing.T, profile string) *stack {
 }
 
 // router starts the router with anonymous loopback sessions as admins and
-// waits until it accepts connections.
-func (s *stack) router() *proc {
+// waits until it accepts connections; extra flags come last and win.
+func (s *stack) router(extra ...string) *proc {
 	s.t.Helper()
-	p := start(s.t, "router", "router", "--profile", s.profile, "--anonymous-role", "admin", "--ws-listen", s.addr, "--rs-listen", "")
+	p := start(s.t, "router", append([]string{"router", "--profile", s.profile, "--anonymous-role", "admin", "--ws-listen", s.addr, "--rs-listen", ""}, extra...)...)
 	testutil.Eventually(s.t, 20*time.Second, "router to listen on "+s.addr, func() bool {
 		if !p.running() {
 			s.t.Fatalf("router exited:\n%s", p.out.String())
@@ -166,20 +179,7 @@ func (s *stack) hub() *proc {
 // node starts a data node with a sim driver sampling every interval.
 func (s *stack) node(name string, interval time.Duration) *proc {
 	s.t.Helper()
-	cfg := fmt.Sprintf(`name: %s
-description: e2e node %s
-data_dir: %s
-store:
-  flush_interval: 200ms
-drivers:
-  - type: sim
-    interval: %s
-`, name, name, filepath.Join(s.dir, name), interval)
-	path := filepath.Join(s.dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	return start(s.t, "node "+name, "node", "--config", path, "--url", s.url, "--profile", s.profile)
+	return s.nodeWith(name, nodeOpts{interval: interval})
 }
 
 // client runs an in-process consumers.Client until the test ends.
