@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,59 +96,15 @@ func (s *stack) startNode(name, cfg string) *proc {
 	return start(s.t, "node "+name, "node", "--config", cfg, "--url", s.url, "--profile", s.profile)
 }
 
-// metrics scrapes a node's /metrics; nil when it does not answer.
-func metrics(addr string) map[string]float64 {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && !strings.HasPrefix(f[0], "#") {
-			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-				out[f[0]] = v
-			}
-		}
-	}
-	return out
-}
-
-// cpuSeconds is the user and system CPU time a process has used.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100 // USER_HZ
+// nodeMetrics is a node's /metrics at addr (host:port), nil when it does
+// not answer.
+func nodeMetrics(addr string) map[string]float64 {
+	m, _ := metrics("http://" + addr + "/metrics")
+	return m
 }
 
 // rssMB is the resident memory of a process.
-func rssMB(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(f)
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func rssMB(pid int) float64 { return float64(rssKB(pid)) / 1024 }
 
 func fieldNames() []string {
 	var fs []string
@@ -253,7 +206,7 @@ func TestDiskFull(t *testing.T) {
 	filler := fill(t, data)
 	filled := time.Now()
 	testutil.Eventually(t, 60*time.Second, "the store to report it cannot write", func() bool {
-		return metrics(health)["telemesh_node_store_writable"] == 0
+		return nodeMetrics(health)["telemesh_node_store_writable"] == 0
 	})
 	t.Logf("the store failed %v after the disk filled", time.Since(filled).Round(time.Millisecond))
 	var calls, failed, empty, oldOK int
@@ -280,13 +233,13 @@ func TestDiskFull(t *testing.T) {
 		} else {
 			oldOK++
 		}
-		m := metrics(health)
+		m := nodeMetrics(health)
 		maxBuf = max(maxBuf, m["telemesh_node_store_buffered"])
 		maxRSS = max(maxRSS, rssMB(node.cmd.Process.Pid))
 		time.Sleep(100 * time.Millisecond)
 	}
 	cpu := (cpuSeconds(node.cmd.Process.Pid) - cpu0) / time.Since(wall0).Seconds()
-	m := metrics(health)
+	m := nodeMetrics(health)
 	t.Logf("disk full: %d get_data of the last 3 s: %d failed with an error, %d empty successes; %d of %d reads of old data answered in full; buffer at most %.0f readings (bound %d), %.0f spilled, %.0f dropped; RSS %.1f MB before, at most %.1f MB while full; node CPU %.0f%% of a core (queries included)",
 		calls, failed, empty, oldOK, calls, maxBuf, maxBuffered, m["telemesh_node_store_spilled"], m["telemesh_node_store_dropped_total"], rssBefore, maxRSS, 100*cpu)
 	if empty != 0 {
@@ -309,7 +262,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	freed := time.Now()
 	testutil.Eventually(t, 60*time.Second, "the store to write everything", func() bool {
-		m := metrics(health)
+		m := nodeMetrics(health)
 		return m["telemesh_node_store_writable"] == 1 && m["telemesh_node_store_spilled"] == 0 && m["telemesh_node_store_buffered"] < 2000
 	})
 	t.Logf("everything written %v after space returned", time.Since(freed).Round(time.Millisecond))
@@ -326,7 +279,7 @@ func TestDiskFull(t *testing.T) {
 	filler = fill(t, data)
 	filled = time.Now()
 	testutil.Eventually(t, 60*time.Second, "the store to fail again", func() bool {
-		return metrics(health)["telemesh_node_store_writable"] == 0
+		return nodeMetrics(health)["telemesh_node_store_writable"] == 0
 	})
 	time.Sleep(3 * time.Second)
 	stopped := time.Now()
@@ -347,7 +300,7 @@ func TestDiskFull(t *testing.T) {
 	node = s.startNode("full", cfg)
 	waitNodes(t, cl, "full")
 	testutil.Eventually(t, 60*time.Second, "the spilled readings written after the restart", func() bool {
-		m := metrics(health)
+		m := nodeMetrics(health)
 		return m != nil && m["telemesh_node_store_spilled"] == 0 && m["telemesh_node_store_writable"] == 1
 	})
 	if files, _ := filepath.Glob(filepath.Join(spill, "*.spill.*")); len(files) != 0 {
@@ -375,13 +328,13 @@ func TestDiskFullStopStatesLoss(t *testing.T) {
 	node := s.startNode("lossy", cfg)
 	cl := s.client()
 	testutil.Eventually(t, 30*time.Second, "the node's store writing", func() bool {
-		m := metrics(health)
+		m := nodeMetrics(health)
 		return m != nil && m["telemesh_node_store_lag_seconds_max"] > 0
 	})
 	filler := fill(t, data)
 	filled := time.Now()
 	testutil.Eventually(t, 60*time.Second, "the store to report it cannot write", func() bool {
-		return metrics(health)["telemesh_node_store_writable"] == 0
+		return nodeMetrics(health)["telemesh_node_store_writable"] == 0
 	})
 	time.Sleep(3 * time.Second)
 	stopped := time.Now()

@@ -67,12 +67,12 @@ func TestKillLoss(t *testing.T) {
 		cfg, health := s.fullNode("victim", data, "", "0", 0)
 		node := s.startNode("victim", cfg)
 		testutil.Eventually(t, 60*time.Second, "the node's first flush", func() bool {
-			m := metrics(health)
+			m := nodeMetrics(health)
 			return m != nil && m["telemesh_node_store_lag_seconds_max"] > 0
 		})
 		// Kill at a random phase of the flush cycle.
 		time.Sleep(time.Duration(500+rand.IntN(2000)) * time.Millisecond)
-		m := metrics(health)
+		m := nodeMetrics(health)
 		fm := time.Duration(m["telemesh_node_store_flush_seconds_max"] * float64(time.Second))
 		flushMax = max(flushMax, fm)
 		killed := time.Now()
