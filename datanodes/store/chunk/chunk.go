@@ -123,7 +123,9 @@ type Options struct {
 	Fast bool
 }
 
-const version = 1
+// version is the chunk format Encode writes. Format 2 adds the mean and
+// Rice forms of integer columns; Decode reads formats 1 and 2.
+const version = 2
 
 // section flags
 const (
@@ -214,17 +216,19 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(blk.Nums)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Strs)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Bools)))
+	// Rice-coded columns only where zstd will not be tried.
+	rice := o.Fast
 	var body []byte
-	body = AppendInts(body[:0], blk.Times)
+	body = appendInts(body[:0], blk.Times, rice)
 	b = appendSection(b, body, o)
 	if blk.mixed() {
 		b = appendSection(b, appendKinds(body[:0], blk.Kinds), o)
 	}
 	if len(blk.Nums) > 0 {
-		b = appendSection(b, AppendFloats(body[:0], blk.Nums), o)
+		b = appendSection(b, appendFloats(body[:0], blk.Nums, rice), o)
 	}
 	if len(blk.Strs) > 0 {
-		b = appendSection(b, appendStrings(body[:0], blk.Strs), o)
+		b = appendSection(b, appendStrings(body[:0], blk.Strs, rice), o)
 	}
 	if len(blk.Bools) > 0 {
 		ints := make([]int64, len(blk.Bools))
@@ -233,7 +237,7 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 				ints[i] = 1
 			}
 		}
-		b = appendSection(b, AppendInts(body[:0], ints), o)
+		b = appendSection(b, appendInts(body[:0], ints, rice), o)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
 }
@@ -264,7 +268,7 @@ func decode(b []byte) (*Block, error) {
 		return nil, err
 	}
 	b = b[:len(b)-4]
-	if b[0] != version {
+	if b[0] != 1 && b[0] != version {
 		return nil, fmt.Errorf("unknown chunk version %d", b[0])
 	}
 	b = b[1:]
@@ -380,7 +384,7 @@ func decodeKinds(b []byte, n int) ([]Kind, error) {
 
 // appendStrings writes strings as a dictionary of the distinct values in
 // order of first use, then the integer column of their indexes.
-func appendStrings(b []byte, ss []string) []byte {
+func appendStrings(b []byte, ss []string, rice bool) []byte {
 	index := map[string]int64{}
 	idx := make([]int64, len(ss))
 	var dict []string
@@ -398,7 +402,7 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return AppendInts(b, idx)
+	return appendInts(b, idx, rice)
 }
 
 func decodeStrings(b []byte, n int) ([]string, error) {

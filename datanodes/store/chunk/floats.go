@@ -87,7 +87,7 @@ func decimalExp(v float64, from int) (int, bool) {
 
 // appendDecimal appends the decimal form of vs, or reports that it has
 // none.
-func appendDecimal(b []byte, vs []float64, ms []int64) ([]byte, bool) {
+func appendDecimal(b []byte, vs []float64, ms []int64, rice bool) ([]byte, bool) {
 	// Large integers may need a negative exponent; start from the one
 	// the first value needs.
 	k := 0
@@ -113,7 +113,7 @@ func appendDecimal(b []byte, vs []float64, ms []int64) ([]byte, bool) {
 		ms = append(ms, m)
 	}
 	b = append(b, floatDecimal, byte(int8(k)))
-	return AppendInts(b, ms), true
+	return appendInts(b, ms, rice), true
 }
 
 // maxULPs bounds the corrections of the near-decimal form.
@@ -123,7 +123,7 @@ const maxULPs = 1 << 16
 // units in the last place from m/10^k for one k, as sums of decimal
 // readings are, coded as the exponent, the mantissas and the difference
 // of each value's bits from those of m/10^k. It is exact for every value.
-func appendNearDecimal(b []byte, vs []float64) ([]byte, bool) {
+func appendNearDecimal(b []byte, vs []float64, rice bool) ([]byte, bool) {
 	if len(vs) == 0 {
 		return b, false
 	}
@@ -148,23 +148,27 @@ func appendNearDecimal(b []byte, vs []float64) ([]byte, bool) {
 		}
 		if ok {
 			b = append(b, floatNearDec, byte(k))
-			b = AppendInts(b, ms)
-			return AppendInts(b, corr), true
+			b = appendInts(b, ms, rice)
+			return appendInts(b, corr, rice), true
 		}
 	}
 	return b, false
 }
 
 // AppendFloats appends the coded column vs to b. The count is not written.
-func AppendFloats(b []byte, vs []float64) []byte {
+func AppendFloats(b []byte, vs []float64) []byte { return appendFloats(b, vs, true) }
+
+// appendFloats appends vs; rice allows the Rice forms of integer columns
+// (see appendInts).
+func appendFloats(b []byte, vs []float64, rice bool) []byte {
 	start := len(b)
 	raw := 1 + 8*len(vs)
-	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs))); ok {
+	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs)), rice); ok {
 		if len(d)-start < raw/4 {
 			return d // no XOR form comes near
 		}
 		b = d
-	} else if d, ok := appendNearDecimal(b, vs); ok {
+	} else if d, ok := appendNearDecimal(b, vs, rice); ok {
 		if len(d)-start < raw/8 {
 			return d
 		}

@@ -6,11 +6,25 @@ import (
 	"math/bits"
 )
 
-// Integer columns (timestamps, rollup counts and offsets) are coded as the
-// smallest of four forms: deltas or deltas of deltas, each either as one
-// zigzag varint per value or as (run of zeros, value) pairs. Regular
-// timestamps give a delta of delta of zero almost everywhere, so a day at
-// 1 Hz costs a few bytes; step-like counts run-length code to nothing.
+// Integer columns (timestamps, mantissas, rollup counts and offsets) are
+// coded as the smallest of these forms of the column's differences:
+//
+//   - deltas or deltas of deltas, each either as one zigzag varint per
+//     value or as (run of zeros, value) pairs. Regular timestamps give a
+//     delta of delta of zero almost everywhere, so a day at 1 Hz costs a
+//     few bytes; step-like counts run-length code to nothing;
+//   - residuals from the mean of the previous meanWindow values, as
+//     zigzag varints: for a slow signal plus noise (the mantissas of a
+//     sensor's readings) they are about the noise itself, where deltas
+//     are the noise times √2, half a bit more per value once zstd has
+//     entropy-coded them;
+//   - any of those differences, or the values themselves, Rice-coded
+//     (a unary quotient and k low bits per value, k chosen per column).
+//     It needs no table, so it suits the short columns of rollup pages
+//     and head chunks that zstd does not compress; sealed chunks, which
+//     zstd codes as a whole, keep to the byte forms, which it compresses
+//     better.
+//
 // All arithmetic wraps, so every int64 round-trips.
 
 // Integer column forms.
@@ -19,17 +33,56 @@ const (
 	intDoD      = 2 // zigzag varint deltas of deltas
 	intDeltaRun = 3 // deltas, zero runs
 	intDoDRun   = 4 // deltas of deltas, zero runs
+	intMean     = 5 // zigzag varint residuals from the running mean
+	intRice     = 6 // Rice-coded differences of an order
 )
+
+// Orders of differences: what a column's values are predicted from.
+const (
+	orderPlain = 0 // the values themselves
+	orderDelta = 1 // the previous value
+	orderDoD   = 2 // the previous value and delta
+	orderMean  = 3 // the mean of the previous meanWindow values
+	// orderUnsigned is orderPlain with the values Rice-coded as unsigned
+	// numbers, for offsets and counts.
+	orderUnsigned = 4
+)
+
+// meanWindow is how many previous values the mean predictor averages:
+// after the first meanWindow values, the floor of their sum over 16;
+// before, their sum divided (truncating) by their number.
+const meanWindow = 16
 
 var errCorrupt = errors.New("corrupt column")
 
 func zig(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
 func unzig(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-// diffs writes in d the deltas (order 1) or deltas of deltas (order 2) of
-// vs: d[0] is vs[0], d[1] the first delta when order is 2.
+// diffs writes in d the differences of vs of an order: d[0] is vs[0],
+// d[1] the first delta when order is orderDoD.
 func diffs(d, vs []int64, order int) []int64 {
 	d = d[:0]
+	switch order {
+	case orderPlain, orderUnsigned:
+		return append(d, vs...)
+	case orderMean:
+		var sum int64
+		for i, v := range vs {
+			switch {
+			case i == 0:
+				d = append(d, v)
+			case i < meanWindow:
+				d = append(d, v-sum/int64(i))
+			default:
+				d = append(d, v-sum>>4)
+			}
+			sum += v
+			if i >= meanWindow {
+				sum -= vs[i-meanWindow]
+			}
+		}
+		return d
+	}
 	var prev, prevDelta int64
 	for i, v := range vs {
 		delta := v - prev
@@ -48,6 +101,26 @@ func diffs(d, vs []int64, order int) []int64 {
 
 // undiff inverts diffs in place.
 func undiff(d []int64, order int) {
+	switch order {
+	case orderPlain, orderUnsigned:
+		return
+	case orderMean:
+		var sum int64
+		for i := range d {
+			switch {
+			case i == 0:
+			case i < meanWindow:
+				d[i] += sum / int64(i)
+			default:
+				d[i] += sum >> 4
+			}
+			sum += d[i]
+			if i >= meanWindow {
+				sum -= d[i-meanWindow]
+			}
+		}
+		return
+	}
 	var prev, prevDelta int64
 	for i := range d {
 		switch {
@@ -107,6 +180,9 @@ func divisor(d []int64) uint64 {
 		for u != 0 {
 			g, u = u, g%u
 		}
+		if g == 1 {
+			break
+		}
 	}
 	return g
 }
@@ -134,12 +210,38 @@ func sizes(d []int64) (varints, runs int) {
 }
 
 // AppendInts appends the coded column vs to b: a form byte, then the
-// body. The count is not written; the reader must know it. The four
-// forms are sized in one pass each and only the smallest is written.
-func AppendInts(b []byte, vs []int64) []byte {
+// body. The count is not written; the reader must know it. Every form is
+// sized without being written, and only the smallest is written.
+func AppendInts(b []byte, vs []int64) []byte { return appendInts(b, vs, true) }
+
+// intChoice is a form of a column and its size.
+type intChoice struct {
+	size  int
+	order int
+	form  byte // intDelta ... intRice
+	g     uint64
+	k     uint // Rice parameter
+}
+
+// appendInts appends vs in the smallest form; rice allows the Rice form,
+// which a general-purpose compressor applied afterwards (zstd) does worse
+// on than on the byte forms.
+func appendInts(b []byte, vs []int64, rice bool) []byte {
 	d := make([]int64, 0, len(vs))
-	best, bestOrder, bestRuns, bestG := -1, 0, false, uint64(0)
-	for _, order := range []int{1, 2} {
+	best := intChoice{size: -1}
+	consider := func(c intChoice) {
+		if best.size < 0 || c.size < best.size {
+			best = c
+		}
+	}
+	orders := []int{orderDelta, orderDoD, orderMean}
+	if rice {
+		orders = append(orders, orderPlain, orderUnsigned)
+	}
+	if len(vs) < 3 {
+		orders = orders[:1]
+	}
+	for _, order := range orders {
 		d = diffs(d, vs, order)
 		g := divisor(d)
 		extra := 0
@@ -150,30 +252,36 @@ func AppendInts(b []byte, vs []int64) []byte {
 			extra = uvarintLen(g)
 		}
 		v, r := sizes(d)
-		if best < 0 || extra+v < best {
-			best, bestOrder, bestRuns, bestG = extra+v, order, false, g
+		switch order {
+		case orderDelta, orderDoD:
+			consider(intChoice{extra + v, order, byte(order), g, 0})
+			consider(intChoice{extra + r, order, byte(order) + 2, g, 0})
+		case orderMean:
+			consider(intChoice{extra + v, order, intMean, g, 0})
 		}
-		if extra+r < best {
-			best, bestOrder, bestRuns, bestG = extra+r, order, true, g
+		if rice {
+			if k, size, ok := riceSize(d, order == orderUnsigned); ok {
+				consider(intChoice{extra + 2 + size, order, intRice, g, k})
+			}
 		}
 	}
-	d = diffs(d, vs, bestOrder)
-	form := byte(bestOrder)
-	if bestRuns {
-		form += 2
-	}
-	if bestG > 1 {
+	d = diffs(d, vs, best.order)
+	form := best.form
+	if best.g > 1 {
 		form |= scaled
 		for i := 1; i < len(d); i++ {
-			d[i] /= int64(bestG)
+			d[i] /= int64(best.g)
 		}
 	}
 	b = append(b, form)
-	if bestG > 1 {
-		b = binary.AppendUvarint(b, bestG)
+	if best.g > 1 {
+		b = binary.AppendUvarint(b, best.g)
 	}
-	if bestRuns {
+	switch best.form {
+	case intDeltaRun, intDoDRun:
 		return appendRuns(b, d)
+	case intRice:
+		return appendRice(append(b, byte(best.order), byte(best.k)), d, best.k, best.order == orderUnsigned)
 	}
 	return appendVarints(b, d)
 }
@@ -217,8 +325,34 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 		}
 		return 0, false
 	}
+	order := orderDelta
 	switch form {
-	case intDelta, intDoD:
+	case intDoD, intDoDRun:
+		order = orderDoD
+	case intMean:
+		order = orderMean
+	}
+	switch form {
+	case intRice:
+		if len(b) < 2 || b[0] > orderUnsigned || b[1] > maxRiceK {
+			return nil, nil, errCorrupt
+		}
+		order = int(b[0])
+		k := uint(b[1])
+		pos = 2
+		if n > 0 {
+			u, ok := uvarint()
+			if !ok {
+				return nil, nil, errCorrupt
+			}
+			out[0] = unzig(u)
+			used, ok := decodeRice(out[1:], b[pos:], k, order == orderUnsigned)
+			if !ok {
+				return nil, nil, errCorrupt
+			}
+			pos += used
+		}
+	case intDelta, intDoD, intMean:
 		for i := range out {
 			if pos < len(b) && b[pos] < 0x80 { // one-byte values, the usual case
 				out[i] = unzig(uint64(b[pos]))
@@ -257,10 +391,6 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 		for i := 1; i < len(out); i++ {
 			out[i] *= int64(g)
 		}
-	}
-	order := 1
-	if form == intDoD || form == intDoDRun {
-		order = 2
 	}
 	undiff(out, order)
 	return out, b, nil

@@ -65,3 +65,29 @@ func TestGoldenPagesFormat1(t *testing.T) {
 		t.Fatalf("%d golden pages, want %d", i, len(pages))
 	}
 }
+
+// TestPageSize: rollup pages of a bench sensor field cost about the
+// entropy of their columns (format 1: 6.44 B a 10 s cell, 7.32 B a
+// minute cell).
+func TestPageSize(t *testing.T) {
+	blk := &chunk.Block{}
+	for s := int64(1764547200); s < 1764547200+86400; s++ {
+		blk.Times = append(blk.Times, s*1e9)
+		blk.Nums = append(blk.Nums, benchdata.Value(0, s))
+	}
+	var cells []bucketCell
+	for i, want := range []float64{5.5, 6.5} {
+		cells = fold(cells, blk, Tiers[i].Width, i == 0)
+		size := 0
+		for lo := 0; lo < len(cells); lo += pageCells {
+			b, err := encodePage(cells[lo:min(lo+pageCells, len(cells))], chunk.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += len(b)
+		}
+		if per := float64(size) / float64(len(cells)); per > want {
+			t.Errorf("%s tier: %.2f B a cell, want at most %.1f", Tiers[i].Name, per, want)
+		}
+	}
+}

@@ -83,7 +83,9 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 	f.Floats(maxs)
 	f.Ints(minTs)
 	f.Ints(maxTs)
-	lb, err := chunk.Encode(nil, &last, o)
+	// The frame as a whole gets zstd when that pays, so the last values'
+	// chunk is coded without (and may use the Rice forms).
+	lb, err := chunk.Encode(nil, &last, chunk.Options{Fast: true})
 	if err != nil {
 		return nil, err
 	}
