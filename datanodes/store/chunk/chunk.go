@@ -121,6 +121,10 @@ const MaxReadings = 1 << 20
 type Options struct {
 	// Fast skips zstd, for a write head that is rewritten often.
 	Fast bool
+	// Rice allows the Rice forms of integer columns, for a chunk that no
+	// zstd follows and is small: they need no table, but take more to
+	// size and decode than the byte forms, which zstd compresses better.
+	Rice bool
 }
 
 // version is the chunk format Encode writes. Format 2 adds the mean and
@@ -137,7 +141,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	zonce sync.Once
-	zenc  *zstd.Encoder
+	zenc  *zstd.Encoder // for chunks: their literals need entropy coding
+	zfast *zstd.Encoder // for frames: small, mostly matches or nothing
 	zdec  *zstd.Decoder
 )
 
@@ -146,6 +151,11 @@ var (
 const maxDecoded = 64 << 20
 
 func codecs() (*zstd.Encoder, *zstd.Decoder) {
+	codecsOnce()
+	return zenc, zdec
+}
+
+func codecsOnce() {
 	zonce.Do(func() {
 		var err error
 		zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
@@ -153,20 +163,32 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 		if err != nil {
 			panic(err) // only bad options fail
 		}
+		// On a rollup page's 1–2 KB, the fastest level compresses what
+		// the better one does (matches in step-like columns; the Rice-coded
+		// noise is beyond both) in a twentieth of the time.
+		zfast, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(err)
+		}
 		zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded),
 			zstd.WithDecoderLowmem(true))
 		if err != nil {
 			panic(err)
 		}
 	})
-	return zenc, zdec
 }
 
 // appendSection appends body as a section: a flags byte, a uvarint length
 // and the bytes, compressed with zstd when that saves an eighth or more.
 func appendSection(b, body []byte, o Options) []byte {
+	codecsOnce()
+	return appendSectionWith(b, body, o, zenc)
+}
+
+// appendSectionWith is appendSection with the zstd encoder enc.
+func appendSectionWith(b, body []byte, o Options, enc *zstd.Encoder) []byte {
 	if !o.Fast && len(body) >= 64 {
-		enc, _ := codecs()
 		z := enc.EncodeAll(body, nil)
 		if len(z) < len(body)-len(body)/8 {
 			b = append(b, zstdd)
@@ -216,8 +238,7 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(blk.Nums)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Strs)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Bools)))
-	// Rice-coded columns only where zstd will not be tried.
-	rice := o.Fast
+	rice := o.Rice && o.Fast
 	var body []byte
 	body = appendInts(body[:0], blk.Times, rice)
 	b = appendSection(b, body, o)

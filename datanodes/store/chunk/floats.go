@@ -94,23 +94,21 @@ func appendDecimal(b []byte, vs []float64, ms []int64, rice bool) ([]byte, bool)
 	if len(vs) > 0 && math.Abs(vs[0]) >= maxMantissa {
 		k = -maxExp
 	}
-	for _, v := range vs {
-		if _, ok := mantissa(v, k); ok {
+	// One pass: a value that needs a larger exponent raises it, and the
+	// mantissas so far are recomputed (at most maxExp times).
+	ms = ms[:0]
+	for i := 0; i < len(vs); i++ {
+		if m, ok := mantissa(vs[i], k); ok {
+			ms = append(ms, m)
 			continue
 		}
-		nk, ok := decimalExp(v, k+1)
+		nk, ok := decimalExp(vs[i], k+1)
 		if !ok {
 			return b, false
 		}
 		k = nk
-	}
-	ms = ms[:0]
-	for _, v := range vs {
-		m, ok := mantissa(v, k)
-		if !ok {
-			return b, false
-		}
-		ms = append(ms, m)
+		ms = ms[:0]
+		i = -1
 	}
 	b = append(b, floatDecimal, byte(int8(k)))
 	return appendInts(b, ms, rice), true

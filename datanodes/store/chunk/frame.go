@@ -38,7 +38,8 @@ func (f *Frame) Bytes(p []byte) { f.body = appendSection(f.body, p, plainSection
 
 // Finish returns the frame with its checksum.
 func (f *Frame) Finish() []byte {
-	b := appendSection([]byte{f.tag}, f.body, f.o)
+	codecsOnce()
+	b := appendSectionWith([]byte{f.tag}, f.body, f.o, zfast)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 

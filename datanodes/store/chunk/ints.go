@@ -190,28 +190,44 @@ func divisor(d []int64) uint64 {
 // uvarintLen is the length of v as a uvarint.
 func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
-// sizes returns the lengths of d as varints and as zero runs.
-func sizes(d []int64) (varints, runs int) {
+// colStats are the sizes of a column of differences in the byte forms
+// and the histograms of bit lengths its Rice forms are estimated from.
+type colStats struct {
+	varints, runs int
+	zigLens       [65]int // of zigzagged values after the first
+	rawLens       [65]int // of values after the first as unsigned numbers
+}
+
+// stats sizes d; raw also fills rawLens.
+func (st *colStats) stats(d []int64, raw bool) {
+	*st = colStats{}
 	run := uint64(0)
-	for _, v := range d {
+	for i, v := range d {
 		z := zig(v)
-		varints += uvarintLen(z)
+		l := bits.Len64(z)
+		st.varints += (max(l, 1) + 6) / 7
+		if i > 0 {
+			st.zigLens[l]++
+			if raw {
+				st.rawLens[bits.Len64(uint64(v))]++
+			}
+		}
 		if v == 0 {
 			run++
 			continue
 		}
-		runs += uvarintLen(run) + uvarintLen(z)
+		st.runs += uvarintLen(run) + (max(l, 1)+6)/7
 		run = 0
 	}
 	if run > 0 {
-		runs += uvarintLen(run)
+		st.runs += uvarintLen(run)
 	}
-	return varints, runs
 }
 
 // AppendInts appends the coded column vs to b: a form byte, then the
 // body. The count is not written; the reader must know it. Every form is
-// sized without being written, and only the smallest is written.
+// sized without being written (the Rice forms estimated from the values'
+// bit lengths), and only the smallest is written.
 func AppendInts(b []byte, vs []int64) []byte { return appendInts(b, vs, true) }
 
 // intChoice is a form of a column and its size.
@@ -228,43 +244,23 @@ type intChoice struct {
 // on than on the byte forms.
 func appendInts(b []byte, vs []int64, rice bool) []byte {
 	d := make([]int64, 0, len(vs))
-	best := intChoice{size: -1}
-	consider := func(c intChoice) {
-		if best.size < 0 || c.size < best.size {
-			best = c
-		}
-	}
 	orders := []int{orderDelta, orderDoD, orderMean}
 	if rice {
-		orders = append(orders, orderPlain, orderUnsigned)
+		orders = append(orders, orderPlain)
 	}
 	if len(vs) < 3 {
 		orders = orders[:1]
 	}
-	for _, order := range orders {
-		d = diffs(d, vs, order)
-		g := divisor(d)
-		extra := 0
-		if g > 1 {
-			for i := 1; i < len(d); i++ {
-				d[i] /= int64(g)
-			}
-			extra = uvarintLen(g)
+	// A long column's order is chosen on its start: the forms of one
+	// order are then sized on all of it.
+	if len(vs) > 2*sampleLen {
+		order := chooseInts(d, vs[:sampleLen], orders, rice).order
+		if order == orderUnsigned {
+			order = orderPlain
 		}
-		v, r := sizes(d)
-		switch order {
-		case orderDelta, orderDoD:
-			consider(intChoice{extra + v, order, byte(order), g, 0})
-			consider(intChoice{extra + r, order, byte(order) + 2, g, 0})
-		case orderMean:
-			consider(intChoice{extra + v, order, intMean, g, 0})
-		}
-		if rice {
-			if k, size, ok := riceSize(d, order == orderUnsigned); ok {
-				consider(intChoice{extra + 2 + size, order, intRice, g, k})
-			}
-		}
+		orders = []int{order}
 	}
+	best := chooseInts(d, vs, orders, rice)
 	d = diffs(d, vs, best.order)
 	form := best.form
 	if best.g > 1 {
@@ -281,9 +277,55 @@ func appendInts(b []byte, vs []int64, rice bool) []byte {
 	case intDeltaRun, intDoDRun:
 		return appendRuns(b, d)
 	case intRice:
-		return appendRice(append(b, byte(best.order), byte(best.k)), d, best.k, best.order == orderUnsigned)
+		unsigned := best.order == orderUnsigned
+		k := riceBest(d, best.k, unsigned)
+		return appendRice(append(b, byte(best.order), byte(k)), d, k, unsigned)
 	}
 	return appendVarints(b, d)
+}
+
+// sampleLen is how much of a long column its order is chosen on.
+const sampleLen = 1024
+
+// chooseInts returns the smallest form of vs among the orders given,
+// using d as scratch space.
+func chooseInts(d, vs []int64, orders []int, rice bool) intChoice {
+	best := intChoice{size: -1}
+	consider := func(c intChoice) {
+		if best.size < 0 || c.size < best.size {
+			best = c
+		}
+	}
+	var st colStats
+	for _, order := range orders {
+		d = diffs(d, vs, order)
+		g := divisor(d)
+		extra := 0
+		if g > 1 {
+			for i := 1; i < len(d); i++ {
+				d[i] /= int64(g)
+			}
+			extra = uvarintLen(g)
+		}
+		st.stats(d, rice && order == orderPlain)
+		switch order {
+		case orderDelta, orderDoD:
+			consider(intChoice{extra + st.varints, order, byte(order), g, 0})
+			consider(intChoice{extra + st.runs, order, byte(order) + 2, g, 0})
+		case orderMean:
+			consider(intChoice{extra + st.varints, order, intMean, g, 0})
+		}
+		if rice && len(d) > 0 {
+			first := uvarintLen(zig(d[0]))
+			k, est := riceEstimate(&st.zigLens)
+			consider(intChoice{extra + 2 + first + (est+7)/8, order, intRice, g, k})
+			if order == orderPlain {
+				k, est := riceEstimate(&st.rawLens)
+				consider(intChoice{extra + 2 + first + (est+7)/8, orderUnsigned, intRice, g, k})
+			}
+		}
+	}
+	return best
 }
 
 // DecodeInts decodes n values coded by AppendInts from b into dst and

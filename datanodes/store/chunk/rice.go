@@ -34,69 +34,64 @@ func riceUnmap(z uint64, unsigned bool) int64 {
 	return unzig(z)
 }
 
-// riceBits returns the bits of d[1:] Rice-coded with parameter k.
-func riceBits(d []int64, k uint, unsigned bool) int {
-	n := 0
-	for _, v := range d[1:] {
-		z := riceMap(v, unsigned)
-		q := z >> k
-		if q >= riceEscape {
-			n += riceEscape + 7 + bits.Len64(z)
-			continue
-		}
-		n += int(q) + 1 + int(k)
-	}
-	return n
-}
-
-// riceSize returns the best parameter for d and the bytes d then takes,
-// the first value included; ok is false for an empty column.
-func riceSize(d []int64, unsigned bool) (k uint, size int, ok bool) {
-	if len(d) == 0 {
-		return 0, 0, false
-	}
-	// Estimate each k's cost from the histogram of bit lengths (a value
-	// of length L > k has a quotient of about 1.5·2^(L-1-k)), robust to
-	// outliers, and size the best estimate and its neighbours exactly.
-	var hist [65]int
+// riceEstimate returns the parameter that codes values of the bit
+// lengths counted in lens in the fewest bits, and those bits, estimating
+// a value of length L > k to have a quotient of 1.5·2^(L-1-k): robust to
+// outliers, where a parameter from the mean is not.
+func riceEstimate(lens *[65]int) (k uint, est int) {
 	maxL := 0
-	for _, v := range d[1:] {
-		l := bits.Len64(riceMap(v, unsigned))
-		hist[l]++
-		maxL = max(maxL, l)
-	}
-	var lens []int
-	for l, c := range hist[:maxL+1] {
+	for l, c := range lens {
 		if c > 0 {
-			lens = append(lens, l)
+			maxL = l
 		}
 	}
-	k0, bestEst := uint(0), -1.0
+	best := -1.0
 	for kk := uint(0); kk <= min(uint(maxL), maxRiceK); kk++ {
-		est := 0.0
-		for _, l := range lens {
-			c := hist[l]
+		e := 0.0
+		for l, c := range lens[:maxL+1] {
+			if c == 0 {
+				continue
+			}
 			q := 0.0
 			if uint(l) > kk {
 				q = 1.5 * float64(uint64(1)<<(uint(l)-1-kk))
 			}
 			if q >= riceEscape {
-				est += float64(c) * float64(riceEscape+7+l)
+				e += float64(c) * float64(riceEscape+7+l)
 			} else {
-				est += float64(c) * (q + 1 + float64(kk))
+				e += float64(c) * (q + 1 + float64(kk))
 			}
 		}
-		if bestEst < 0 || est < bestEst {
-			k0, bestEst = kk, est
+		if best < 0 || e < best {
+			k, best = kk, e
 		}
 	}
-	best := -1
-	for kk := max(k0, 1) - 1; kk <= min(k0+1, maxRiceK); kk++ {
-		if b := riceBits(d, kk, unsigned); best < 0 || b < best {
-			best, k = b, kk
+	return k, int(best)
+}
+
+// riceBest returns whichever of k and its neighbours codes d[1:] in the
+// fewest bits, sized exactly in one pass.
+func riceBest(d []int64, k uint, unsigned bool) uint {
+	lo := max(k, 1) - 1
+	var n [3]int
+	for _, v := range d[min(1, len(d)):] {
+		z := riceMap(v, unsigned)
+		for j := range n {
+			kk := lo + uint(j)
+			if q := z >> kk; q >= riceEscape {
+				n[j] += riceEscape + 7 + bits.Len64(z)
+			} else {
+				n[j] += int(q) + 1 + int(kk)
+			}
 		}
 	}
-	return k, uvarintLen(zig(d[0])) + (best+7)/8, true
+	best := 0
+	for j := range n {
+		if lo+uint(j) <= maxRiceK && n[j] < n[best] {
+			best = j
+		}
+	}
+	return lo + uint(best)
 }
 
 // bitAppender appends bits least significant first.

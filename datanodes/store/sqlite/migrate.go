@@ -246,7 +246,7 @@ func carryCells(w *writer, id int64, table string, ti int, bound int64) (int64, 
 		if k > ti {
 			cells = fold(cells, nil, Tiers[k].Width, false)
 		}
-		if err := w.updateTier(id, k, cells, nil); err != nil {
+		if err := w.updateTier(id, k, cells, nil, math.MinInt64); err != nil {
 			return 0, err
 		}
 	}

@@ -85,7 +85,7 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 	f.Ints(maxTs)
 	// The frame as a whole gets zstd when that pays, so the last values'
 	// chunk is coded without (and may use the Rice forms).
-	lb, err := chunk.Encode(nil, &last, chunk.Options{Fast: true})
+	lb, err := chunk.Encode(nil, &last, chunk.Options{Fast: true, Rice: true})
 	if err != nil {
 		return nil, err
 	}

@@ -267,7 +267,7 @@ func (w *writer) series(id int64, name string, nw *chunk.Block) error {
 			return err
 		}
 	}
-	if err := w.rollups(id, name, nw, replaced); err != nil {
+	if err := w.rollups(id, name, nw, replaced, h.lastEnd); err != nil {
 		return err
 	}
 	_, err = w.tx.Exec(`UPDATE series SET
@@ -462,7 +462,8 @@ func chunkError(start, end int64, err error) error {
 // rollups folds the readings nw of a field into each tier's cells. Cells
 // of buckets where a reading was replaced are recomputed from the
 // readings, unless raw retention may already have removed some of them.
-func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int64) error {
+// newest is the time of the field's newest reading.
+func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int64, newest int64) error {
 	// The cells of the finest tier from the readings, each coarser tier's
 	// from the finer one's: the widths divide each other.
 	var cells []bucketCell
@@ -472,7 +473,7 @@ func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int6
 		for _, r := range replaced {
 			dirty[downsample.Start(r, t.Width)] = true
 		}
-		if err := w.updateTier(id, i, cells, dirty); err != nil {
+		if err := w.updateTier(id, i, cells, dirty, newest); err != nil {
 			return fmt.Errorf("rollup %s: %w", t.Name, err)
 		}
 	}
@@ -503,8 +504,12 @@ func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
 	return out
 }
 
-// updateTier merges new cells of tier ti into its pages.
-func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int64]bool) error {
+// updateTier merges new cells of tier ti into its pages. The page that
+// holds newest, the field's newest reading, is open: the next flushes
+// will rewrite it, so it is coded without zstd, which is tried once the
+// page is complete (when a flush writes it with cells after it, as the
+// flush that crosses into the next page does).
+func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int64]bool, newest int64) error {
 	t := Tiers[ti]
 	w.s.mu.Lock()
 	rawFrom := w.s.horizons[0]
@@ -549,7 +554,8 @@ func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int6
 			merged = append(merged, bucketCell{nc.bucket, c})
 		}
 		merged = append(merged, old[i:]...)
-		enc, err := encodePage(merged, chunk.Options{})
+		open := newest < page+t.Width*pageCells && hi == len(cells)
+		enc, err := encodePage(merged, chunk.Options{Fast: open})
 		if err != nil {
 			return err
 		}
