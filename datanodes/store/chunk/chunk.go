@@ -119,11 +119,13 @@ const MaxReadings = 1 << 20
 
 // Options tune Encode.
 type Options struct {
-	// Fast skips zstd, for a write head that is rewritten often.
+	// Fast skips zstd and sizes fewer forms of integer columns (deltas
+	// and deltas of deltas), for a write head that is rewritten often.
 	Fast bool
-	// Rice allows the Rice forms of integer columns, for a chunk that no
-	// zstd follows and is small: they need no table, but take more to
-	// size and decode than the byte forms, which zstd compresses better.
+	// Rice, with Fast, sizes every form, the Rice forms included: for a
+	// small chunk no zstd follows, such as one inside a rollup page.
+	// They need no table, but take more to size and decode than the byte
+	// forms, which zstd compresses better.
 	Rice bool
 }
 
@@ -238,18 +240,24 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(blk.Nums)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Strs)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Bools)))
-	rice := o.Rice && o.Fast
+	m := modeBytes
+	if o.Fast {
+		m = modeQuick
+		if o.Rice {
+			m = modeRice
+		}
+	}
 	var body []byte
-	body = appendInts(body[:0], blk.Times, rice)
+	body = appendInts(body[:0], blk.Times, m)
 	b = appendSection(b, body, o)
 	if blk.mixed() {
 		b = appendSection(b, appendKinds(body[:0], blk.Kinds), o)
 	}
 	if len(blk.Nums) > 0 {
-		b = appendSection(b, appendFloats(body[:0], blk.Nums, rice), o)
+		b = appendSection(b, appendFloats(body[:0], blk.Nums, m), o)
 	}
 	if len(blk.Strs) > 0 {
-		b = appendSection(b, appendStrings(body[:0], blk.Strs, rice), o)
+		b = appendSection(b, appendStrings(body[:0], blk.Strs, m), o)
 	}
 	if len(blk.Bools) > 0 {
 		ints := make([]int64, len(blk.Bools))
@@ -258,7 +266,7 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 				ints[i] = 1
 			}
 		}
-		b = appendSection(b, appendInts(body[:0], ints, rice), o)
+		b = appendSection(b, appendInts(body[:0], ints, m), o)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
 }
@@ -405,7 +413,7 @@ func decodeKinds(b []byte, n int) ([]Kind, error) {
 
 // appendStrings writes strings as a dictionary of the distinct values in
 // order of first use, then the integer column of their indexes.
-func appendStrings(b []byte, ss []string, rice bool) []byte {
+func appendStrings(b []byte, ss []string, m mode) []byte {
 	index := map[string]int64{}
 	idx := make([]int64, len(ss))
 	var dict []string
@@ -423,7 +431,7 @@ func appendStrings(b []byte, ss []string, rice bool) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return appendInts(b, idx, rice)
+	return appendInts(b, idx, m)
 }
 
 func decodeStrings(b []byte, n int) ([]string, error) {

@@ -87,7 +87,7 @@ func decimalExp(v float64, from int) (int, bool) {
 
 // appendDecimal appends the decimal form of vs, or reports that it has
 // none.
-func appendDecimal(b []byte, vs []float64, ms []int64, rice bool) ([]byte, bool) {
+func appendDecimal(b []byte, vs []float64, ms []int64, m mode) ([]byte, bool) {
 	// Large integers may need a negative exponent; start from the one
 	// the first value needs.
 	k := 0
@@ -111,7 +111,7 @@ func appendDecimal(b []byte, vs []float64, ms []int64, rice bool) ([]byte, bool)
 		i = -1
 	}
 	b = append(b, floatDecimal, byte(int8(k)))
-	return appendInts(b, ms, rice), true
+	return appendInts(b, ms, m), true
 }
 
 // maxULPs bounds the corrections of the near-decimal form.
@@ -121,7 +121,7 @@ const maxULPs = 1 << 16
 // units in the last place from m/10^k for one k, as sums of decimal
 // readings are, coded as the exponent, the mantissas and the difference
 // of each value's bits from those of m/10^k. It is exact for every value.
-func appendNearDecimal(b []byte, vs []float64, rice bool) ([]byte, bool) {
+func appendNearDecimal(b []byte, vs []float64, m mode) ([]byte, bool) {
 	if len(vs) == 0 {
 		return b, false
 	}
@@ -146,27 +146,26 @@ func appendNearDecimal(b []byte, vs []float64, rice bool) ([]byte, bool) {
 		}
 		if ok {
 			b = append(b, floatNearDec, byte(k))
-			b = appendInts(b, ms, rice)
-			return appendInts(b, corr, rice), true
+			b = appendInts(b, ms, m)
+			return appendInts(b, corr, m), true
 		}
 	}
 	return b, false
 }
 
 // AppendFloats appends the coded column vs to b. The count is not written.
-func AppendFloats(b []byte, vs []float64) []byte { return appendFloats(b, vs, true) }
+func AppendFloats(b []byte, vs []float64) []byte { return appendFloats(b, vs, modeRice) }
 
-// appendFloats appends vs; rice allows the Rice forms of integer columns
-// (see appendInts).
-func appendFloats(b []byte, vs []float64, rice bool) []byte {
+// appendFloats appends vs, its integer columns in the forms m considers.
+func appendFloats(b []byte, vs []float64, m mode) []byte {
 	start := len(b)
 	raw := 1 + 8*len(vs)
-	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs)), rice); ok {
+	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs)), m); ok {
 		if len(d)-start < raw/4 {
 			return d // no XOR form comes near
 		}
 		b = d
-	} else if d, ok := appendNearDecimal(b, vs, rice); ok {
+	} else if d, ok := appendNearDecimal(b, vs, m); ok {
 		if len(d)-start < raw/8 {
 			return d
 		}

@@ -228,7 +228,21 @@ func (st *colStats) stats(d []int64, raw bool) {
 // body. The count is not written; the reader must know it. Every form is
 // sized without being written (the Rice forms estimated from the values'
 // bit lengths), and only the smallest is written.
-func AppendInts(b []byte, vs []int64) []byte { return appendInts(b, vs, true) }
+func AppendInts(b []byte, vs []int64) []byte { return appendInts(b, vs, modeRice) }
+
+// mode says which forms of integer columns are considered.
+type mode uint8
+
+const (
+	// modeQuick considers deltas and deltas of deltas only, for a chunk
+	// or page the next flush rewrites.
+	modeQuick mode = iota
+	// modeBytes adds the mean residuals: the byte forms, for columns
+	// zstd compresses afterwards.
+	modeBytes
+	// modeRice adds the Rice forms, for columns no zstd follows.
+	modeRice
+)
 
 // intChoice is a form of a column and its size.
 type intChoice struct {
@@ -239,14 +253,15 @@ type intChoice struct {
 	k     uint // Rice parameter
 }
 
-// appendInts appends vs in the smallest form; rice allows the Rice form,
-// which a general-purpose compressor applied afterwards (zstd) does worse
-// on than on the byte forms.
-func appendInts(b []byte, vs []int64, rice bool) []byte {
+// appendInts appends vs in the smallest of the forms m considers.
+func appendInts(b []byte, vs []int64, m mode) []byte {
 	d := make([]int64, 0, len(vs))
-	orders := []int{orderDelta, orderDoD, orderMean}
-	if rice {
-		orders = append(orders, orderPlain)
+	orders := []int{orderDelta, orderDoD, orderMean, orderPlain}
+	switch m {
+	case modeQuick:
+		orders = orders[:2]
+	case modeBytes:
+		orders = orders[:3]
 	}
 	if len(vs) < 3 {
 		orders = orders[:1]
@@ -254,13 +269,13 @@ func appendInts(b []byte, vs []int64, rice bool) []byte {
 	// A long column's order is chosen on its start: the forms of one
 	// order are then sized on all of it.
 	if len(vs) > 2*sampleLen {
-		order := chooseInts(d, vs[:sampleLen], orders, rice).order
+		order := chooseInts(d, vs[:sampleLen], orders, m).order
 		if order == orderUnsigned {
 			order = orderPlain
 		}
 		orders = []int{order}
 	}
-	best := chooseInts(d, vs, orders, rice)
+	best := chooseInts(d, vs, orders, m)
 	d = diffs(d, vs, best.order)
 	form := best.form
 	if best.g > 1 {
@@ -289,7 +304,8 @@ const sampleLen = 1024
 
 // chooseInts returns the smallest form of vs among the orders given,
 // using d as scratch space.
-func chooseInts(d, vs []int64, orders []int, rice bool) intChoice {
+func chooseInts(d, vs []int64, orders []int, m mode) intChoice {
+	rice := m == modeRice
 	best := intChoice{size: -1}
 	consider := func(c intChoice) {
 		if best.size < 0 || c.size < best.size {

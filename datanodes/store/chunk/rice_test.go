@@ -24,26 +24,30 @@ func TestIntForms(t *testing.T) {
 	tests := []struct {
 		name string
 		vs   []int64
-		rice bool
+		m    mode
 		form byte
 	}{
-		{"offsets", col(256, func(int) int64 { return r.Int64N(60) * 1e9 }), true, intRice | scaled},
-		{"noise", col(8192, noise), false, intMean},
-		{"noise rice", col(256, noise), true, intRice},
-		{"regular times", col(1000, func(i int) int64 { return 1e18 + int64(i)*1e9 }), false, intDoDRun | scaled},
-		{"steps", col(1200, func(i int) int64 { return int64(15 + i/600) }), true, intDeltaRun},
+		{"offsets", col(256, func(int) int64 { return r.Int64N(60) * 1e9 }), modeRice, intRice | scaled},
+		{"noise", col(8192, noise), modeBytes, intMean},
+		{"noise rice", col(256, noise), modeRice, intRice},
+		{"regular times", col(1000, func(i int) int64 { return 1e18 + int64(i)*1e9 }), modeBytes, intDoDRun | scaled},
+		{"steps", col(1200, func(i int) int64 { return int64(15 + i/600) }), modeRice, intDeltaRun},
 		{"outliers", col(300, func(i int) int64 {
 			if i%50 == 7 {
 				return r.Int64()
 			}
 			return int64(i % 5)
-		}), true, intRice},
-		{"negative offsets", col(100, func(int) int64 { return -r.Int64N(8) }), true, intRice},
-		{"extremes", []int64{math.MinInt64, math.MaxInt64, 0, -1, math.MaxInt64, math.MinInt64}, true, 0},
+		}), modeRice, intRice},
+		{"negative offsets", col(100, func(int) int64 { return -r.Int64N(8) }), modeRice, intRice},
+		{"extremes", []int64{math.MinInt64, math.MaxInt64, 0, -1, math.MaxInt64, math.MinInt64}, modeRice, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendInts(nil, tc.vs, tc.rice)
+			b := appendInts(nil, tc.vs, tc.m)
+			q := appendInts(nil, tc.vs, modeQuick)
+			if got, _, err := DecodeInts(nil, q, len(tc.vs)); err != nil || !slices.Equal(got, tc.vs) {
+				t.Fatalf("quick form: %v", err)
+			}
 			if tc.form != 0 && b[0] != tc.form {
 				t.Errorf("form %#x, want %#x", b[0], tc.form)
 			}

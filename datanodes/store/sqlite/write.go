@@ -498,8 +498,49 @@ func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
 		return out
 	}
 	k, _ := kindOf(b)
+	if k == chunk.Number {
+		return foldNumbers(b.Times, b.Nums, w)
+	}
 	for i, t := range b.Times {
 		add(downsample.Start(t, w), downsample.Point(t, valueAt(b, k, i)))
+	}
+	return out
+}
+
+// foldNumbers is fold of ascending number readings: what Point and Merge
+// do, reading by reading in the same order, so the cells are the same
+// bit for bit, without a Cell per reading.
+func foldNumbers(ts []int64, vs []float64, w int64) []bucketCell {
+	var out []bucketCell
+	var c *downsample.Cell
+	var start int64 // of the current bucket
+	last := -1      // index of its last reading
+	for i, t := range ts {
+		// t ≥ start, so the difference is exact as an unsigned number.
+		if c == nil || uint64(t-start) >= uint64(w) {
+			if c != nil {
+				c.Last = protocol.Num(vs[last])
+			}
+			start = downsample.Start(t, w)
+			out = append(out, bucketCell{start, downsample.Point(t, protocol.Num(vs[i]))})
+			c, last = &out[len(out)-1].cell, i
+			continue
+		}
+		v := vs[i]
+		c.Count++
+		c.Nums++
+		c.Sum += v
+		c.LastT, last = t, i
+		// Ties keep the earlier time, as Merge does.
+		if v < c.Min {
+			c.Min, c.MinT = v, t
+		}
+		if v > c.Max {
+			c.Max, c.MaxT = v, t
+		}
+	}
+	if c != nil {
+		c.Last = protocol.Num(vs[last])
 	}
 	return out
 }
