@@ -121,10 +121,14 @@ func (s *Store) Flush(ctx context.Context) error {
 func group(batch []protocol.Series) ([]string, map[string]*chunk.Block, map[string]string) {
 	blocks := map[string]*chunk.Block{}
 	types := map[string]string{}
+	sizes := map[string]int{}
+	for _, sr := range batch {
+		sizes[sr.Field] += len(sr.Times)
+	}
 	for _, sr := range batch {
 		b := blocks[sr.Field]
 		if b == nil {
-			b = &chunk.Block{}
+			b = newBlock(sr.Values.Type, sizes[sr.Field])
 			blocks[sr.Field] = b
 			types[sr.Field] = sr.Values.Type
 		}
@@ -395,8 +399,9 @@ func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, e
 		return nil, nil, fmt.Errorf("read chunks: %w", err)
 	}
 	defer rows.Close()
-	all := &chunk.Block{}
+	var blocks []*chunk.Block
 	var ids []int64
+	n := 0
 	for rows.Next() {
 		var cid, start, end int64
 		var data []byte
@@ -407,13 +412,23 @@ func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, e
 		if err != nil {
 			return nil, nil, chunkError(start, end, err)
 		}
-		if err := appendBlock(all, blk); err != nil {
-			return nil, nil, err
-		}
-		ids = append(ids, cid)
+		blocks, ids, n = append(blocks, blk), append(ids, cid), n+blk.Len()
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	if len(blocks) == 1 {
+		return blocks[0], ids, nil
+	}
+	all := &chunk.Block{}
+	if len(blocks) > 0 {
+		k, _ := kindOf(blocks[0])
+		all = newBlock(kindType(k), n)
+	}
+	for _, blk := range blocks {
+		if err := appendBlock(all, blk); err != nil {
+			return nil, nil, err
+		}
 	}
 	return all, ids, nil
 }
@@ -512,6 +527,11 @@ func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
 // bit for bit, without a Cell per reading.
 func foldNumbers(ts []int64, vs []float64, w int64) []bucketCell {
 	var out []bucketCell
+	if n := len(ts); n > 0 {
+		// The buckets the readings span, at most one a reading.
+		span := uint64(ts[n-1]-ts[0]) / uint64(w)
+		out = make([]bucketCell, 0, min(uint64(n), span+2))
+	}
 	var c *downsample.Cell
 	var start int64 // of the current bucket
 	last := -1      // index of its last reading
