@@ -267,7 +267,7 @@ func (w *writer) series(id int64, name string, nw *chunk.Block) error {
 		return err
 	}
 	if h.unsealedN >= SealReadings {
-		if err := w.seal(id, h); err != nil {
+		if err := w.seal(id, h, nil); err != nil {
 			return err
 		}
 	}
@@ -286,6 +286,11 @@ func (w *writer) series(id int64, name string, nw *chunk.Block) error {
 
 // appendTail adds readings newer than all the field has to its write head.
 func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
+	if h.unsealedN+nw.Len() >= SealReadings {
+		// Seal with the new readings as they are, rather than write them
+		// to the head and read them back.
+		return w.seal(id, h, nw)
+	}
 	tail := nw
 	if h.hasLast && !h.last.sealed && h.last.n < headReadings {
 		old, err := w.readChunk(h.last.id)
@@ -356,12 +361,28 @@ func (w *writer) rewrite(id int64, h *head, nw *chunk.Block) ([]int64, error) {
 	return replaced, nil
 }
 
-// seal recodes a field's unsealed chunks into sealed ones of
+// seal recodes a field's unsealed chunks, followed by the readings
+// newer than all of them in tail (if any), into sealed ones of
 // SealReadings, leaving the rest unsealed.
-func (w *writer) seal(id int64, h *head) error {
+func (w *writer) seal(id int64, h *head, tail *chunk.Block) error {
 	all, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND sealed = 0 ORDER BY start_ts", id)
 	if err != nil {
 		return err
+	}
+	if tail != nil {
+		if len(ids) == 0 {
+			all = tail
+		} else {
+			k, _ := kindOf(tail)
+			joined := newBlock(kindType(k), all.Len()+tail.Len())
+			if err := appendBlock(joined, all); err != nil {
+				return err
+			}
+			if err := appendBlock(joined, tail); err != nil {
+				return err
+			}
+			all = joined
+		}
 	}
 	for _, cid := range ids {
 		if err := w.deleteChunk(cid); err != nil {
@@ -388,6 +409,7 @@ func (w *writer) seal(id int64, h *head) error {
 		*h = *nh
 		w.s.heads[id] = h
 	}
+	h.lastEnd = h.last.end
 	return nil
 }
 
