@@ -1,14 +1,21 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
+	"github.com/telemesh/telemesh/datanodes/store/storetest"
+	"github.com/telemesh/telemesh/protocol"
 )
 
 // goldenPages are the cells of the golden page file: two pages of each
@@ -88,6 +95,138 @@ func TestPageSize(t *testing.T) {
 		}
 		if per := float64(size) / float64(len(cells)); per > want {
 			t.Errorf("%s tier: %.2f B a cell, want at most %.1f", Tiers[i].Name, per, want)
+		}
+	}
+}
+
+// TestOpenSchema2: a database of schema 2, whose chunks and pages are of
+// the first format (written here from the golden files), opens as it is,
+// answers from them, takes new readings and is marked with SchemaVersion,
+// so a release that knows only schema 2 refuses it.
+func TestOpenSchema2(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "v2.db")
+	// A clock by the golden data, so the 10 s tier's retention keeps it.
+	now := Options{Now: func() time.Time { return time.Unix(1764547200+86400, 0) }}
+	s, err := Open(p, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "x", Time: 1e18, Value: 1.0})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Replace x's chunk and pages by format 1 ones of the golden files:
+	// a sensor day's chunk and the 10 s pages of a bench field.
+	chunks, err := os.ReadFile(filepath.Join("..", "chunk", "testdata", "format1.chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, k := binary.Uvarint(chunks)
+	c1 := chunks[k : k+int(n)]
+	blk, err := chunk.Decode(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := os.ReadFile(filepath.Join("testdata", "format1.pages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, k = binary.Uvarint(pages)
+	p1 := pages[k : k+int(n)]
+	cells, err := decodePage(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := blk.Times[blk.Len()-1]
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{"DELETE FROM chunks", nil},
+		{"DELETE FROM rollups", nil},
+		{"INSERT INTO chunks (series_id, start_ts, end_ts, n, sealed, data) SELECT id, ?, ?, ?, 1, ? FROM series WHERE name = 'x'", []any{blk.Times[0], last, blk.Len(), c1}},
+		{"INSERT INTO rollups (series_id, tier, page, data) SELECT id, 0, ?, ? FROM series WHERE name = 'x'", []any{pageOf(cells[0].bucket, Tiers[0]), p1}},
+		{"UPDATE series SET first_ts = ?, last_ts = ? WHERE name = 'x'", []any{min(blk.Times[0], cells[0].bucket), last}},
+		{"PRAGMA user_version = 2", nil},
+	} {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(p, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("user_version %d, %v", version, err)
+	}
+	got, err := s.Query(ctx, store.Query{Fields: []string{"x"}, Start: blk.Times[0], End: last + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Times, blk.Times) || !reflect.DeepEqual(got[0].Values.Nums, blk.Nums) {
+		t.Fatalf("readings of the format 1 chunk differ")
+	}
+	// The 10 s buckets of the page's span come from its cells (the
+	// golden page's cells start inside their page and run past it).
+	scans := s.tierScans.Load()
+	start := cells[0].bucket
+	end := pageOf(start, Tiers[0]) + pageCells*Tiers[0].Width
+	var want []bucketCell
+	for _, c := range cells {
+		if c.bucket < end {
+			want = append(want, c)
+		}
+	}
+	got, err = s.Query(ctx, store.Query{Fields: []string{"x"}, Start: start, End: end, Bucket: Tiers[0].Width, Agg: protocol.AggMean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.tierScans.Load() == scans || len(got) != 1 || got[0].Len() != len(want) {
+		t.Fatalf("%d series from the format 1 page (%d page reads), want %d points", len(got), s.tierScans.Load()-scans, len(want))
+	}
+	for i, c := range want {
+		if m := c.cell.Sum / float64(c.cell.Count); math.Abs(got[0].Values.Nums[i]-m) > 1e-9*math.Abs(m) {
+			t.Fatalf("bucket %d: mean %v, want %v", i, got[0].Values.Nums[i], m)
+		}
+	}
+	// New readings after the old chunk go to a format 2 chunk.
+	if err := s.Append(ctx, storetest.Columns(t, protocol.Reading{Field: "x", Time: last + 1e9, Value: 2.5})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	if err := s.db.QueryRow("SELECT data FROM chunks WHERE start_ts = ?", last+1e9).Scan(&data); err != nil || data[0] != 2 {
+		t.Fatalf("new chunk: %v, version %v", err, data[:1])
+	}
+}
+
+// TestPageFormsRoundTrip: pages of every kind of cell come back as they were,
+// open (Fast, the quick forms) or complete.
+func TestPageFormsRoundTrip(t *testing.T) {
+	for _, p := range goldenPages() {
+		for _, o := range []chunk.Options{{}, {Fast: true}} {
+			b, err := encodePage(p, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodePage(b)
+			if err != nil || !reflect.DeepEqual(got, p) {
+				t.Fatalf("page of %d cells, %+v: %v", len(p), o, err)
+			}
 		}
 	}
 }

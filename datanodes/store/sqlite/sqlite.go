@@ -148,8 +148,12 @@ func (o Options) withDefaults() Options {
 
 // SchemaVersion is the PRAGMA user_version of the schema this code
 // writes. Version 1 is the first schema (one row per reading, user_version
-// 0 with a readings table), which Open migrates.
-const SchemaVersion = 2
+// 0 with a readings table), which Open migrates. Version 3 has the tables
+// of version 2 and may hold chunks and pages of the second chunk format
+// (package chunk), which a release that knows version 2 cannot read: it
+// refuses the file instead. A database of version 2 is opened as it is
+// (the first format still decodes) and marked 3.
+const SchemaVersion = 3
 
 const schema = `
 CREATE TABLE IF NOT EXISTS series (
@@ -322,7 +326,7 @@ func (s *Store) init() error {
 	switch {
 	case version > SchemaVersion:
 		return fmt.Errorf("schema version %d is newer than this telemesh knows (%d); use a newer telemesh", version, SchemaVersion)
-	case version == 0 || version == SchemaVersion:
+	case version == 0 || version == 2 || version == SchemaVersion:
 	default:
 		return fmt.Errorf("unknown schema version %d", version)
 	}
