@@ -230,3 +230,26 @@ func TestPageFormsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPageSize: a new database gets PageSize, in WAL mode; an existing
+// one keeps its page size.
+func TestNewPageSize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new.db")
+	s := open(t, p, Options{})
+	var size int
+	var mode string
+	if err := s.db.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size != PageSize {
+		t.Errorf("page size %d, %v; want %d", size, err, PageSize)
+	}
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q, %v", mode, err)
+	}
+	s.Close()
+	old := filepath.Join(t.TempDir(), "v1.db")
+	copyFile(t, "testdata/v1.db", old)
+	s = open(t, old, Options{})
+	defer s.Close()
+	if err := s.db.QueryRow("PRAGMA page_size").Scan(&size); err != nil || size != 4096 {
+		t.Errorf("existing database: page size %d, %v; want 4096", size, err)
+	}
+}

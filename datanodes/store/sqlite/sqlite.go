@@ -330,6 +330,9 @@ func (s *Store) init() error {
 	default:
 		return fmt.Errorf("unknown schema version %d", version)
 	}
+	if err := s.newPageSize(ctx); err != nil {
+		return fmt.Errorf("set page size: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
@@ -346,6 +349,41 @@ func (s *Store) init() error {
 	}
 	if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
 		return fmt.Errorf("set schema version: %w", err)
+	}
+	return nil
+}
+
+// PageSize is the page size of a new database. Sealed chunks are 4–7 KB
+// and rollup pages 1–2 KB: with 4 KB pages, a chunk's part in its b-tree
+// leaf (what does not fill whole overflow pages) is often more than half
+// a page, so most leaves hold one, and two 1.5 KB rollup pages fill a
+// page to 70 %; with 2 KB pages the bench's database is 16 % smaller
+// (0.98 B a reading instead of 1.17). An existing database keeps its page
+// size (VACUUM would change it).
+const PageSize = 2048
+
+// newPageSize gives a new database, one without tables, PageSize.
+// SQLite ignores a page size in WAL mode, so the journal mode is switched
+// off and on around it, and VACUUM applies it to the file's first page.
+func (s *Store) newPageSize(ctx context.Context) error {
+	var tables int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 {
+		return nil
+	}
+	// One connection: the page size is a setting of the connection until
+	// VACUUM writes it.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{"PRAGMA journal_mode=DELETE", fmt.Sprintf("PRAGMA page_size=%d", PageSize), "VACUUM", "PRAGMA journal_mode=WAL"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
 	}
 	return nil
 }
