@@ -8,9 +8,8 @@ import (
 // The Rice form of an integer column: the first value as a zigzag
 // uvarint, then per further value z (zigzagged, except in the unsigned
 // order, for offsets and counts, where a negative value is an outlier)
-// its quotient z>>k in
-// unary (that many 1 bits and a 0) and its k low bits, least significant
-// bit first. A quotient of riceEscape or more is written as riceEscape 1
+// its quotient z>>k in unary (that many 1 bits and a 0) and its k low
+// bits, least significant bit first. A quotient of riceEscape or more is written as riceEscape 1
 // bits, the bit length of z in 7 bits and z in that many bits, so an
 // outlier costs about 90 bits, not z>>k.
 
