@@ -90,7 +90,7 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "MEASURE\tVALUE\tUNIT\tNOTE")
 			for _, r := range res {
-				fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\n", r.Name, r.Value, r.Unit, r.Note)
+				fmt.Fprintf(tw, "%s\t%.4g\t%s\t%s\n", r.Name, r.Value, r.Unit, r.Note)
 			}
 			if ferr := tw.Flush(); ferr != nil {
 				return ferr

@@ -119,11 +119,19 @@ const MaxReadings = 1 << 20
 
 // Options tune Encode.
 type Options struct {
-	// Fast skips zstd, for a write head that is rewritten often.
+	// Fast skips zstd and sizes fewer forms of integer columns (deltas
+	// and deltas of deltas), for a write head that is rewritten often.
 	Fast bool
+	// Rice, with Fast, sizes every form, the Rice forms included: for a
+	// small chunk no zstd follows, such as one inside a rollup page.
+	// They need no table, but take more to size and decode than the byte
+	// forms, which zstd compresses better.
+	Rice bool
 }
 
-const version = 1
+// version is the chunk format Encode writes. Format 2 adds the mean and
+// Rice forms of integer columns; Decode reads formats 1 and 2.
+const version = 2
 
 // section flags
 const (
@@ -135,7 +143,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	zonce sync.Once
-	zenc  *zstd.Encoder
+	zenc  *zstd.Encoder // for chunks: their literals need entropy coding
+	zfast *zstd.Encoder // for frames: small, mostly matches or nothing
 	zdec  *zstd.Decoder
 )
 
@@ -144,6 +153,11 @@ var (
 const maxDecoded = 64 << 20
 
 func codecs() (*zstd.Encoder, *zstd.Decoder) {
+	codecsOnce()
+	return zenc, zdec
+}
+
+func codecsOnce() {
 	zonce.Do(func() {
 		var err error
 		zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
@@ -151,20 +165,32 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 		if err != nil {
 			panic(err) // only bad options fail
 		}
+		// On a rollup page's 1–2 KB, the fastest level compresses what
+		// the better one does (matches in step-like columns; the Rice-coded
+		// noise is beyond both) in a twentieth of the time.
+		zfast, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(err)
+		}
 		zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded),
 			zstd.WithDecoderLowmem(true))
 		if err != nil {
 			panic(err)
 		}
 	})
-	return zenc, zdec
 }
 
 // appendSection appends body as a section: a flags byte, a uvarint length
 // and the bytes, compressed with zstd when that saves an eighth or more.
 func appendSection(b, body []byte, o Options) []byte {
+	codecsOnce()
+	return appendSectionWith(b, body, o, zenc)
+}
+
+// appendSectionWith is appendSection with the zstd encoder enc.
+func appendSectionWith(b, body []byte, o Options, enc *zstd.Encoder) []byte {
 	if !o.Fast && len(body) >= 64 {
-		enc, _ := codecs()
 		z := enc.EncodeAll(body, nil)
 		if len(z) < len(body)-len(body)/8 {
 			b = append(b, zstdd)
@@ -214,17 +240,24 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(blk.Nums)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Strs)))
 	b = binary.AppendUvarint(b, uint64(len(blk.Bools)))
+	m := modeBytes
+	if o.Fast {
+		m = modeQuick
+		if o.Rice {
+			m = modeRice
+		}
+	}
 	var body []byte
-	body = AppendInts(body[:0], blk.Times)
+	body = appendInts(body[:0], blk.Times, m)
 	b = appendSection(b, body, o)
 	if blk.mixed() {
 		b = appendSection(b, appendKinds(body[:0], blk.Kinds), o)
 	}
 	if len(blk.Nums) > 0 {
-		b = appendSection(b, AppendFloats(body[:0], blk.Nums), o)
+		b = appendSection(b, appendFloats(body[:0], blk.Nums, m), o)
 	}
 	if len(blk.Strs) > 0 {
-		b = appendSection(b, appendStrings(body[:0], blk.Strs), o)
+		b = appendSection(b, appendStrings(body[:0], blk.Strs, m), o)
 	}
 	if len(blk.Bools) > 0 {
 		ints := make([]int64, len(blk.Bools))
@@ -233,7 +266,7 @@ func Encode(dst []byte, blk *Block, o Options) ([]byte, error) {
 				ints[i] = 1
 			}
 		}
-		b = appendSection(b, AppendInts(body[:0], ints), o)
+		b = appendSection(b, appendInts(body[:0], ints, m), o)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
 }
@@ -264,7 +297,7 @@ func decode(b []byte) (*Block, error) {
 		return nil, err
 	}
 	b = b[:len(b)-4]
-	if b[0] != version {
+	if b[0] != 1 && b[0] != version {
 		return nil, fmt.Errorf("unknown chunk version %d", b[0])
 	}
 	b = b[1:]
@@ -380,7 +413,7 @@ func decodeKinds(b []byte, n int) ([]Kind, error) {
 
 // appendStrings writes strings as a dictionary of the distinct values in
 // order of first use, then the integer column of their indexes.
-func appendStrings(b []byte, ss []string) []byte {
+func appendStrings(b []byte, ss []string, m mode) []byte {
 	index := map[string]int64{}
 	idx := make([]int64, len(ss))
 	var dict []string
@@ -398,7 +431,7 @@ func appendStrings(b []byte, ss []string) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return AppendInts(b, idx)
+	return appendInts(b, idx, m)
 }
 
 func decodeStrings(b []byte, n int) ([]string, error) {

@@ -91,6 +91,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			roundTrip(t, &tc.blk, Options{})
 			roundTrip(t, &tc.blk, Options{Fast: true})
+			roundTrip(t, &tc.blk, Options{Fast: true, Rice: true})
 		})
 	}
 }
@@ -169,7 +170,7 @@ func TestProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 2000 {
 		blk := randomBlock(r)
-		b := roundTrip(t, blk, Options{Fast: i%2 == 0})
+		b := roundTrip(t, blk, Options{Fast: i%2 == 0, Rice: i%4 == 0})
 		// Any single damaged byte or a truncation is detected.
 		if len(b) > 0 {
 			bad := slices.Clone(b)
@@ -230,8 +231,8 @@ func seal(body []byte) []byte {
 // decodes re-encodes to the same readings.
 func FuzzDecode(f *testing.F) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for range 8 {
-		b, err := Encode(nil, randomBlock(r), Options{})
+	for i := range 16 {
+		b, err := Encode(nil, randomBlock(r), Options{Fast: i >= 8, Rice: i >= 12})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -252,7 +253,8 @@ func FuzzDecode(f *testing.F) {
 func TestDamagedBodies(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for range 3000 {
-		b, err := Encode(nil, randomBlock(r), Options{Fast: r.IntN(2) == 0})
+		fast := r.IntN(2) == 0
+		b, err := Encode(nil, randomBlock(r), Options{Fast: fast, Rice: fast && r.IntN(2) == 0})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,33 +87,31 @@ func decimalExp(v float64, from int) (int, bool) {
 
 // appendDecimal appends the decimal form of vs, or reports that it has
 // none.
-func appendDecimal(b []byte, vs []float64, ms []int64) ([]byte, bool) {
+func appendDecimal(b []byte, vs []float64, ms []int64, m mode) ([]byte, bool) {
 	// Large integers may need a negative exponent; start from the one
 	// the first value needs.
 	k := 0
 	if len(vs) > 0 && math.Abs(vs[0]) >= maxMantissa {
 		k = -maxExp
 	}
-	for _, v := range vs {
-		if _, ok := mantissa(v, k); ok {
+	// One pass: a value that needs a larger exponent raises it, and the
+	// mantissas so far are recomputed (at most maxExp times).
+	ms = ms[:0]
+	for i := 0; i < len(vs); i++ {
+		if m, ok := mantissa(vs[i], k); ok {
+			ms = append(ms, m)
 			continue
 		}
-		nk, ok := decimalExp(v, k+1)
+		nk, ok := decimalExp(vs[i], k+1)
 		if !ok {
 			return b, false
 		}
 		k = nk
-	}
-	ms = ms[:0]
-	for _, v := range vs {
-		m, ok := mantissa(v, k)
-		if !ok {
-			return b, false
-		}
-		ms = append(ms, m)
+		ms = ms[:0]
+		i = -1
 	}
 	b = append(b, floatDecimal, byte(int8(k)))
-	return AppendInts(b, ms), true
+	return appendInts(b, ms, m), true
 }
 
 // maxULPs bounds the corrections of the near-decimal form.
@@ -123,7 +121,7 @@ const maxULPs = 1 << 16
 // units in the last place from m/10^k for one k, as sums of decimal
 // readings are, coded as the exponent, the mantissas and the difference
 // of each value's bits from those of m/10^k. It is exact for every value.
-func appendNearDecimal(b []byte, vs []float64) ([]byte, bool) {
+func appendNearDecimal(b []byte, vs []float64, m mode) ([]byte, bool) {
 	if len(vs) == 0 {
 		return b, false
 	}
@@ -148,23 +146,26 @@ func appendNearDecimal(b []byte, vs []float64) ([]byte, bool) {
 		}
 		if ok {
 			b = append(b, floatNearDec, byte(k))
-			b = AppendInts(b, ms)
-			return AppendInts(b, corr), true
+			b = appendInts(b, ms, m)
+			return appendInts(b, corr, m), true
 		}
 	}
 	return b, false
 }
 
 // AppendFloats appends the coded column vs to b. The count is not written.
-func AppendFloats(b []byte, vs []float64) []byte {
+func AppendFloats(b []byte, vs []float64) []byte { return appendFloats(b, vs, modeRice) }
+
+// appendFloats appends vs, its integer columns in the forms m considers.
+func appendFloats(b []byte, vs []float64, m mode) []byte {
 	start := len(b)
 	raw := 1 + 8*len(vs)
-	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs))); ok {
+	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs)), m); ok {
 		if len(d)-start < raw/4 {
 			return d // no XOR form comes near
 		}
 		b = d
-	} else if d, ok := appendNearDecimal(b, vs); ok {
+	} else if d, ok := appendNearDecimal(b, vs, m); ok {
 		if len(d)-start < raw/8 {
 			return d
 		}

@@ -25,12 +25,23 @@ func NewFrame(tag byte, o Options) *Frame { return &Frame{tag: tag, o: o} }
 // Uvarint appends a number.
 func (f *Frame) Uvarint(v uint64) { f.body = binary.AppendUvarint(f.body, v) }
 
+// mode is how the frame's columns are coded: in every form, the Rice
+// ones included, unless the frame is Fast.
+func (f *Frame) mode() mode {
+	if f.o.Fast {
+		return modeQuick
+	}
+	return modeRice
+}
+
 // Ints appends an integer column.
-func (f *Frame) Ints(vs []int64) { f.body = appendSection(f.body, AppendInts(nil, vs), plainSection) }
+func (f *Frame) Ints(vs []int64) {
+	f.body = appendSection(f.body, appendInts(nil, vs, f.mode()), plainSection)
+}
 
 // Floats appends a number column.
 func (f *Frame) Floats(vs []float64) {
-	f.body = appendSection(f.body, AppendFloats(nil, vs), plainSection)
+	f.body = appendSection(f.body, appendFloats(nil, vs, f.mode()), plainSection)
 }
 
 // Bytes appends an opaque section.
@@ -38,7 +49,8 @@ func (f *Frame) Bytes(p []byte) { f.body = appendSection(f.body, p, plainSection
 
 // Finish returns the frame with its checksum.
 func (f *Frame) Finish() []byte {
-	b := appendSection([]byte{f.tag}, f.body, f.o)
+	codecsOnce()
+	b := appendSectionWith([]byte{f.tag}, f.body, f.o, zfast)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 

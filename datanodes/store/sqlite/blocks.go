@@ -20,6 +20,32 @@ func kindOf(b *chunk.Block) (chunk.Kind, bool) {
 	return b.KindAt(0), true
 }
 
+// newBlock returns an empty block of values of type typ with room for n
+// readings.
+func newBlock(typ string, n int) *chunk.Block {
+	b := &chunk.Block{Times: make([]int64, 0, n)}
+	switch typ {
+	case protocol.TypeNumber:
+		b.Nums = make([]float64, 0, n)
+	case protocol.TypeString:
+		b.Strs = make([]string, 0, n)
+	case protocol.TypeBool:
+		b.Bools = make([]bool, 0, n)
+	}
+	return b
+}
+
+// kindType names the value type of a kind.
+func kindType(k chunk.Kind) string {
+	switch k {
+	case chunk.String:
+		return protocol.TypeString
+	case chunk.Bool:
+		return protocol.TypeBool
+	}
+	return protocol.TypeNumber
+}
+
 // sliceBlock returns rows [lo, hi) of b, sharing memory.
 func sliceBlock(b *chunk.Block, lo, hi int) *chunk.Block {
 	out := &chunk.Block{Times: b.Times[lo:hi]}

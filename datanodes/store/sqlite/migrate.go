@@ -38,7 +38,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("migrating store to schema 2", "file", s.path, "fields", len(ids), "readings", total)
+	s.log.Info(fmt.Sprintf("migrating store to schema %d", SchemaVersion), "file", s.path, "fields", len(ids), "readings", total)
 	t0 := time.Now()
 	var done int64
 	horizons := make([]int64, len(s.horizons))
@@ -80,7 +80,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	clear(s.heads)
-	s.log.Info("migrated store to schema 2", "file", s.path, "readings", done, "took", time.Since(t0).Round(time.Millisecond))
+	s.log.Info(fmt.Sprintf("migrated store to schema %d", SchemaVersion), "file", s.path, "readings", done, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
@@ -246,7 +246,7 @@ func carryCells(w *writer, id int64, table string, ti int, bound int64) (int64, 
 		if k > ti {
 			cells = fold(cells, nil, Tiers[k].Width, false)
 		}
-		if err := w.updateTier(id, k, cells, nil); err != nil {
+		if err := w.updateTier(id, k, cells, nil, math.MinInt64); err != nil {
 			return 0, err
 		}
 	}

@@ -70,7 +70,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, want := range []string{"migrating store to schema 2", "field=a", "done=\"3/3 fields", "migrated store to schema 2"} {
+	for _, want := range []string{fmt.Sprintf("migrating store to schema %d", SchemaVersion), "field=a", "done=\"3/3 fields",
+		fmt.Sprintf("migrated store to schema %d", SchemaVersion)} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}

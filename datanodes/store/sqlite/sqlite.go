@@ -179,8 +179,12 @@ func (o Options) withDefaults() Options {
 
 // SchemaVersion is the PRAGMA user_version of the schema this code
 // writes. Version 1 is the first schema (one row per reading, user_version
-// 0 with a readings table), which Open migrates.
-const SchemaVersion = 2
+// 0 with a readings table), which Open migrates. Version 3 has the tables
+// of version 2 and may hold chunks and pages of the second chunk format
+// (package chunk), which a release that knows version 2 cannot read: it
+// refuses the file instead. A database of version 2 is opened as it is
+// (the first format still decodes) and marked 3.
+const SchemaVersion = 3
 
 const schema = `
 CREATE TABLE IF NOT EXISTS series (
@@ -287,7 +291,9 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 	}
 	// A file: URI, so the path's own '?' and '#' must be escaped.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_txlock=immediate",
+	// Each connection keeps its prepared statements (_stmt_cache_size):
+	// the write path runs the same few per field and tier every flush.
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_txlock=immediate&_stmt_cache_size=32",
 		esc, o.BusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -370,9 +376,12 @@ func (s *Store) init() error {
 	switch {
 	case version > SchemaVersion:
 		return fmt.Errorf("schema version %d is newer than this telemesh knows (%d); use a newer telemesh", version, SchemaVersion)
-	case version == 0 || version == SchemaVersion:
+	case version == 0 || version == 2 || version == SchemaVersion:
 	default:
 		return fmt.Errorf("unknown schema version %d", version)
+	}
+	if err := s.newPageSize(ctx); err != nil {
+		return fmt.Errorf("set page size: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
@@ -390,6 +399,41 @@ func (s *Store) init() error {
 	}
 	if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
 		return fmt.Errorf("set schema version: %w", err)
+	}
+	return nil
+}
+
+// PageSize is the page size of a new database. Sealed chunks are 4–7 KB
+// and rollup pages 1–2 KB: with 4 KB pages, a chunk's part in its b-tree
+// leaf (what does not fill whole overflow pages) is often more than half
+// a page, so most leaves hold one, and two 1.5 KB rollup pages fill a
+// page to 70 %; with 2 KB pages the bench's database is 16 % smaller
+// (0.98 B a reading instead of 1.17). An existing database keeps its page
+// size (VACUUM would change it).
+const PageSize = 2048
+
+// newPageSize gives a new database, one without tables, PageSize.
+// SQLite ignores a page size in WAL mode, so the journal mode is switched
+// off and on around it, and VACUUM applies it to the file's first page.
+func (s *Store) newPageSize(ctx context.Context) error {
+	var tables int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 {
+		return nil
+	}
+	// One connection: the page size is a setting of the connection until
+	// VACUUM writes it.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{"PRAGMA journal_mode=DELETE", fmt.Sprintf("PRAGMA page_size=%d", PageSize), "VACUUM", "PRAGMA journal_mode=WAL"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -83,7 +83,10 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 	f.Floats(maxs)
 	f.Ints(minTs)
 	f.Ints(maxTs)
-	lb, err := chunk.Encode(nil, &last, o)
+	// The frame as a whole gets zstd when that pays, so the last values'
+	// chunk is coded without; in the Rice forms too unless the page is
+	// open (o.Fast).
+	lb, err := chunk.Encode(nil, &last, chunk.Options{Fast: true, Rice: !o.Fast})
 	if err != nil {
 		return nil, err
 	}

@@ -170,10 +170,14 @@ func (s *Store) release(b *buffer, since time.Time, failed bool) {
 func group(batch []protocol.Series) ([]string, map[string]*chunk.Block, map[string]string) {
 	blocks := map[string]*chunk.Block{}
 	types := map[string]string{}
+	sizes := map[string]int{}
+	for _, sr := range batch {
+		sizes[sr.Field] += len(sr.Times)
+	}
 	for _, sr := range batch {
 		b := blocks[sr.Field]
 		if b == nil {
-			b = &chunk.Block{}
+			b = newBlock(sr.Values.Type, sizes[sr.Field])
 			blocks[sr.Field] = b
 			types[sr.Field] = sr.Values.Type
 		}
@@ -317,11 +321,11 @@ func (w *writer) series(id int64, name string, nw *chunk.Block) error {
 		return err
 	}
 	if h.unsealedN >= SealReadings {
-		if err := w.seal(id, h); err != nil {
+		if err := w.seal(id, h, nil); err != nil {
 			return err
 		}
 	}
-	if err := w.rollups(id, name, nw, replaced); err != nil {
+	if err := w.rollups(id, name, nw, replaced, h.lastEnd); err != nil {
 		return err
 	}
 	_, err = w.tx.Exec(`UPDATE series SET
@@ -336,6 +340,11 @@ func (w *writer) series(id int64, name string, nw *chunk.Block) error {
 
 // appendTail adds readings newer than all the field has to its write head.
 func (w *writer) appendTail(id int64, h *head, nw *chunk.Block) error {
+	if h.unsealedN+nw.Len() >= SealReadings {
+		// Seal with the new readings as they are, rather than write them
+		// to the head and read them back.
+		return w.seal(id, h, nw)
+	}
 	tail := nw
 	if h.hasLast && !h.last.sealed && h.last.n < headReadings {
 		old, err := w.readChunk(h.last.id)
@@ -406,12 +415,28 @@ func (w *writer) rewrite(id int64, h *head, nw *chunk.Block) ([]int64, error) {
 	return replaced, nil
 }
 
-// seal recodes a field's unsealed chunks into sealed ones of
+// seal recodes a field's unsealed chunks, followed by the readings
+// newer than all of them in tail (if any), into sealed ones of
 // SealReadings, leaving the rest unsealed.
-func (w *writer) seal(id int64, h *head) error {
+func (w *writer) seal(id int64, h *head, tail *chunk.Block) error {
 	all, ids, err := w.readChunks("SELECT id, start_ts, end_ts, data FROM chunks WHERE series_id = ? AND sealed = 0 ORDER BY start_ts", id)
 	if err != nil {
 		return err
+	}
+	if tail != nil {
+		if len(ids) == 0 {
+			all = tail
+		} else {
+			k, _ := kindOf(tail)
+			joined := newBlock(kindType(k), all.Len()+tail.Len())
+			if err := appendBlock(joined, all); err != nil {
+				return err
+			}
+			if err := appendBlock(joined, tail); err != nil {
+				return err
+			}
+			all = joined
+		}
 	}
 	for _, cid := range ids {
 		if err := w.deleteChunk(cid); err != nil {
@@ -438,6 +463,7 @@ func (w *writer) seal(id int64, h *head) error {
 		*h = *nh
 		w.s.heads[id] = h
 	}
+	h.lastEnd = h.last.end
 	return nil
 }
 
@@ -449,8 +475,9 @@ func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, e
 		return nil, nil, fmt.Errorf("read chunks: %w", err)
 	}
 	defer rows.Close()
-	all := &chunk.Block{}
+	var blocks []*chunk.Block
 	var ids []int64
+	n := 0
 	for rows.Next() {
 		var cid, start, end int64
 		var data []byte
@@ -461,13 +488,23 @@ func (w *writer) readChunks(query string, args ...any) (*chunk.Block, []int64, e
 		if err != nil {
 			return nil, nil, chunkError(start, end, err)
 		}
-		if err := appendBlock(all, blk); err != nil {
-			return nil, nil, err
-		}
-		ids = append(ids, cid)
+		blocks, ids, n = append(blocks, blk), append(ids, cid), n+blk.Len()
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read chunks: %w", err)
+	}
+	if len(blocks) == 1 {
+		return blocks[0], ids, nil
+	}
+	all := &chunk.Block{}
+	if len(blocks) > 0 {
+		k, _ := kindOf(blocks[0])
+		all = newBlock(kindType(k), n)
+	}
+	for _, blk := range blocks {
+		if err := appendBlock(all, blk); err != nil {
+			return nil, nil, err
+		}
 	}
 	return all, ids, nil
 }
@@ -516,7 +553,8 @@ func chunkError(start, end int64, err error) error {
 // rollups folds the readings nw of a field into each tier's cells. Cells
 // of buckets where a reading was replaced are recomputed from the
 // readings, unless raw retention may already have removed some of them.
-func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int64) error {
+// newest is the time of the field's newest reading.
+func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int64, newest int64) error {
 	// The cells of the finest tier from the readings, each coarser tier's
 	// from the finer one's: the widths divide each other.
 	var cells []bucketCell
@@ -526,7 +564,7 @@ func (w *writer) rollups(id int64, name string, nw *chunk.Block, replaced []int6
 		for _, r := range replaced {
 			dirty[downsample.Start(r, t.Width)] = true
 		}
-		if err := w.updateTier(id, i, cells, dirty); err != nil {
+		if err := w.updateTier(id, i, cells, dirty, newest); err != nil {
 			return fmt.Errorf("rollup %s: %w", t.Name, err)
 		}
 	}
@@ -551,14 +589,64 @@ func fold(finer []bucketCell, b *chunk.Block, w int64, raw bool) []bucketCell {
 		return out
 	}
 	k, _ := kindOf(b)
+	if k == chunk.Number {
+		return foldNumbers(b.Times, b.Nums, w)
+	}
 	for i, t := range b.Times {
 		add(downsample.Start(t, w), downsample.Point(t, valueAt(b, k, i)))
 	}
 	return out
 }
 
-// updateTier merges new cells of tier ti into its pages.
-func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int64]bool) error {
+// foldNumbers is fold of ascending number readings: what Point and Merge
+// do, reading by reading in the same order, so the cells are the same
+// bit for bit, without a Cell per reading.
+func foldNumbers(ts []int64, vs []float64, w int64) []bucketCell {
+	var out []bucketCell
+	if n := len(ts); n > 0 {
+		// The buckets the readings span, at most one a reading.
+		span := uint64(ts[n-1]-ts[0]) / uint64(w)
+		out = make([]bucketCell, 0, min(uint64(n), span+2))
+	}
+	var c *downsample.Cell
+	var start int64 // of the current bucket
+	last := -1      // index of its last reading
+	for i, t := range ts {
+		// t ≥ start, so the difference is exact as an unsigned number.
+		if c == nil || uint64(t-start) >= uint64(w) {
+			if c != nil {
+				c.Last = protocol.Num(vs[last])
+			}
+			start = downsample.Start(t, w)
+			out = append(out, bucketCell{start, downsample.Point(t, protocol.Num(vs[i]))})
+			c, last = &out[len(out)-1].cell, i
+			continue
+		}
+		v := vs[i]
+		c.Count++
+		c.Nums++
+		c.Sum += v
+		c.LastT, last = t, i
+		// Ties keep the earlier time, as Merge does.
+		if v < c.Min {
+			c.Min, c.MinT = v, t
+		}
+		if v > c.Max {
+			c.Max, c.MaxT = v, t
+		}
+	}
+	if c != nil {
+		c.Last = protocol.Num(vs[last])
+	}
+	return out
+}
+
+// updateTier merges new cells of tier ti into its pages. The page that
+// holds newest, the field's newest reading, is open: the next flushes
+// will rewrite it, so it is coded without zstd, which is tried once the
+// page is complete (when a flush writes it with cells after it, as the
+// flush that crosses into the next page does).
+func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int64]bool, newest int64) error {
 	t := Tiers[ti]
 	w.s.mu.Lock()
 	rawFrom := w.s.horizons[0]
@@ -603,7 +691,8 @@ func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int6
 			merged = append(merged, bucketCell{nc.bucket, c})
 		}
 		merged = append(merged, old[i:]...)
-		enc, err := encodePage(merged, chunk.Options{})
+		open := newest < page+t.Width*pageCells && hi == len(cells)
+		enc, err := encodePage(merged, chunk.Options{Fast: open})
 		if err != nil {
 			return err
 		}
