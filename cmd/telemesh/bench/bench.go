@@ -62,8 +62,15 @@ type Config struct {
 	VM string
 	// Disk, when set, returns the size of the node's database and the
 	// bytes each field takes in it.
-	Disk   func(ctx context.Context) (total int64, perField map[string]int64, err error)
-	Logger *slog.Logger
+	Disk func(ctx context.Context) (total int64, perField map[string]int64, err error)
+	// Reps is how many times each query is timed on each side (5); the
+	// figure is the median.
+	Reps int
+	// Profile, when set, is called before each query's repetitions with
+	// the query's name, and the function it returns after them: a hook to
+	// take CPU and allocation profiles of the whole path.
+	Profile func(name string) (stop func())
+	Logger  *slog.Logger
 }
 
 // Result is one measured figure.
@@ -86,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.LiveReadings <= 0 {
 		c.LiveReadings = 200000
+	}
+	if c.Reps <= 0 {
+		c.Reps = 5
 	}
 	if c.Names.Realm == "" {
 		c.Names = protocol.DefaultNames()
@@ -262,7 +272,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 
 	// Queries, each timed over get_data, on the store alone and on
-	// VictoriaMetrics, in rotating order, medians of five.
+	// VictoriaMetrics, in rotating order, medians of Reps.
 	endS := protocol.FromTime(end)
 	day := min(86400.0, cfg.Days*86400)
 	week := min(7*86400.0, cfg.Days*86400)
@@ -287,7 +297,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		start, stop := endS-q.span, endS
 		startT, stopT := protocol.ToTime(start), protocol.ToTime(stop)
 		w := time.Duration(downsample.Width(protocol.ToNanos(start), protocol.ToNanos(stop), 0, int64(q.maxPoints), protocol.AggMean))
-		for rep := range 5 {
+		stopProfile := func() {}
+		if cfg.Profile != nil {
+			stopProfile = cfg.Profile(q.name)
+		}
+		for rep := range cfg.Reps {
 			for k := range 3 {
 				switch (rep + k) % 3 {
 				case 0:
@@ -325,6 +339,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 				}
 			}
 		}
+		stopProfile()
 		e2e, direct := median(e2es), median(directs)
 		if dpoints != points {
 			return res, fmt.Errorf("%s: %d points over WAMP, %d from the store", q.name, points, dpoints)
