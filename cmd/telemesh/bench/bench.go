@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -271,6 +272,10 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		add("memory after ingest (resident)", rss, "MiB", "whole process, including SQLite's C heap and page cache")
 	}
 
+	// The peak resident size from here on is the peak while serving the
+	// queries (Linux resets it on writing 5 to clear_refs).
+	peakReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+
 	// Queries, each timed over get_data, on the store alone and on
 	// VictoriaMetrics, in rotating order, medians of Reps.
 	endS := protocol.FromTime(end)
@@ -353,11 +358,18 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if rss, peak := procMemMiB("/proc/self/status"); rss > 0 {
 		note := fmt.Sprintf("whole process (node, router, hub); peak %.1f MiB", peak)
+		if peakReset {
+			note = "whole process (node, router, hub)"
+		}
+		note += "; " + goMemory()
 		if vm != nil {
 			vr, vp := vm.rss()
 			note += fmt.Sprintf("; VictoriaMetrics %.1f MiB, peak %.1f MiB; ratio %.2f", vr, vp, rss/vr)
 		}
 		add("memory after queries (resident)", rss, "MiB", note)
+		if peakReset {
+			add("memory peak while serving the queries (resident)", peak, "MiB", "whole process, the peak resident size from the first query to the last")
+		}
 	}
 
 	// Live: LiveReadings readings stamped now, sent as fast as the sink
@@ -381,6 +393,16 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	cancel()
 	return res, nil
+}
+
+// goMemory says how much of the resident size the Go runtime holds: the
+// heap in use, and the free heap and other runtime memory not returned to
+// the OS yet; the rest is SQLite's C heap, the binary's text and stacks.
+func goMemory() string {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	return fmt.Sprintf("Go heap in use %.1f MiB, Go memory held besides %.1f MiB", mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse))
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -44,8 +44,12 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			&ucli.PathFlag{Name: "vm", Usage: "a victoria-metrics binary to measure side by side on the same data (e.g. /usr/bin/victoria-metrics)"},
 			&ucli.IntFlag{Name: "reps", Value: 5, Usage: "times each query is timed on each side (the figure is the median)"},
 			&ucli.PathFlag{Name: "profile-dir", Usage: "write a CPU and an allocation profile of each query's repetitions (the whole process) to this directory"},
-		}, clientFlags()...),
+		}, append(clientFlags(), memoryFlags()...)...),
 		Action: func(c *ucli.Context) error {
+			// The node's memory settings, so that its figures are a node's.
+			if err := applyMemory(c, logger(c)); err != nil {
+				return err
+			}
 			rc, n, err := clientConfig(c)
 			if err != nil {
 				return err

@@ -247,3 +247,9 @@ func (r *FrameReader) FloatsInto(dst []float64, n int) []float64 {
 func nearDecimal(m int64, k int, corr int64) float64 {
 	return math.Float64frombits(uint64(int64(math.Float64bits(fromDecimal(m, k))) + corr))
 }
+
+// zstdWindow is the zstd encoder's window: sections are at most a chunk's
+// column (8 bytes a reading) or a rollup page, so a window of 256 KiB
+// compresses them as well as the default 8 MiB one, and the encoder keeps
+// about 8 MiB less history in the node's heap.
+const zstdWindow = 1 << 18
