@@ -297,7 +297,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		{fmt.Sprintf("get_data 1 field, %s raw (progressive)", span(day)), all[:1], day, 0},
 	}
 	for _, q := range queries {
-		var e2es, directs, vms []time.Duration
+		var e2es, cpus, directs, vms []time.Duration
 		var points, replies, dpoints, vpoints int
 		start, stop := endS-q.span, endS
 		startT, stopT := protocol.ToTime(start), protocol.ToTime(stop)
@@ -310,10 +310,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			for k := range 3 {
 				switch (rep + k) % 3 {
 				case 0:
+					c0 := processCPU()
 					e2e, p, sl, err := timeGetData(ctx, caller, cfg.Names, q.fields, start, stop, q.maxPoints)
 					if err != nil {
 						return res, fmt.Errorf("%s: %w", q.name, err)
 					}
+					cpus = append(cpus, processCPU()-c0)
 					e2es, points, replies = append(e2es, e2e), p, sl
 				case 1:
 					direct, dp, err := timeStore(ctx, st, q.fields, start, stop, q.maxPoints)
@@ -349,7 +351,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if dpoints != points {
 			return res, fmt.Errorf("%s: %d points over WAMP, %d from the store", q.name, points, dpoints)
 		}
-		note := fmt.Sprintf("%d points in %d replies, width %v; store alone %.2f ms", points, replies, w, ms(direct))
+		// CPU time of the whole process (node, router, client) per call:
+		// a figure the machine's other load changes less than the time.
+		note := fmt.Sprintf("%d points in %d replies, width %v; CPU %.2f ms a call; store alone %.2f ms", points, replies, w, ms(median(cpus)), ms(direct))
 		if vm != nil {
 			v := median(vms)
 			note += fmt.Sprintf("; VictoriaMetrics %.2f ms (%d points); ratio %.2f", ms(v), vpoints, float64(e2e)/float64(v))
@@ -395,14 +399,17 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return res, nil
 }
 
-// goMemory says how much of the resident size the Go runtime holds: the
-// heap in use, and the free heap and other runtime memory not returned to
-// the OS yet; the rest is SQLite's C heap, the binary's text and stacks.
+// goMemory splits the resident size: anonymous memory, of it what the Go
+// runtime holds (the heap in use, and the free heap and other runtime
+// memory not returned to the OS yet; the rest is SQLite's C heap and
+// stacks), and file-backed memory, the mapped binary.
 func goMemory() string {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
-	return fmt.Sprintf("Go heap in use %.1f MiB, Go memory held besides %.1f MiB", mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse))
+	st := procStatusMiB("/proc/self/status")
+	return fmt.Sprintf("anonymous %.1f MiB (Go heap in use %.1f MiB, Go memory held besides %.1f MiB), file-backed %.1f MiB (the binary's text)",
+		st["RssAnon"], mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse), st["RssFile"])
 }
 
 func median(ds []time.Duration) time.Duration {
