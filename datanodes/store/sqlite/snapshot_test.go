@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"math/rand"
 	"path/filepath"
 	"sync"
@@ -132,5 +133,37 @@ func rewriting(t *testing.T) (*Store, int64, func()) {
 	return s, t0, func() {
 		close(stop)
 		wg.Wait()
+	}
+}
+
+// TestScanCancel: cancelling the context stops a scan at the next chunk,
+// with the context's error.
+func TestScanCancel(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "x.db"), Options{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	ts := make([]int64, 3*SealReadings)
+	vs := make([]float64, len(ts))
+	for i := range ts {
+		ts[i], vs[i] = t0+int64(i)*sec, float64(i)
+	}
+	if err := s.Append(context.Background(), []protocol.Series{{Field: "f", Times: ts, Values: protocol.Numbers(vs...)}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	it := s.Scan(ctx, store.Query{Fields: []string{"f"}, Start: t0, End: t0 + int64(len(ts))*sec}, 100)
+	defer it.Close()
+	if !it.Next() {
+		t.Fatalf("no first slice: %v", it.Err())
+	}
+	cancel()
+	n := 0
+	for it.Next() {
+		n += it.At().Len()
+	}
+	if !errors.Is(it.Err(), context.Canceled) {
+		t.Fatalf("after cancel: err %v", it.Err())
+	}
+	if n >= len(ts)-100 {
+		t.Fatalf("read %d more readings after cancel", n)
 	}
 }
