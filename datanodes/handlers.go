@@ -272,7 +272,7 @@ func (n *Node) stream(ctx context.Context, sc store.Scanner, progress func(wamp.
 			fields = append(fields, f)
 		}
 	}
-	share := max(limit*9/10/len(fields), 1)
+	share := max(limit*8/10/len(fields), 1)
 	if share*len(fields) > limit {
 		return nil, protocol.Errorf(protocol.TooMuchData,
 			"get_data of %d fields exceeds the reply limit of %d points at one reading each; request fewer fields", len(fields), limit)
