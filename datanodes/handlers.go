@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -192,6 +193,9 @@ func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progre
 	if q.end == q.start || len(q.fields) == 0 {
 		return wamp.List{n.result(nil, nil)}, nil
 	}
+	if sc, ok := n.st.(store.Scanner); ok && progress != nil && q.bucket == 0 {
+		return n.stream(ctx, sc, progress, q, limit)
+	}
 	fin := n.finalized(q, q.start, q.end)
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
@@ -249,6 +253,85 @@ func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, 
 			return nil, err
 		}
 		cur = stop
+	}
+}
+
+// stream answers a raw get_data with receive_progress from the store's
+// iterators, read once, with no counting pass: each reply holds every
+// field's readings in one time span [cur, stop), at most limit points in
+// all (a share of it per field), and the last reply is the result. An
+// answer that fits one reply is sent as the result alone.
+func (n *Node) stream(ctx context.Context, sc store.Scanner, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
+	var fields []string // in the order asked, once each
+	for _, f := range q.fields {
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	share := max(limit*8/10/len(fields), 1)
+	if share*len(fields) > limit {
+		return nil, protocol.Errorf(protocol.TooMuchData,
+			"get_data of %d fields exceeds the reply limit of %d points at one reading each; request fewer fields", len(fields), limit)
+	}
+	type cursor struct {
+		it   store.SeriesIterator
+		pend protocol.Series // read, not sent yet
+		done bool
+	}
+	// The claim comes before the first read (see finalized); each slice
+	// claims no more than its own end.
+	fin := n.finalized(q, q.start, q.end)
+	upTo := func(stop int64) func(string) *float64 {
+		v := min(*fin(""), protocol.FromNanos(stop))
+		return func(string) *float64 { return &v }
+	}
+	cs := make([]cursor, 0, len(fields))
+	for _, f := range fields {
+		it := sc.Scan(ctx, store.Query{Fields: []string{f}, Start: q.start, End: q.end}, share)
+		defer it.Close()
+		cs = append(cs, cursor{it: it, pend: protocol.Series{Field: f}})
+	}
+	for {
+		// Read every field to more than its share (or its end); the
+		// reply stops before the first time some field has beyond it.
+		stop := q.end
+		for i := range cs {
+			c := &cs[i]
+			for !c.done && c.pend.Len() <= share {
+				if !c.it.Next() {
+					if err := c.it.Err(); err != nil {
+						return nil, err
+					}
+					c.done = true
+					break
+				}
+				s := c.it.At()
+				c.pend.Times = append(c.pend.Times, s.Times...)
+				if err := c.pend.Values.Concat(s.Values); err != nil {
+					return nil, fmt.Errorf("field %s: %w", c.pend.Field, err)
+				}
+			}
+			if c.pend.Len() > share {
+				stop = min(stop, c.pend.Times[share])
+			}
+		}
+		var series []protocol.Series
+		more := false
+		for i := range cs {
+			c := &cs[i]
+			k, _ := slices.BinarySearch(c.pend.Times, stop)
+			if k > 0 {
+				series = append(series, protocol.Series{Field: c.pend.Field, Times: c.pend.Times[:k:k], Values: c.pend.Values.Slice(0, k)})
+				c.pend = protocol.Series{Field: c.pend.Field, Times: c.pend.Times[k:], Values: c.pend.Values.Slice(k, c.pend.Len())}
+			}
+			more = more || !c.done || c.pend.Len() > 0
+		}
+		if !more {
+			return wamp.List{n.result(series, fin)}, nil
+		}
+		if err := progress(wamp.List{n.result(series, upTo(stop))}); err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -21,7 +21,9 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	_ "github.com/telemesh/telemesh/datanodes/driver/sim"
+	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
+	"github.com/telemesh/telemesh/datanodes/store/sqlite"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/wampx"
@@ -39,7 +41,7 @@ type env struct {
 	url   string
 	names protocol.Names
 	node  *Node
-	st    *memstore.Store
+	st    store.Store
 	call  *client.Client
 	stop  func()
 }
@@ -54,11 +56,17 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 
 func startNode(t testing.TB, url string, mod func(*Config)) *env {
 	t.Helper()
+	return startNodeOn(t, url, memstore.New(), mod)
+}
+
+// startNodeOn is startNode over the store st.
+func startNodeOn(t testing.TB, url string, st store.Store, mod func(*Config)) *env {
+	t.Helper()
 	cfg := Config{Name: "n1", Description: "test node", Live: LiveConfig{Interval: Duration(20 * time.Millisecond)}}
 	if mod != nil {
 		mod(&cfg)
 	}
-	e := &env{t: t, url: url, names: protocol.DefaultNames(), st: memstore.New()}
+	e := &env{t: t, url: url, names: protocol.DefaultNames(), st: st}
 	node, err := New(cfg, dialer(t, url), e.st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -377,8 +385,27 @@ func TestDownsampling(t *testing.T) {
 	}
 }
 
+// TestTooMuchDataAndProgressive runs on memstore, which answers slice by
+// slice with Query, and on SQLite, which streams from its iterator.
 func TestTooMuchDataAndProgressive(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.MaxReplyBytes = 4096 }) // 102 points
+	for _, name := range []string{"memstore", "sqlite"} {
+		t.Run(name, func(t *testing.T) {
+			var st store.Store = memstore.New()
+			if name == "sqlite" {
+				s, err := sqlite.Open(filepath.Join(t.TempDir(), "n.db"), sqlite.Options{}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				st = s
+			}
+			_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+			testTooMuchDataAndProgressive(t, startNodeOn(t, url, st, func(c *Config) { c.MaxReplyBytes = 4096 })) // 102 points
+		})
+	}
+}
+
+func testTooMuchDataAndProgressive(t *testing.T, e *env) {
 	limit := 4096 / BytesPerPoint
 	s := e.node.Sink()
 	s.Declare(driver.Field{Name: "x", Timeline: "tl", Interval: time.Second}, driver.Field{Name: "y", Timeline: "tl", Interval: time.Second})

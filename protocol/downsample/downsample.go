@@ -186,6 +186,10 @@ func (b *Bucketer) AddCell(t int64, c Cell) {
 		}
 		return
 	}
+	if b.starts[n-1] == s { // the bucket of the cell before, the usual case
+		b.cells[n-1].Merge(c)
+		return
+	}
 	// Out of order: stay correct, just slower.
 	i := sort.Search(n, func(i int) bool { return b.starts[i] >= s })
 	if b.starts[i] == s {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -62,8 +63,15 @@ type Config struct {
 	VM string
 	// Disk, when set, returns the size of the node's database and the
 	// bytes each field takes in it.
-	Disk   func(ctx context.Context) (total int64, perField map[string]int64, err error)
-	Logger *slog.Logger
+	Disk func(ctx context.Context) (total int64, perField map[string]int64, err error)
+	// Reps is how many times each query is timed on each side (5); the
+	// figure is the median.
+	Reps int
+	// Profile, when set, is called before each query's repetitions with
+	// the query's name, and the function it returns after them: a hook to
+	// take CPU and allocation profiles of the whole path.
+	Profile func(name string) (stop func())
+	Logger  *slog.Logger
 }
 
 // Result is one measured figure.
@@ -86,6 +94,9 @@ func (c *Config) defaults() {
 	}
 	if c.LiveReadings <= 0 {
 		c.LiveReadings = 200000
+	}
+	if c.Reps <= 0 {
+		c.Reps = 5
 	}
 	if c.Names.Realm == "" {
 		c.Names = protocol.DefaultNames()
@@ -261,8 +272,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		add("memory after ingest (resident)", rss, "MiB", "whole process, including SQLite's C heap and page cache")
 	}
 
+	// The peak resident size from here on is the peak while serving the
+	// queries (Linux resets it on writing 5 to clear_refs).
+	peakReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+
 	// Queries, each timed over get_data, on the store alone and on
-	// VictoriaMetrics, in rotating order, medians of five.
+	// VictoriaMetrics, in rotating order, medians of Reps.
 	endS := protocol.FromTime(end)
 	day := min(86400.0, cfg.Days*86400)
 	week := min(7*86400.0, cfg.Days*86400)
@@ -282,19 +297,25 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		{fmt.Sprintf("get_data 1 field, %s raw (progressive)", span(day)), all[:1], day, 0},
 	}
 	for _, q := range queries {
-		var e2es, directs, vms []time.Duration
+		var e2es, cpus, directs, vms []time.Duration
 		var points, replies, dpoints, vpoints int
 		start, stop := endS-q.span, endS
 		startT, stopT := protocol.ToTime(start), protocol.ToTime(stop)
 		w := time.Duration(downsample.Width(protocol.ClampNanos(start), protocol.ClampNanos(stop), 0, int64(q.maxPoints), protocol.AggMean))
-		for rep := range 5 {
+		stopProfile := func() {}
+		if cfg.Profile != nil {
+			stopProfile = cfg.Profile(q.name)
+		}
+		for rep := range cfg.Reps {
 			for k := range 3 {
 				switch (rep + k) % 3 {
 				case 0:
+					c0 := processCPU()
 					e2e, p, sl, err := timeGetData(ctx, caller, cfg.Names, q.fields, start, stop, q.maxPoints)
 					if err != nil {
 						return res, fmt.Errorf("%s: %w", q.name, err)
 					}
+					cpus = append(cpus, processCPU()-c0)
 					e2es, points, replies = append(e2es, e2e), p, sl
 				case 1:
 					direct, dp, err := timeStore(ctx, st, q.fields, start, stop, q.maxPoints)
@@ -325,11 +346,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 				}
 			}
 		}
+		stopProfile()
 		e2e, direct := median(e2es), median(directs)
 		if dpoints != points {
 			return res, fmt.Errorf("%s: %d points over WAMP, %d from the store", q.name, points, dpoints)
 		}
-		note := fmt.Sprintf("%d points in %d replies, width %v; store alone %.2f ms", points, replies, w, ms(direct))
+		// CPU time of the whole process (node, router, client) per call:
+		// a figure the machine's other load changes less than the time.
+		note := fmt.Sprintf("%d points in %d replies, width %v; CPU %.2f ms a call; store alone %.2f ms", points, replies, w, ms(median(cpus)), ms(direct))
 		if vm != nil {
 			v := median(vms)
 			note += fmt.Sprintf("; VictoriaMetrics %.2f ms (%d points); ratio %.2f", ms(v), vpoints, float64(e2e)/float64(v))
@@ -338,11 +362,18 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if rss, peak := procMemMiB("/proc/self/status"); rss > 0 {
 		note := fmt.Sprintf("whole process (node, router, hub); peak %.1f MiB", peak)
+		if peakReset {
+			note = "whole process (node, router, hub)"
+		}
+		note += "; " + goMemory()
 		if vm != nil {
 			vr, vp := vm.rss()
 			note += fmt.Sprintf("; VictoriaMetrics %.1f MiB, peak %.1f MiB; ratio %.2f", vr, vp, rss/vr)
 		}
 		add("memory after queries (resident)", rss, "MiB", note)
+		if peakReset {
+			add("memory peak while serving the queries (resident)", peak, "MiB", "whole process, the peak resident size from the first query to the last")
+		}
 	}
 
 	// Live: LiveReadings readings stamped now, sent as fast as the sink
@@ -366,6 +397,19 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	cancel()
 	return res, nil
+}
+
+// goMemory splits the resident size: anonymous memory, of it what the Go
+// runtime holds (the heap in use, and the free heap and other runtime
+// memory not returned to the OS yet; the rest is SQLite's C heap and
+// stacks), and file-backed memory, the mapped binary.
+func goMemory() string {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	st := procStatusMiB("/proc/self/status")
+	return fmt.Sprintf("anonymous %.1f MiB (Go heap in use %.1f MiB, Go memory held besides %.1f MiB), file-backed %.1f MiB (the binary's text)",
+		st["RssAnon"], mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse), st["RssFile"])
 }
 
 func median(ds []time.Duration) time.Duration {

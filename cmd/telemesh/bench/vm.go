@@ -249,22 +249,24 @@ func (v *vmServer) getJSON(ctx context.Context, path string, out any) error {
 
 // procMemMiB reads VmRSS and VmHWM from a /proc status file.
 func procMemMiB(path string) (rss, peak float64) {
+	m := procStatusMiB(path)
+	return m["VmRSS"], m["VmHWM"]
+}
+
+// procStatusMiB returns the sizes a /proc/<pid>/status file gives in kB,
+// in MiB, by name (VmRSS, VmHWM, RssAnon, RssFile, ...).
+func procStatusMiB(path string) map[string]float64 {
+	out := map[string]float64{}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
+		if len(f) == 3 && f[2] == "kB" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			out[strings.TrimSuffix(f[0], ":")] = kb / 1024
 		}
 	}
-	return rss, peak
+	return out
 }

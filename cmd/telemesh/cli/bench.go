@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/telemesh/telemesh/cmd/telemesh/bench"
@@ -39,8 +42,14 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			&ucli.PathFlag{Name: "data-dir", Usage: "directory of the node's database (default: a temporary one)"},
 			&ucli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 			&ucli.PathFlag{Name: "vm", Usage: "a victoria-metrics binary to measure side by side on the same data (e.g. /usr/bin/victoria-metrics)"},
-		}, clientFlags()...),
+			&ucli.IntFlag{Name: "reps", Value: 5, Usage: "times each query is timed on each side (the figure is the median)"},
+			&ucli.PathFlag{Name: "profile-dir", Usage: "write a CPU and an allocation profile of each query's repetitions (the whole process) to this directory"},
+		}, append(clientFlags(), memoryFlags()...)...),
 		Action: func(c *ucli.Context) error {
+			// The node's memory settings, so that its figures are a node's.
+			if err := applyMemory(c, logger(c)); err != nil {
+				return err
+			}
 			rc, n, err := clientConfig(c)
 			if err != nil {
 				return err
@@ -76,6 +85,7 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 				VM:   c.Path("vm"),
 				Days: c.Float64("days"), Fields: c.Int("fields"), MaxPoints: c.Int("max-points"),
 				LiveReadings: c.Int("live-readings"), HubNodes: c.Int("hub-nodes"),
+				Reps: c.Int("reps"), Profile: profiler(c.Path("profile-dir"), log),
 				Logger: log,
 			})
 			w := c.App.Writer
@@ -97,5 +107,48 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 			}
 			return err
 		},
+	}
+}
+
+// profiler returns bench's Profile hook writing to dir, or nil when dir is
+// empty: per query, <name>.cpu.pprof and <name>.allocs.pprof, the latter
+// holding the allocations made during the query (pprof -base of the
+// allocation profile taken before it).
+func profiler(dir string, log *slog.Logger) func(name string) func() {
+	if dir == "" {
+		return nil
+	}
+	slug := strings.NewReplacer(" ", "-", ",", "", "(", "", ")", "").Replace
+	write := func(path string, fn func(*os.File) error) {
+		f, err := os.Create(path)
+		if err == nil {
+			err = fn(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			log.Error("profile", "file", path, "err", err)
+		}
+	}
+	return func(name string) func() {
+		base := filepath.Join(dir, slug(name))
+		write(base+".allocs-before.pprof", func(f *os.File) error { return pprof.Lookup("allocs").WriteTo(f, 0) })
+		cpu, err := os.Create(base + ".cpu.pprof")
+		if err == nil {
+			err = pprof.StartCPUProfile(cpu)
+		}
+		if err != nil {
+			log.Error("profile", "file", base+".cpu.pprof", "err", err)
+		}
+		return func() {
+			if err == nil {
+				pprof.StopCPUProfile()
+			}
+			if cpu != nil {
+				cpu.Close()
+			}
+			write(base+".allocs.pprof", func(f *os.File) error { return pprof.Lookup("allocs").WriteTo(f, 0) })
+		}
 	}
 }

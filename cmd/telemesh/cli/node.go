@@ -36,13 +36,16 @@ node file). Flags given on the command line override the node file;
 			&ucli.StringSliceFlag{Name: "driver", Usage: "run a driver of this type with its default configuration (repeatable)"},
 			&ucli.PathFlag{Name: "data-dir", Value: "./data", Usage: "directory of the node's database"},
 			&ucli.StringFlag{Name: "health-listen", Usage: "serve the node's /healthz and /metrics here (e.g. 127.0.0.1:9101; check with telemesh healthcheck --http)"},
-		}, clientFlags()...),
+		}, append(clientFlags(), memoryFlags()...)...),
 		Action: func(c *ucli.Context) error {
+			log := logger(c).With("component", "node")
+			if err := applyMemory(c, log); err != nil {
+				return err
+			}
 			cfg, err := nodeConfig(c)
 			if err != nil {
 				return err
 			}
-			log := logger(c).With("component", "node")
 			if useLocalNodeCredential(&cfg.Router, cfg.DataDir) {
 				log.Info("using the node credential of telemesh up", "file", cfg.Router.SecretFile, "authid", cfg.Router.AuthID)
 			}

@@ -31,7 +31,7 @@ func upCommand() *ucli.Command {
    path /ws) and --rs-listen (RawSocket), the live dashboard at / of the
    WebSocket listener, and the Grafana bridge on --bridge-listen. Anonymous
    clients from loopback get the read-only consumer role.`,
-		Flags: append(namingFlags(),
+		Flags: append(append(namingFlags(),
 			&ucli.StringFlag{Name: "data-dir", Value: "data", Usage: "folder for the node's SQLite database and the hub's state file (hub-state.json)"},
 			&ucli.StringFlag{Name: "ws-listen", Value: router.DefaultWSAddress, Usage: "WebSocket listener (WAMP at /ws, dashboard at /); with a config file, moves its main WebSocket listener"},
 			&ucli.StringFlag{Name: "rs-listen", Value: router.DefaultRSAddress, Usage: "RawSocket listener; with a config file, moves its main RawSocket listener"},
@@ -42,13 +42,16 @@ func upCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "sim-backfill", Value: "24h", Usage: "history the simulated node writes at first start (e.g. 7d; 0 for none)"},
 			&ucli.StringFlag{Name: "node-config", Usage: "run this node YAML file instead of the simulated node"},
 			&ucli.BoolFlag{Name: "no-node", Usage: "run no data node"},
-		),
+		), memoryFlags()...),
 		Action: up,
 	}
 }
 
 func up(c *ucli.Context) error {
 	log := logger(c)
+	if err := applyMemory(c, log); err != nil {
+		return err
+	}
 	n, err := names(c)
 	if err != nil {
 		return err

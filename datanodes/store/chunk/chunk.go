@@ -161,7 +161,7 @@ func codecsOnce() {
 	zonce.Do(func() {
 		var err error
 		zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
 		if err != nil {
 			panic(err) // only bad options fail
 		}

@@ -56,8 +56,9 @@ func (f *Frame) Finish() []byte {
 
 // FrameReader reads a frame made by Frame.
 type FrameReader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	bufs *Buffers // from Buffers.ReadFrame, else nil
 }
 
 // ReadFrame checks a frame's checksum and tag.

@@ -121,19 +121,26 @@ func undiff(d []int64, order int) {
 		}
 		return
 	}
-	var prev, prevDelta int64
-	for i := range d {
-		switch {
-		case i == 0:
-			prev = d[0]
-			continue
-		case order == 1 || i == 1:
-			prevDelta = d[i]
-		default:
-			prevDelta += d[i]
+	if len(d) < 2 {
+		return
+	}
+	prev := d[0]
+	if order == 1 {
+		for i, v := range d[1:] {
+			prev += v
+			d[i+1] = prev
 		}
-		prev += prevDelta
-		d[i] = prev
+		return
+	}
+	var delta int64
+	for i, v := range d[1:] {
+		if i == 0 {
+			delta = v
+		} else {
+			delta += v
+		}
+		prev += delta
+		d[i+1] = prev
 	}
 }
 

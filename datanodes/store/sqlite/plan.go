@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
@@ -41,15 +43,15 @@ type planner struct {
 	to      int64
 	levels  []int // tier indexes, coarsest first
 	horizon []int64
-	pages   []map[int64][]bucketCell // per level, decoded pages
+	pages   *pageCache
 	b       *downsample.Bucketer
 	// the last chunk of readings read, and its time range
 	last               *chunk.Block
 	lastStart, lastEnd int64
 }
 
-func (s *Store) planner(ctx context.Context, db querier, series int64, q store.Query) *planner {
-	p := &planner{ctx: ctx, s: s, q: db, series: series, bucket: q.Bucket, from: q.Start, to: q.End}
+func (s *Store) planner(ctx context.Context, db querier, pages *pageCache, series int64, q store.Query) *planner {
+	p := &planner{ctx: ctx, s: s, q: db, pages: pages, series: series, bucket: q.Bucket, from: q.Start, to: q.End}
 	if !s.noRollups {
 		// A tier helps when it divides the width, or when its cells are
 		// few enough per bucket that the ones a bucket boundary splits
@@ -63,7 +65,6 @@ func (s *Store) planner(ctx context.Context, db querier, series int64, q store.Q
 	s.mu.Lock()
 	p.horizon = append([]int64(nil), s.horizons...)
 	s.mu.Unlock()
-	p.pages = make([]map[int64][]bucketCell, len(p.levels))
 	return p
 }
 
@@ -132,14 +133,14 @@ func (p *planner) edge(level int, c, from, to int64) error {
 	if c < p.horizon[1+ti] {
 		return p.span(level+1, from, to)
 	}
-	var cell *bucketCell
-	if err := p.cells(level, c, c+Tiers[ti].Width, func(bc *bucketCell) { cell = bc }); err != nil {
+	var cl downsample.Cell
+	if err := p.cells(level, c, c+Tiers[ti].Width, func(bc *bucketCell) { cl = bc.cell }); err != nil {
 		return err
 	}
-	if cell == nil {
+	if cl.Count == 0 {
 		return nil // the tier is complete here: no readings
 	}
-	if cl := cell.cell; cl.First >= from && cl.LastT < to {
+	if cl.First >= from && cl.LastT < to {
 		// Stamped at a reading's time: the cell may start in the query
 		// bucket before.
 		p.b.AddCell(cl.First, cl)
@@ -149,66 +150,131 @@ func (p *planner) edge(level int, c, from, to int64) error {
 }
 
 // cells calls fn with the stored cells of level's tier in [a, z), in
-// ascending order.
+// ascending order. The cell fn gets is valid until the next read.
 func (p *planner) cells(level int, a, z int64, fn func(*bucketCell)) error {
 	ti := p.levels[level]
 	t := Tiers[ti]
-	if p.pages[level] == nil {
-		p.pages[level] = map[int64][]bucketCell{}
-	}
-	cache := p.pages[level]
+	step := t.Width * pageCells
 	first, last := pageOf(a, t), pageOf(z-1, t)
-	// Load the pages not cached yet with one statement.
-	missing := false
-	for pg := first; pg <= last; pg += t.Width * pageCells {
-		if _, ok := cache[pg]; !ok {
-			missing = true
-			break
-		}
-	}
-	if missing {
-		rows, err := p.q.QueryContext(context.Background(), "SELECT page, data FROM rollups WHERE series_id = ? AND tier = ? AND page >= ? AND page <= ? ORDER BY page",
-			p.series, ti, first, last)
-		if err != nil {
-			return fmt.Errorf("read rollups: %w", err)
-		}
-		for pg := first; pg <= last; pg += t.Width * pageCells {
-			if _, ok := cache[pg]; !ok {
-				cache[pg] = nil // empty unless read below
-			}
-		}
-		for rows.Next() {
-			if err := p.ctx.Err(); err != nil {
-				rows.Close()
-				return err
-			}
-			var pg int64
-			var data []byte
-			if err := rows.Scan(&pg, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			cs, err := decodePage(data)
-			if err != nil {
-				rows.Close()
-				return pageError(t, pg, err)
-			}
-			cache[pg] = cs
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read rollups: %w", err)
-		}
-	}
-	for pg := first; pg <= last; pg += t.Width * pageCells {
-		cs := cache[pg]
+	emit := func(cs []bucketCell) {
 		lo := sort.Search(len(cs), func(i int) bool { return cs[i].bucket >= a })
-		hi := sort.Search(len(cs), func(i int) bool { return cs[i].bucket >= z })
-		for i := lo; i < hi; i++ {
+		for i := lo; i < len(cs) && cs[i].bucket < z; i++ {
 			fn(&cs[i])
 		}
 	}
+	// The pages read last are kept; the rest come in one statement.
+	pg := first
+	for ; pg <= last; pg += step {
+		cp := p.pages.get(p.series, ti, pg)
+		if cp == nil {
+			break
+		}
+		emit(cp.cells)
+	}
+	if pg > last {
+		return nil
+	}
+	rows, err := p.q.QueryContext(context.Background(), "SELECT page, data FROM rollups WHERE series_id = ? AND tier = ? AND page >= ? AND page <= ? ORDER BY page",
+		p.series, ti, pg, last)
+	if err != nil {
+		return fmt.Errorf("read rollups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		var at int64
+		var data sql.RawBytes
+		if err := rows.Scan(&at, &data); err != nil {
+			return err
+		}
+		for ; pg < at; pg += step {
+			p.pages.put(p.series, ti, pg) // no row: an empty page
+		}
+		cp := p.pages.put(p.series, ti, at)
+		if cp.cells, err = p.pages.dec.decode(cp.cells, data); err != nil {
+			cp.page = noPage
+			return pageError(t, at, err)
+		}
+		emit(cp.cells)
+		pg = at + step
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rollups: %w", err)
+	}
+	for ; pg <= last; pg += step {
+		p.pages.put(p.series, ti, pg)
+	}
 	return nil
+}
+
+// pageSlots is how many decoded pages of each tier a query keeps: each
+// tier's pages are read in ascending order, and the edges of a span look
+// back at most one page.
+const pageSlots = 4
+
+// noPage marks a free slot.
+const noPage = math.MinInt64
+
+// pageCache keeps the rollup pages a query read last, decoded, per tier,
+// and the decoder's buffers. Queries take one from pagePool and give it
+// back, so a query allocates no pages in the steady state.
+type pageCache struct {
+	dec   pageDecoder
+	slots [][pageSlots]cachedPage // per tier
+	tick  uint64
+}
+
+type cachedPage struct {
+	series, page int64
+	cells        []bucketCell
+	used         uint64
+}
+
+var pagePool = sync.Pool{New: func() any { return &pageCache{slots: make([][pageSlots]cachedPage, len(Tiers))} }}
+
+// getPages returns an empty page cache; putPages gives it back.
+func getPages() *pageCache {
+	c := pagePool.Get().(*pageCache)
+	for ti := range c.slots {
+		for i := range c.slots[ti] {
+			c.slots[ti][i].page = noPage
+		}
+	}
+	return c
+}
+
+func putPages(c *pageCache) { pagePool.Put(c) }
+
+// get returns the cached page of a series and tier, or nil.
+func (c *pageCache) get(series int64, tier int, page int64) *cachedPage {
+	for i := range c.slots[tier] {
+		if cp := &c.slots[tier][i]; cp.page == page && cp.series == series {
+			c.tick++
+			cp.used = c.tick
+			return cp
+		}
+	}
+	return nil
+}
+
+// put returns the slot for a page, empty, the least recently used one.
+func (c *pageCache) put(series int64, tier int, page int64) *cachedPage {
+	s := &c.slots[tier]
+	lru := &s[0]
+	for i := range s {
+		if s[i].page == noPage {
+			lru = &s[i]
+			break
+		}
+		if s[i].used < lru.used {
+			lru = &s[i]
+		}
+	}
+	c.tick++
+	lru.series, lru.page, lru.cells, lru.used = series, page, lru.cells[:0], c.tick
+	return lru
 }
 
 // ceilTo rounds t up to a multiple of w; times near the smallest int64,

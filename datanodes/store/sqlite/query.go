@@ -5,12 +5,15 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
+	"golang.org/x/sync/errgroup"
 )
 
 // Reading: raw scans over chunks, and bucketed queries planned over the
@@ -57,16 +60,15 @@ func (s *Store) Query(ctx context.Context, q store.Query) ([]protocol.Series, er
 		return nil, nil
 	}
 	fields := s.resolve(q.Fields)
+	if q.Bucket != 0 {
+		return s.buckets(ctx, fields, agg, q)
+	}
 	var out []protocol.Series
-	// One read transaction: the chunks and rollup pages a query lists are
-	// the ones it reads, whatever the writer seals or rewrites meanwhile.
+	// One read transaction: the chunks a query lists are the ones it
+	// reads, whatever the writer seals or rewrites meanwhile.
 	err = s.snapshot(func(db querier) error {
 		var err error
-		if q.Bucket == 0 {
-			out, err = s.raw(ctx, db, fields, q)
-		} else {
-			out, err = s.buckets(ctx, db, fields, agg, q)
-		}
+		out, err = s.raw(ctx, db, fields, q)
 		return err
 	})
 	return out, err
@@ -88,38 +90,82 @@ func (s *Store) snapshot(fn func(db querier) error) error {
 	return fn(conn)
 }
 
-// buckets answers a bucketed query through the planner.
-func (s *Store) buckets(ctx context.Context, db querier, fields []field, agg string, q store.Query) ([]protocol.Series, error) {
-	// Each Bucketer keeps at most the points left under the limit, then
-	// only counts, so an oversized answer costs no memory and still
+// maxQueryWorkers bounds the fields one bucketed query plans at once.
+const maxQueryWorkers = 4
+
+// buckets answers a bucketed query through the planner. Fields are
+// planned concurrently, by up to GOMAXPROCS workers (at most
+// maxQueryWorkers), each in its own read transaction: a field's chunks
+// and rollup pages are the ones its snapshot lists, whatever the writer
+// seals or rewrites meanwhile.
+func (s *Store) buckets(ctx context.Context, fields []field, agg string, q store.Query) ([]protocol.Series, error) {
+	// Each Bucketer keeps at most the points under the limit, then only
+	// counts, so an oversized answer costs bounded memory and still
 	// reports its exact size.
 	budget := math.MaxInt
 	if q.Limit > 0 {
 		budget = q.Limit
 	}
-	var out []protocol.Series
-	points := 0
-	for _, f := range fields {
-		b := downsample.New(q.Bucket)
-		b.Limit(agg, max(budget-points, 0))
-		p := s.planner(ctx, db, f.id, q)
-		if err := p.feed(b); err != nil {
-			return nil, fmt.Errorf("field %s: %w", f.name, err)
-		}
-		points += b.Points(agg)
-		if points > budget {
-			continue
-		}
-		times, values, err := b.Result(agg)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", f.name, err)
-		}
-		if len(times) > 0 {
-			out = append(out, protocol.Series{Field: f.name, Times: times, Values: values})
-		}
+	type answer struct {
+		series protocol.Series
+		points int
 	}
-	if points > budget {
-		return nil, downsample.TooMuchData(points, q.Limit)
+	answers := make([]answer, len(fields))
+	var next, total atomic.Int64
+	var failed atomic.Bool
+	work := func() (err error) {
+		defer func() {
+			if err != nil {
+				failed.Store(true)
+			}
+		}()
+		return s.snapshot(func(db querier) error {
+			pages := getPages()
+			defer putPages(pages)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(fields) || failed.Load() {
+					return nil
+				}
+				f := fields[i]
+				b := downsample.New(q.Bucket)
+				b.Limit(agg, budget)
+				if err := s.planner(ctx, db, pages, f.id, q).feed(b); err != nil {
+					return fmt.Errorf("field %s: %w", f.name, err)
+				}
+				n := b.Points(agg)
+				answers[i].points = n
+				if total.Add(int64(n)) > int64(budget) {
+					continue
+				}
+				times, values, err := b.Result(agg)
+				if err != nil {
+					return fmt.Errorf("field %s: %w", f.name, err)
+				}
+				answers[i].series = protocol.Series{Field: f.name, Times: times, Values: values}
+			}
+		})
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(fields), maxQueryWorkers)
+	var g errgroup.Group
+	for range workers - 1 {
+		g.Go(work)
+	}
+	err := work()
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if points := total.Load(); points > int64(budget) {
+		return nil, downsample.TooMuchData(int(points), q.Limit)
+	}
+	var out []protocol.Series
+	for _, a := range answers {
+		if a.series.Len() > 0 {
+			out = append(out, a.series)
+		}
 	}
 	return out, nil
 }

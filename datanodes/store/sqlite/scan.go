@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/telemesh/telemesh/datanodes/store"
@@ -11,9 +12,14 @@ import (
 
 var _ store.Scanner = (*Store)(nil)
 
-// Scan implements store.Scanner. Each Next reads and decodes chunks of the
-// current field until the slice is full; no statement stays open between
-// calls, so a slow consumer holds no connection.
+// Scan implements store.Scanner. Each Next reads the current field's
+// chunks from where the last slice ended, with one statement closed before
+// Next returns, so a slow consumer holds no connection and no snapshot;
+// the readings of one slice come from one snapshot, and a chunk the
+// writer rewrites between two slices is read as it is then, from the time
+// reached, so nothing is returned twice or skipped. The context is
+// checked between chunks: cancelling stops the scan within one chunk,
+// without go-sqlite3's per-row goroutine of a cancellable statement.
 func (s *Store) Scan(ctx context.Context, q store.Query, slice int) store.SeriesIterator {
 	it := &scanIter{s: s, ctx: ctx, q: q, slice: max(slice, 1)}
 	switch {
@@ -22,6 +28,7 @@ func (s *Store) Scan(ctx context.Context, q store.Query, slice int) store.Series
 	case q.End > q.Start:
 		if it.err = s.sync(ctx, q.Fields, q.Start, q.End); it.err == nil {
 			it.fields = s.resolve(q.Fields)
+			it.pos = q.Start
 		}
 	}
 	return it
@@ -36,88 +43,113 @@ type scanIter struct {
 	err    error
 	cur    protocol.Series
 
-	// the field being read: its chunks left, and the rest of the last
-	// chunk decoded
-	ids  []int64
+	// pos is the time from which the current field is still to be read;
+	// rest holds the readings of the last chunk decoded not returned yet
+	// (all at or after pos), in blk's memory.
+	pos  int64
 	rest *chunk.Block
-	open bool
+	blk  chunk.Block
+	bufs chunk.Buffers
 }
 
 func (it *scanIter) Next() bool {
-	if it.err != nil {
-		return false
-	}
-	for len(it.fields) > 0 {
+	for it.err == nil && len(it.fields) > 0 {
 		f := it.fields[0]
-		if !it.open {
-			if it.ids, it.err = it.s.chunkIDs(f.id, it.q.Start, it.q.End); it.err != nil {
-				return false
-			}
-			it.open, it.rest = true, nil
-		}
 		sr := protocol.Series{Field: f.name}
-		for sr.Len() < it.slice {
-			if it.rest == nil || it.rest.Len() == 0 {
-				if len(it.ids) == 0 {
-					break
-				}
-				if err := it.ctx.Err(); err != nil {
-					it.err = err
-					return false
-				}
-				blk, err := readChunk(it.s.db, it.ids[0])
-				if err != nil {
-					it.err = fmt.Errorf("field %s: %w", f.name, err)
-					return false
-				}
-				it.ids = it.ids[1:]
-				it.rest = clip(blk, it.q.Start, it.q.End)
-				continue
-			}
-			k := min(it.rest.Len(), it.slice-sr.Len())
-			part := sliceBlock(it.rest, 0, k)
-			it.rest = sliceBlock(it.rest, k, it.rest.Len())
-			vs, err := valuesOf(part)
-			if err == nil {
-				err = appendValues(&sr.Values, vs)
-			}
-			if err != nil {
-				it.err = fmt.Errorf("field %s: %w", f.name, err)
-				return false
-			}
-			sr.Times = append(sr.Times, part.Times...)
+		if err := it.fill(f, &sr); err != nil {
+			it.err = fmt.Errorf("field %s: %w", f.name, err)
+			return false
 		}
 		if sr.Len() > 0 {
 			it.cur = sr
 			return true
 		}
-		it.fields, it.open = it.fields[1:], false
+		it.fields, it.pos, it.rest = it.fields[1:], it.q.Start, nil
 	}
 	return false
 }
 
-func (it *scanIter) At() protocol.Series { return it.cur }
-func (it *scanIter) Err() error          { return it.err }
-func (it *scanIter) Close() error        { it.fields, it.ids, it.rest = nil, nil, nil; return nil }
-
-// chunkIDs returns the ids of a series' chunks that may hold readings in
-// [from, to), in time order.
-func (s *Store) chunkIDs(series, from, to int64) ([]int64, error) {
-	rows, err := s.db.QueryContext(context.Background(), chunkRange+" ORDER BY start_ts", series, from, to)
+// fill appends to sr up to slice readings of f from pos on.
+func (it *scanIter) fill(f field, sr *protocol.Series) error {
+	if full, err := it.take(sr); full || err != nil {
+		return err
+	}
+	if it.pos >= it.q.End {
+		return nil
+	}
+	rows, err := it.s.db.QueryContext(context.Background(), `SELECT start_ts, end_ts, data FROM chunks WHERE series_id = ?1 AND start_ts < ?3
+		AND start_ts >= coalesce((SELECT max(start_ts) FROM chunks WHERE series_id = ?1 AND start_ts <= ?2), ?2)
+		ORDER BY start_ts`, f.id, it.pos, it.q.End)
 	if err != nil {
-		return nil, fmt.Errorf("scan readings: %w", err)
+		return fmt.Errorf("scan readings: %w", err)
 	}
 	defer rows.Close()
-	var ids []int64
 	for rows.Next() {
-		var id, start, end int64
-		var n int
-		if err := rows.Scan(&id, &start, &end, &n); err != nil {
-			return nil, err
+		if err := it.ctx.Err(); err != nil {
+			return err
 		}
-		if end >= from {
-			ids = append(ids, id)
+		var start, end int64
+		var data sql.RawBytes
+		if err := rows.Scan(&start, &end, &data); err != nil {
+			return err
+		}
+		if end < it.pos {
+			continue
+		}
+		if err := it.bufs.DecodeInto(&it.blk, data); err != nil {
+			return chunkError(start, end, err)
+		}
+		it.rest = clip(&it.blk, it.pos, it.q.End)
+		if full, err := it.take(sr); full || err != nil {
+			return err
 		}
 	}
-	return ids, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan readings: %w", err)
+	}
+	it.pos = it.q.End // the field is read
+	return nil
 }
+
+// take moves readings from rest to sr, copying them, and reports whether
+// sr is full.
+func (it *scanIter) take(sr *protocol.Series) (bool, error) {
+	if k := min(it.restLen(), it.slice-sr.Len()); k > 0 {
+		part := sliceBlock(it.rest, 0, k)
+		it.rest = sliceBlock(it.rest, k, it.rest.Len())
+		it.pos = part.Times[k-1] + 1
+		sr.Times = append(sr.Times, part.Times...)
+		if err := appendBlockValues(&sr.Values, part); err != nil {
+			return true, err
+		}
+	}
+	return sr.Len() >= it.slice, nil
+}
+
+func (it *scanIter) restLen() int {
+	if it.rest == nil {
+		return 0
+	}
+	return it.rest.Len()
+}
+
+// appendBlockValues appends the values of a one-kind block to dst, in
+// dst's own memory.
+func appendBlockValues(dst *protocol.Values, b *chunk.Block) error {
+	vs, err := valuesOf(b)
+	if err != nil {
+		return err
+	}
+	if dst.Type != "" && dst.Type != vs.Type {
+		return fmt.Errorf("values of type %s after %s", vs.Type, dst.Type)
+	}
+	dst.Type = vs.Type
+	dst.Nums = append(dst.Nums, vs.Nums...)
+	dst.Strs = append(dst.Strs, vs.Strs...)
+	dst.Bools = append(dst.Bools, vs.Bools...)
+	return nil
+}
+
+func (it *scanIter) At() protocol.Series { return it.cur }
+func (it *scanIter) Err() error          { return it.err }
+func (it *scanIter) Close() error        { it.fields, it.rest = nil, nil; return nil }

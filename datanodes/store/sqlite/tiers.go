@@ -96,68 +96,11 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 
 var errBadPage = errors.New("malformed rollup page")
 
-// decodePage decodes a page made by encodePage.
+// decodePage decodes a page made by encodePage (see pageDecoder, which
+// readers of many pages use).
 func decodePage(b []byte) ([]bucketCell, error) {
-	r, err := chunk.ReadFrame(b, pageTag)
-	if err != nil {
-		return nil, err
-	}
-	n64 := r.Uvarint()
-	if n64 > pageCells*4 {
-		return nil, errBadPage
-	}
-	n := int(n64)
-	buckets, counts, nums, firsts, lasts := r.Ints(n), r.Ints(n), r.Ints(n), r.Ints(n), r.Ints(n)
-	k64 := r.Uvarint()
-	if k64 > n64 {
-		return nil, errBadPage
-	}
-	k := int(k64)
-	sums, mins, maxs := r.Floats(k), r.Floats(k), r.Floats(k)
-	minTs, maxTs := r.Ints(k), r.Ints(k)
-	lb := r.Bytes()
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	last, err := chunk.Decode(lb)
-	if err != nil {
-		return nil, err
-	}
-	if last.Len() != n {
-		return nil, errBadPage
-	}
-	out := make([]bucketCell, n)
-	var ni, si, bi, j int
-	for i := range out {
-		c := &out[i].cell
-		bkt := buckets[i]
-		out[i].bucket = bkt
-		c.Count, c.Nums = counts[i], nums[i]
-		c.First, c.LastT = bkt+firsts[i], bkt+lasts[i]
-		c.NonNum = c.Count > c.Nums
-		if c.Nums > 0 {
-			if j >= k {
-				return nil, errBadPage
-			}
-			c.Sum, c.Min, c.Max, c.MinT, c.MaxT = sums[j], mins[j], maxs[j], bkt+minTs[j], bkt+maxTs[j]
-			j++
-		}
-		switch last.KindAt(i) {
-		case chunk.Number:
-			c.Last = protocol.Num(last.Nums[ni])
-			ni++
-		case chunk.String:
-			c.Last = protocol.Str(last.Strs[si])
-			si++
-		case chunk.Bool:
-			c.Last = protocol.Bool(last.Bools[bi])
-			bi++
-		}
-	}
-	if j != k {
-		return nil, errBadPage
-	}
-	return out, nil
+	var d pageDecoder
+	return d.decode(nil, b)
 }
 
 // appendValue appends one value to blk's column of its kind.
