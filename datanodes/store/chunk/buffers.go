@@ -61,7 +61,7 @@ func (bs *Buffers) decode(blk *Block, b []byte) error {
 		return err
 	}
 	b = b[:len(b)-4]
-	if b[0] != version {
+	if b[0] != 1 && b[0] != version { // format 1 differs only in the forms DecodeInts reads
 		return fmt.Errorf("unknown chunk version %d", b[0])
 	}
 	b = b[1:]

@@ -293,89 +293,15 @@ func Verify(b []byte) error {
 }
 
 func decode(b []byte) (*Block, error) {
-	if err := Verify(b); err != nil {
-		return nil, err
-	}
-	b = b[:len(b)-4]
-	if b[0] != 1 && b[0] != version {
-		return nil, fmt.Errorf("unknown chunk version %d", b[0])
-	}
-	b = b[1:]
-	var counts [4]uint64
-	for i := range counts {
-		v, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil, errCorrupt
-		}
-		counts[i], b = v, b[k:]
-	}
-	// Every reading costs at least a bit somewhere: bound counts by the
-	// input so a damaged count cannot allocate without limit.
-	n := counts[0]
-	if n > MaxReadings || counts[1]+counts[2]+counts[3] != n {
-		return nil, errCorrupt
-	}
+	// A Buffers of its own: the block shares no memory with anyone.
+	var bs Buffers
 	blk := &Block{}
-	body, b, err := readSection(b)
-	if err != nil {
-		return nil, err
-	}
-	if blk.Times, _, err = DecodeInts(nil, body, int(n)); err != nil {
-		return nil, err
-	}
-	kinds := 0
-	for _, c := range counts[1:] {
-		if c > 0 {
-			kinds++
-		}
-	}
-	if kinds > 1 {
-		if body, b, err = readSection(b); err != nil {
-			return nil, err
-		}
-		if blk.Kinds, err = decodeKinds(body, int(n)); err != nil {
-			return nil, err
-		}
-	}
-	if c := int(counts[1]); c > 0 {
-		if body, b, err = readSection(b); err != nil {
-			return nil, err
-		}
-		if blk.Nums, _, err = DecodeFloats(nil, body, c); err != nil {
-			return nil, err
-		}
-	}
-	if c := int(counts[2]); c > 0 {
-		if body, b, err = readSection(b); err != nil {
-			return nil, err
-		}
-		if blk.Strs, err = decodeStrings(body, c); err != nil {
-			return nil, err
-		}
-	}
-	if c := int(counts[3]); c > 0 {
-		if body, b, err = readSection(b); err != nil {
-			return nil, err
-		}
-		ints, _, err := DecodeInts(nil, body, c)
-		if err != nil {
-			return nil, err
-		}
-		blk.Bools = make([]bool, c)
-		for i, v := range ints {
-			blk.Bools[i] = v != 0
-		}
-	}
-	if len(b) != 0 {
-		return nil, errCorrupt
-	}
-	if err := blk.Check(); err != nil {
+	if err := bs.decode(blk, b); err != nil {
 		return nil, err
 	}
 	return blk, nil
 }
 
-// appendKinds writes kinds as runs: (kind, uvarint length) pairs.
 func appendKinds(b []byte, ks []Kind) []byte {
 	for i := 0; i < len(ks); {
 		j := i

@@ -206,39 +206,9 @@ func DecodeFloats(dst []float64, b []byte, n int) ([]float64, []byte, error) {
 		return out, b[8*n:], nil
 	case floatXOR:
 		return decodeXOR(out, b[1:], n)
-	case floatDecimal:
-		if len(b) < 2 {
-			return nil, nil, errCorrupt
-		}
-		k := int(int8(b[1]))
-		if k < -maxExp || k > maxExp {
-			return nil, nil, errCorrupt
-		}
-		ms, rest, err := DecodeInts(nil, b[2:], n)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, m := range ms {
-			out = append(out, fromDecimal(m, k))
-		}
-		return out, rest, nil
-	case floatNearDec:
-		if len(b) < 2 || b[1] > maxExp {
-			return nil, nil, errCorrupt
-		}
-		k := int(b[1])
-		ms, rest, err := DecodeInts(nil, b[2:], n)
-		if err != nil {
-			return nil, nil, err
-		}
-		corr, rest, err := DecodeInts(nil, rest, n)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, m := range ms {
-			out = append(out, math.Float64frombits(uint64(int64(math.Float64bits(fromDecimal(m, k)))+corr[i])))
-		}
-		return out, rest, nil
+	case floatDecimal, floatNearDec:
+		var bs Buffers // the integer columns are scratch
+		return bs.floats(dst, b, n)
 	}
 	return nil, nil, errCorrupt
 }
