@@ -39,7 +39,7 @@ func openNode(cfg datanodes.Config, dial wampx.Dialer, log *slog.Logger) (*datan
 	}
 	log.Info("data node store", "db", path, "flush_interval", opts.FlushInterval.String(),
 		"retention_raw", opts.Retention.Raw.String(), "retention_minute", opts.Retention.Minute.String(), "retention_hour", opts.Retention.Hour.String(),
-		"max_buffered", opts.MaxBuffered, "spill_dir", cmp.Or(opts.SpillDir, cfg.DataDir))
+		"max_buffered", cmp.Or(opts.MaxBuffered, sqlite.DefaultMaxBuffered), "spill_dir", cmp.Or(opts.SpillDir, cfg.DataDir))
 	return n, st, nil
 }
 
