@@ -1,14 +1,13 @@
 package chunk
 
 import (
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
+	"github.com/telemesh/telemesh/internal/testutil"
 )
 
 // goldenBlocks are the blocks of the golden chunk files: every kind and
@@ -48,20 +47,9 @@ func goldenBlocks() []*Block {
 // each as a uvarint length and the bytes, as that release's Encode wrote
 // them.
 func TestGoldenFormat1(t *testing.T) {
-	path := filepath.Join("testdata", "format1.chunks")
 	blocks := goldenBlocks()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := 0
-	for ; len(b) > 0; i++ {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			t.Fatal("malformed golden file")
-		}
-		c := b[k : k+int(n)]
-		b = b[k+int(n):]
+	recs := testutil.Records(t, filepath.Join("testdata", "format1.chunks"))
+	for i, c := range recs {
 		if c[0] != 1 {
 			t.Fatalf("chunk %d: version %d, want 1", i, c[0])
 		}
@@ -71,8 +59,8 @@ func TestGoldenFormat1(t *testing.T) {
 		}
 		sameBlock(t, blocks[i/2], got)
 	}
-	if i != 2*len(blocks) {
-		t.Fatalf("%d golden chunks, want %d", i, 2*len(blocks))
+	if len(recs) != 2*len(blocks) {
+		t.Fatalf("%d golden chunks, want %d", len(recs), 2*len(blocks))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
 	"github.com/telemesh/telemesh/datanodes/store/chunk"
 	"github.com/telemesh/telemesh/datanodes/store/storetest"
+	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
 )
 
@@ -47,20 +48,10 @@ func goldenPages() [][]bucketCell {
 // release wrote them (testdata/format1.pages: each of goldenPages as a
 // uvarint length and its encodePage bytes).
 func TestGoldenPagesFormat1(t *testing.T) {
-	path := filepath.Join("testdata", "format1.pages")
 	pages := goldenPages()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := 0
-	for ; len(b) > 0; i++ {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			t.Fatal("malformed golden file")
-		}
-		got, err := decodePage(b[k : k+int(n)])
-		b = b[k+int(n):]
+	recs := testutil.Records(t, filepath.Join("testdata", "format1.pages"))
+	for i, rec := range recs {
+		got, err := decodePage(rec)
 		if err != nil {
 			t.Fatalf("page %d: %v", i, err)
 		}
@@ -68,8 +59,8 @@ func TestGoldenPagesFormat1(t *testing.T) {
 			t.Fatalf("page %d differs", i)
 		}
 	}
-	if i != len(pages) {
-		t.Fatalf("%d golden pages, want %d", i, len(pages))
+	if len(recs) != len(pages) {
+		t.Fatalf("%d golden pages, want %d", len(recs), len(pages))
 	}
 }
 
