@@ -58,11 +58,13 @@ func (s *stack) nodeFile(name string, o nodeOpts) (path string, args []string) {
 		o.flush = 200 * time.Millisecond
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: %s\ndrivers:\n  - type: sim\n    interval: %s\n",
-		name, name, o.dataDir, o.flush, o.interval)
+	fmt.Fprintf(&b, "name: %s\ndescription: e2e node %s\ndata_dir: %s\nstore:\n  flush_interval: %s\n",
+		name, name, o.dataDir, o.flush)
 	if o.health != "" {
 		fmt.Fprintf(&b, "health:\n  listen: %s\n", o.health)
 	}
+	// The driver's block comes last: backfill and fields below extend it.
+	fmt.Fprintf(&b, "drivers:\n  - type: sim\n    interval: %s\n", o.interval)
 	if o.backfill != "" {
 		fmt.Fprintf(&b, "    backfill: %s\n", o.backfill)
 	}
