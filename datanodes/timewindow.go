@@ -58,16 +58,26 @@ func (w timeWindow) refuse(fs *fieldState, r protocol.Reading) (bool, error) {
 // it recorded: end, or earlier when readings Emit accepted before this
 // call are still on their way to the store, since the reply's read may
 // not see them.
+//
+// A field's refused span ends just past its latest reading, though: a
+// driver may still be writing history behind the present (a backfill at
+// start), and refusing it would lose it. Such readings, newer than all
+// the field had, land in time the reply called final (docs/protocol.md).
 func (n *Node) markFinal(fields []string, start, end int64) int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	end = min(end, n.queued.earliest())
-	if end <= start {
-		return end
-	}
 	for _, f := range fields {
-		if fs := n.fields[f]; fs != nil {
-			fs.final = fs.final.add(span{start, end})
+		fs := n.fields[f]
+		if fs == nil {
+			continue
+		}
+		e := end
+		if fs.latest != nil && fs.latest.Time < math.MaxInt64 {
+			e = min(e, fs.latest.Time+1)
+		}
+		if e > start {
+			fs.final = fs.final.add(span{start, e})
 		}
 	}
 	return end
