@@ -175,7 +175,7 @@ func TestFinalizedStopsAtQueued(t *testing.T) {
 	s.Declare(driver.Field{Name: "a"})
 	ctx := context.Background()
 	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 90), Value: 41.0})
-	n.write(ctx, <-n.writes) // stored
+	n.write(ctx, <-n.writes)                                              // stored
 	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 85), Value: 42.0}) // late, queued
 
 	get := func() *protocol.DataResult {
