@@ -80,19 +80,31 @@ func (e *env) startHubWith(set func(*Config)) (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// The hub is up once it has reconciled and published hub.ready; a test
+	// going on before would race its reconciliation (and a late hub.ready
+	// of this hub would look like the next one's).
+	c := e.dial()
+	defer c.Close()
+	ready := make(chan struct{}, 1)
+	if err := c.Subscribe(e.names.HubReady(), func(*wamp.Event) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}, nil); err != nil {
+		e.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	e.t.Cleanup(stop)
-	// The hub is up once data_node.add, registered last, answers.
-	c := e.dial()
-	testutil.Eventually(e.t, 10*time.Second, "hub to register", func() bool {
-		_, err := c.Call(context.Background(), e.names.DataNodeAdd(), nil, nil, nil, nil)
-		return protocol.IsKind(wampx.FromCall(e.names, err), protocol.InvalidArgument)
-	})
-	c.Close()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("no hub.ready from the hub")
+	}
 	return stop
 }
 
