@@ -214,7 +214,6 @@ func TestFinalizedDuringBackfill(t *testing.T) {
 	n := movingClockNode(t, &clock, nil)
 	s := n.Sink()
 	s.Declare(driver.Field{Name: "a"})
-	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 10), Value: 1.0}) // the backfill's first batch
 	ctx := context.Background()
 	get := func() *protocol.DataResult {
 		t.Helper()
@@ -228,7 +227,9 @@ func TestFinalizedDuringBackfill(t *testing.T) {
 		}
 		return r
 	}
-	get()
+	get() // before the driver's first batch
+	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 10), Value: 1.0})
+	get() // after it
 	before := n.Stats().SinkErrors
 	for i := 20; i <= 90; i += 10 { // the rest of the backfill
 		s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + float64(i)), Value: float64(i)})

@@ -63,6 +63,7 @@ func (w timeWindow) refuse(fs *fieldState, r protocol.Reading) (bool, error) {
 // driver may still be writing history behind the present (a backfill at
 // start), and refusing it would lose it. Such readings, newer than all
 // the field had, land in time the reply called final (docs/protocol.md).
+// A field with no reading yet in this process gets no span.
 func (n *Node) markFinal(fields []string, start, end int64) int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -72,8 +73,11 @@ func (n *Node) markFinal(fields []string, start, end int64) int64 {
 		if fs == nil {
 			continue
 		}
+		if fs.latest == nil {
+			continue // no reading yet: a driver may be about to write history
+		}
 		e := end
-		if fs.latest != nil && fs.latest.Time < math.MaxInt64 {
+		if fs.latest.Time < math.MaxInt64 {
 			e = min(e, fs.latest.Time+1)
 		}
 		if e > start {
