@@ -85,6 +85,9 @@ func (e *env) startHubWith(set func(*Config)) (stop func()) {
 	// of this hub would look like the next one's).
 	c := e.dial()
 	defer c.Close()
+	// Unsubscribed before the close: the in-process router must not be
+	// sending to a peer that is closing.
+	defer c.Unsubscribe(e.names.HubReady())
 	ready := make(chan struct{}, 1)
 	if err := c.Subscribe(e.names.HubReady(), func(*wamp.Event) {
 		select {
