@@ -85,9 +85,6 @@ func (e *env) startHubWith(set func(*Config)) (stop func()) {
 	// of this hub would look like the next one's).
 	c := e.dial()
 	defer c.Close()
-	// Unsubscribed before the close: the in-process router must not be
-	// sending to a peer that is closing.
-	defer c.Unsubscribe(e.names.HubReady())
 	ready := make(chan struct{}, 1)
 	if err := c.Subscribe(e.names.HubReady(), func(*wamp.Event) {
 		select {
@@ -301,7 +298,24 @@ func TestLeaveRemovesNode(t *testing.T) {
 
 func TestRestartReconciles(t *testing.T) {
 	e := newEnv(t, protocol.DefaultNames())
+	// The first hub must have reconciled (published hub.ready) before the
+	// test goes on: a late hub.ready of it would look like the restarted
+	// hub's. The watcher subscribes before it starts and stays open.
+	first := make(chan struct{}, 1)
+	if err := e.dial().Subscribe(e.names.HubReady(), func(*wamp.Event) {
+		select {
+		case first <- struct{}{}:
+		default:
+		}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
 	stop := e.startHub()
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no hub.ready from the first hub")
+	}
 
 	// quiet never re-announces (like a sisock node); chatty re-announces on
 	// hub.ready.
