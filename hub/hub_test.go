@@ -506,4 +506,8 @@ func TestStaleHolderReplaced(t *testing.T) {
 	if n, _ := e.find(c, "gamma"); n.Session != uint64(c.ID()) || n.Description != "new" {
 		t.Errorf("listed %+v", n)
 	}
+	// Leave before the watcher closes: the in-process router must not be
+	// sending gamma's departure to a peer that is closing.
+	c.Close()
+	testutil.Eventually(t, 10*time.Second, "gamma's departure", func() bool { return w.has("-gamma") })
 }
