@@ -178,18 +178,7 @@ func TestFinalizedStopsAtQueued(t *testing.T) {
 	n.write(ctx, <-n.writes)                                              // stored
 	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 85), Value: 42.0}) // late, queued
 
-	get := func() *protocol.DataResult {
-		t.Helper()
-		res, err := n.getData(ctx, wamp.List{wamp.List{"a"}, t0, t0 + 100}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := protocol.DecodeDataResult(res[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	get := func() *protocol.DataResult { return getA(t, n) }
 	r := get()
 	if fin := *r.Timeline["a"].FinalizedUntil; r.Data["a"].Len() == 1 && fin > t0+85 {
 		t.Fatalf("reply without the queued reading at %d says final until %v", t0+85, fin)
@@ -214,19 +203,7 @@ func TestFinalizedDuringBackfill(t *testing.T) {
 	n := movingClockNode(t, &clock, nil)
 	s := n.Sink()
 	s.Declare(driver.Field{Name: "a"})
-	ctx := context.Background()
-	get := func() *protocol.DataResult {
-		t.Helper()
-		res, err := n.getData(ctx, wamp.List{wamp.List{"a"}, t0, t0 + 100}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := protocol.DecodeDataResult(res[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	get := func() *protocol.DataResult { return getA(t, n) }
 	get() // before the driver's first batch
 	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 10), Value: 1.0})
 	get() // after it
@@ -244,4 +221,18 @@ func TestFinalizedDuringBackfill(t *testing.T) {
 	if r := get(); r.Data["a"].Len() != 9 {
 		t.Errorf("%d readings after the backfill, want 9", r.Data["a"].Len())
 	}
+}
+
+// getA is n's get_data reply for field a over [t0, t0+100).
+func getA(t *testing.T, n *Node) *protocol.DataResult {
+	t.Helper()
+	res, err := n.getData(context.Background(), wamp.List{wamp.List{"a"}, t0, t0 + 100}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := protocol.DecodeDataResult(res[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
