@@ -197,14 +197,8 @@ func TestBucketedProgressiveReadsOnce(t *testing.T) {
 					}
 
 					// Progressive: slices of whole buckets, each read once.
-					var got protocol.DataResult
 					replies := 0
-					add := func(res any) {
-						t.Helper()
-						part, err := protocol.DecodeDataResult(jsonRoundTrip(t, res))
-						if err != nil {
-							t.Fatal(err)
-						}
+					got := progressiveAnswer(t, small, args, kw, func(part *protocol.DataResult) {
 						pts := 0
 						for _, vs := range part.Data {
 							pts += vs.Len()
@@ -218,42 +212,12 @@ func TestBucketedProgressiveReadsOnce(t *testing.T) {
 							}
 						}
 						replies++
-						if err := got.Append(part); err != nil {
-							t.Fatal(err)
-						}
-					}
-					res, err := small.getData(ctx, args, kw, func(l wamp.List) error { add(l[0]); return nil })
-					if err != nil {
-						t.Fatal(err)
-					}
-					add(res[0])
+					})
 					checkReadOnce(t, cs.take(), q)
 					if replies < 2 {
 						t.Errorf("%d replies for up to %d points at %d a reply", replies, bound, limit)
 					}
-
-					want, err := big.getData(ctx, args, kw, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					w, err := protocol.DecodeDataResult(jsonRoundTrip(t, want[0]))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(w.Data) == 0 {
-						t.Fatal("reference answer is empty")
-					}
-					for f, vs := range w.Data {
-						if !reflect.DeepEqual(got.Data[f], vs) {
-							t.Errorf("field %s sliced:\n%v\nwant (one query):\n%v", f, got.Data[f], vs)
-						}
-						if tl := f; !reflect.DeepEqual(got.Timeline[tl].T, w.Timeline[tl].T) {
-							t.Errorf("timeline %s sliced:\n%v\nwant (one query):\n%v", tl, got.Timeline[tl].T, w.Timeline[tl].T)
-						}
-					}
-					if len(got.Data) != len(w.Data) {
-						t.Errorf("sliced answer has fields %v, want %v", slices.Sorted(maps.Keys(got.Data)), slices.Sorted(maps.Keys(w.Data)))
-					}
+					sameAnswer(t, got, oneAnswer(t, big, args, kw))
 				})
 			}
 		}
@@ -372,5 +336,102 @@ func TestBucketedSlicesFinalized(t *testing.T) {
 	s.Emit(protocol.Reading{Field: "a", Time: sec(t0 + 499.5), Value: 8.0}) // after the claims: taken
 	if got := n.Stats().SinkErrors - before; got != 1 {
 		t.Errorf("%d readings refused, want 1 (the one inside the finalized span)", got)
+	}
+}
+
+// TestBucketedSlicesCancel: a caller gone after the first reply stops the
+// reads: the answer ends with the context's error and reads no further.
+func TestBucketedSlicesCancel(t *testing.T) {
+	cs := &countingStore{Store: bucketedStores(t)["sqlite"]}
+	n := storeNode(t, cs, 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	replies, before := 0, 0
+	_, err := n.getData(ctx, wamp.List{[]string{"f0"}, t0, t0 + 1000}, wamp.Dict{"min_stride": 1}, func(wamp.List) error {
+		replies++
+		before = len(cs.take())
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("after a cancel: %v, want %v", err, context.Canceled)
+	}
+	if after := len(cs.take()); replies != 1 || before == 0 || after != 0 {
+		t.Errorf("%d replies, %d reads before the cancel and %d after; want 1, some and none", replies, before, after)
+	}
+}
+
+// TestBucketedFineGrid: a bucket grid far finer than the data (a
+// min_stride of 0.1 ms on readings 1.5 s apart) would take about 100,000
+// bound-sized slices, nearly all empty: it is sliced by the store's count
+// instead, in a few reads, and still equals one query's answer.
+func TestBucketedFineGrid(t *testing.T) {
+	st := bucketedStores(t)["sqlite"]
+	cs := &countingStore{Store: st}
+	small, big := storeNode(t, cs, 4096), storeNode(t, st, 1<<30)
+	args, kw := wamp.List{[]string{"f0"}, t0, t0 + 1000}, wamp.Dict{"min_stride": 0.0001}
+	got := progressiveAnswer(t, small, args, kw, func(*protocol.DataResult) {})
+	if r := cs.take(); len(r) > 20 {
+		t.Errorf("%d store reads, want a few", len(r))
+	}
+	sameAnswer(t, got, oneAnswer(t, big, args, kw))
+}
+
+// progressiveAnswer is n's get_data answer with receive_progress, every
+// reply (through JSON, as a caller gets it) passed to each and all put
+// together.
+func progressiveAnswer(t *testing.T, n *Node, args wamp.List, kw wamp.Dict, each func(*protocol.DataResult)) *protocol.DataResult {
+	t.Helper()
+	var all protocol.DataResult
+	add := func(res any) {
+		t.Helper()
+		part, err := protocol.DecodeDataResult(jsonRoundTrip(t, res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		each(part)
+		if err := all.Append(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := n.getData(context.Background(), args, kw, func(l wamp.List) error { add(l[0]); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(res[0])
+	return &all
+}
+
+// oneAnswer is n's get_data answer in one reply.
+func oneAnswer(t *testing.T, n *Node, args wamp.List, kw wamp.Dict) *protocol.DataResult {
+	t.Helper()
+	res, err := n.getData(context.Background(), args, kw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := protocol.DecodeDataResult(jsonRoundTrip(t, res[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Data) == 0 {
+		t.Fatal("reference answer is empty")
+	}
+	return r
+}
+
+// sameAnswer checks that a sliced answer equals the one-reply answer: the
+// same fields, values and times (each field on its own timeline).
+func sameAnswer(t *testing.T, got, want *protocol.DataResult) {
+	t.Helper()
+	for f, vs := range want.Data {
+		if !reflect.DeepEqual(got.Data[f], vs) {
+			t.Errorf("field %s sliced:\n%v\nwant (one reply):\n%v", f, got.Data[f], vs)
+		}
+		if !reflect.DeepEqual(got.Timeline[f].T, want.Timeline[f].T) {
+			t.Errorf("timeline %s sliced:\n%v\nwant (one reply):\n%v", f, got.Timeline[f].T, want.Timeline[f].T)
+		}
+	}
+	if len(got.Data) != len(want.Data) {
+		t.Errorf("sliced answer has fields %v, want %v", slices.Sorted(maps.Keys(got.Data)), slices.Sorted(maps.Keys(want.Data)))
 	}
 }
