@@ -216,18 +216,18 @@ func (n *Node) counted(ctx context.Context, progress func(wamp.List) error, q re
 	}
 	points := pointsOf(err)
 	if progress == nil {
-		return nil, n.tooMuchData(points, "", limit)
+		return nil, n.tooMuchData(points, limit)
 	}
 	return n.progressive(ctx, progress, q, limit, points)
 }
 
 // tooMuchData is the error for an answer of points points over the
-// limit; upTo says how the figure is meant ("" when exact).
-func (n *Node) tooMuchData(points int64, upTo string, limit int) error {
+// limit.
+func (n *Node) tooMuchData(points int64, limit int) error {
 	return &protocol.Error{
 		Kind: protocol.TooMuchData,
-		Message: fmt.Sprintf("get_data result of %s%d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
-			upTo, points, limit, n.cfg.MaxReplyBytes),
+		Message: fmt.Sprintf("get_data result of %d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
+			points, limit, n.cfg.MaxReplyBytes),
 		Details: map[string]any{"points": points, "limit": limit, "hint": "pass max_points or call with receive_progress"},
 	}
 }
@@ -242,9 +242,10 @@ const maxSliceReads = 4096
 // bucketed answers a bucketed q. Its size is bounded before anything is
 // read: at most downsample.PerBucket points per bucket and field, for
 // every bucket meeting [q.start, q.end). An answer whose bound fits the
-// limit is one store read. One over it is refused with that bound, reading
-// nothing, or, with progress, answered in slices of whole buckets each
-// read once (slices).
+// limit is one store read. One over it is, without progress, one read
+// too, answered or refused with its size as any answer is (counted); with
+// progress it is answered in slices of whole buckets each read once
+// (slices).
 func (n *Node) bucketed(ctx context.Context, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
 	nf := 0
 	for i, f := range q.fields {
@@ -267,7 +268,9 @@ func (n *Node) bucketed(ctx context.Context, progress func(wamp.List) error, q r
 		return wamp.List{n.result(series, fin)}, nil
 	}
 	if progress == nil {
-		return nil, n.tooMuchData(bound, "up to ", limit)
+		// One read, as a sisock-era caller expects: empty buckets give
+		// no points, so an answer whose bound is over the limit may fit.
+		return n.counted(ctx, nil, q, limit)
 	}
 	k := int64(limit) / per // buckets a reply holds for sure
 	if k == 0 {
