@@ -193,9 +193,19 @@ func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progre
 	if q.end == q.start || len(q.fields) == 0 {
 		return wamp.List{n.result(nil, nil)}, nil
 	}
-	if sc, ok := n.st.(store.Scanner); ok && progress != nil && q.bucket == 0 {
+	if q.bucket > 0 {
+		return n.bucketed(ctx, progress, q, limit)
+	}
+	if sc, ok := n.st.(store.Scanner); ok && progress != nil {
 		return n.stream(ctx, sc, progress, q, limit)
 	}
+	return n.counted(ctx, progress, q, limit)
+}
+
+// counted answers q with one query under the limit and, when the store
+// reports more points than that, refuses it or, with progress, answers it
+// in slices sized from the store's count (progressive).
+func (n *Node) counted(ctx context.Context, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
 	fin := n.finalized(q, q.start, q.end)
 	series, err := n.query(ctx, q, q.start, q.end, limit)
 	if err == nil {
@@ -206,19 +216,137 @@ func (n *Node) getData(ctx context.Context, args wamp.List, kw wamp.Dict, progre
 	}
 	points := pointsOf(err)
 	if progress == nil {
-		return nil, &protocol.Error{
-			Kind: protocol.TooMuchData,
-			Message: fmt.Sprintf("get_data result of %d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
-				points, limit, n.cfg.MaxReplyBytes),
-			Details: map[string]any{"points": points, "limit": limit, "hint": "pass max_points or call with receive_progress"},
-		}
+		return nil, n.tooMuchData(points, limit)
 	}
 	return n.progressive(ctx, progress, q, limit, points)
 }
 
+// tooMuchData is the error for an answer of points points over the
+// limit.
+func (n *Node) tooMuchData(points int64, limit int) error {
+	return &protocol.Error{
+		Kind: protocol.TooMuchData,
+		Message: fmt.Sprintf("get_data result of %d points exceeds the reply limit of %d points (%d bytes); pass max_points or call with receive_progress",
+			points, limit, n.cfg.MaxReplyBytes),
+		Details: map[string]any{"points": points, "limit": limit, "hint": "pass max_points or call with receive_progress"},
+	}
+}
+
+// maxSliceReads bounds the store reads of a bucketed answer sliced by its
+// bound. Past it the bucket grid is so much finer than the reply limit
+// (a min_stride far below the sampling interval, or sparse data) that most
+// slices would be empty, and the answer is sliced by the store's count
+// instead (counted).
+const maxSliceReads = 4096
+
+// bucketed answers a bucketed q. Its size is bounded before anything is
+// read: at most downsample.PerBucket points per bucket and field, for
+// every bucket meeting [q.start, q.end). An answer whose bound fits the
+// limit is one store read. One over it is, without progress, one read
+// too, answered or refused with its size as any answer is (counted); with
+// progress it is answered in slices of whole buckets each read once
+// (slices).
+func (n *Node) bucketed(ctx context.Context, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
+	nf := 0
+	for i, f := range q.fields {
+		if !slices.Contains(q.fields[:i], f) {
+			nf++
+		}
+	}
+	per := downsample.PerBucket(q.agg) * int64(nf) // points a bucket yields at most, all fields
+	nb := downsample.Buckets(q.start, q.end, q.bucket)
+	bound := int64(math.MaxInt64) // saturated: still an upper bound
+	if nb <= math.MaxInt64/per {
+		bound = nb * per
+	}
+	if bound <= int64(limit) {
+		fin := n.finalized(q, q.start, q.end)
+		series, err := n.query(ctx, q, q.start, q.end, limit)
+		if err != nil {
+			return nil, err
+		}
+		return wamp.List{n.result(series, fin)}, nil
+	}
+	if progress == nil {
+		// One read, as a sisock-era caller expects: empty buckets give
+		// no points, so an answer whose bound is over the limit may fit.
+		return n.counted(ctx, nil, q, limit)
+	}
+	k := int64(limit) / per // buckets a reply holds for sure
+	if k == 0 {
+		return nil, protocol.Errorf(protocol.TooMuchData,
+			"one bucket of get_data yields up to %d points (%d fields), more than the reply limit of %d points; request fewer fields", per, nf, limit)
+	}
+	if (nb-1)/k+1 > maxSliceReads {
+		return n.counted(ctx, progress, q, limit)
+	}
+	return n.slices(ctx, progress, q, limit, per, k)
+}
+
+// slices sends a bucketed q whose bound exceeds the limit as progressive
+// results and returns the last as the result. Each store read covers
+// consecutive whole buckets, from where the last one ended, as many as the
+// room left in the reply holds at per points a bucket, so no reply can
+// exceed limit and nothing is read twice or counted first. Reads that
+// yield fewer points than their bound (empty buckets) share a reply until
+// the room left is under a quarter of k, the buckets of a full reply.
+func (n *Node) slices(ctx context.Context, progress func(wamp.List) error, q request, limit int, per, k int64) (wamp.List, error) {
+	var pend []protocol.Series // read, not sent yet
+	points := 0
+	// The reply's finalized_until: the least its reads claimed, each
+	// claim made before its read (see finalized).
+	claim := math.Inf(1)
+	fin := func(string) *float64 { v := claim; return &v }
+	for cur := q.start; ; {
+		room := (int64(limit) - int64(points)) / per
+		if room < max(k/4, 1) {
+			if err := progress(wamp.List{n.result(pend, fin)}); err != nil {
+				return nil, err
+			}
+			pend, points, claim, room = nil, 0, math.Inf(1), k
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		stop := q.end
+		if downsample.Buckets(cur, q.end, q.bucket) > room {
+			stop = downsample.Start(cur, q.bucket) + room*q.bucket
+		}
+		f := n.finalized(q, cur, stop)
+		series, err := n.query(ctx, q, cur, stop, limit)
+		if err != nil {
+			return nil, err
+		}
+		claim = min(claim, *f(""))
+		for _, s := range series {
+			points += s.Len()
+			i := slices.IndexFunc(pend, func(p protocol.Series) bool { return p.Field == s.Field })
+			if i < 0 {
+				// Clipped: a later read's points are appended to a copy,
+				// never into the memory the store returned.
+				s.Times = slices.Clip(s.Times)
+				v := &s.Values
+				v.Nums, v.Strs, v.Bools, v.Missing = slices.Clip(v.Nums), slices.Clip(v.Strs), slices.Clip(v.Bools), slices.Clip(v.Missing)
+				pend = append(pend, s)
+				continue
+			}
+			pend[i].Times = append(pend[i].Times, s.Times...)
+			if err := pend[i].Values.Concat(s.Values); err != nil {
+				return nil, fmt.Errorf("field %s: %w", s.Field, err)
+			}
+		}
+		if stop == q.end {
+			return wamp.List{n.result(pend, fin)}, nil
+		}
+		cur = stop
+	}
+}
+
 // progressive sends consecutive slices of [q.start, q.end), each under the
 // limit, as progressive results, and returns the last slice as the final
-// result. Slice boundaries fall on bucket boundaries so no bucket is split.
+// result: the slices are sized from points, the answer's size the store
+// counted, and a slice the store finds over the limit is halved and read
+// again. Slice boundaries fall on bucket boundaries so no bucket is split.
 func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, q request, limit int, points int64) (wamp.List, error) {
 	align := max(q.bucket, 1000) // a microsecond, the wire's resolution, when raw
 	span := q.end - q.start

@@ -18,10 +18,7 @@ import (
 func Width(start, end int64, stride float64, maxPoints int64, agg string) int64 {
 	w := int64(math.Ceil(stride * 1e9))
 	if maxPoints > 0 && end > start {
-		per := int64(1)
-		if agg == protocol.AggMinMax {
-			per = 2
-		}
+		per := PerBucket(agg)
 		bw := budgetWidth(start, end, maxPoints/per)
 		if maxPoints/per >= 2 {
 			bw = Snap(bw) // tier-aligned; see docs/protocol.md
@@ -29,6 +26,25 @@ func Width(start, end int64, stride float64, maxPoints int64, agg string) int64 
 		w = max(w, bw)
 	}
 	return max(w, 0)
+}
+
+// PerBucket is the most points one bucket yields under agg: two for
+// minmax (the minimum and the maximum), else one.
+func PerBucket(agg string) int64 {
+	if agg == protocol.AggMinMax {
+		return 2
+	}
+	return 1
+}
+
+// Buckets returns how many buckets of width w > 0, aligned to multiples
+// of w, meet [start, end): 0 for an empty range. Start must be at least
+// math.MinInt64 + w.
+func Buckets(start, end, w int64) int64 {
+	if end <= start {
+		return 0
+	}
+	return (Start(end-1, w)-Start(start, w))/w + 1
 }
 
 // budgetWidth is a narrow width whose aligned buckets meeting

@@ -1,6 +1,7 @@
 package downsample
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -67,5 +68,25 @@ func TestWidthSnapsToTiers(t *testing.T) {
 	// min_stride is kept as given.
 	if w := Width(end-day, end, 86.4, 0, protocol.AggMean); w != 86400000000 {
 		t.Errorf("min_stride 86.4: width %d", w)
+	}
+}
+
+// TestBuckets: the buckets a range meets, counted from aligned bucket
+// starts, also for ranges not aligned to them.
+func TestBuckets(t *testing.T) {
+	for _, c := range []struct{ start, end, w, want int64 }{
+		{0, 0, 10, 0},
+		{5, 5, 10, 0},
+		{0, 10, 10, 1},
+		{0, 11, 10, 2},
+		{9, 11, 10, 2},
+		{10, 20, 10, 1},
+		{3, 997, 7, 143}, // buckets 0 to 994
+		{-5, 5, 10, 2},
+		{0, math.MaxInt64, math.MaxInt64, 1},
+	} {
+		if got := Buckets(c.start, c.end, c.w); got != c.want {
+			t.Errorf("Buckets(%d, %d, %d) = %d, want %d", c.start, c.end, c.w, got, c.want)
+		}
 	}
 }
