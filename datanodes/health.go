@@ -116,6 +116,7 @@ func (n *Node) HealthHandler() http.Handler {
 		if ws, ok := n.writeStats(); ok {
 			writeStoreMetrics(w, ws)
 		}
+		n.writeMemoryMetrics(w)
 	})
 	return mux
 }

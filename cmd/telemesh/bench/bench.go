@@ -35,6 +35,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
 	"github.com/telemesh/telemesh/hub"
+	"github.com/telemesh/telemesh/internal/procstat"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
 	"github.com/telemesh/telemesh/wampx"
@@ -268,7 +269,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	add("memory after ingest (Go heap in use)", float64(mem.HeapInuse)/(1<<20), "MiB", fmt.Sprintf("whole process: router, hub and node; Go sys %.0f MiB", float64(mem.Sys)/(1<<20)))
-	if rss, _ := procMemMiB("/proc/self/status"); rss > 0 {
+	if rss := procstat.MiB(procstat.Read(0).RSS); rss > 0 {
 		add("memory after ingest (resident)", rss, "MiB", "whole process, including SQLite's C heap and page cache")
 	}
 
@@ -360,7 +361,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		add(q.name, ms(e2e), "ms", note)
 	}
-	if rss, peak := procMemMiB("/proc/self/status"); rss > 0 {
+	if m := procstat.Read(0); m.RSS > 0 {
+		rss, peak := procstat.MiB(m.RSS), procstat.MiB(m.Peak)
 		note := fmt.Sprintf("whole process (node, router, hub); peak %.1f MiB", peak)
 		if peakReset {
 			note = "whole process (node, router, hub)"
@@ -407,9 +409,9 @@ func goMemory() string {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
-	st := procStatusMiB("/proc/self/status")
+	st := procstat.Read(0)
 	return fmt.Sprintf("anonymous %.1f MiB (Go heap in use %.1f MiB, Go memory held besides %.1f MiB), file-backed %.1f MiB (the binary's text)",
-		st["RssAnon"], mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse), st["RssFile"])
+		procstat.MiB(st.Anon), mib(m.HeapInuse), mib(m.Sys-m.HeapReleased-m.HeapInuse), procstat.MiB(st.File))
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/datanodes/store/benchdata"
+	"github.com/telemesh/telemesh/internal/procstat"
 )
 
 // vmServer is a VictoriaMetrics single-node server started for the
@@ -91,7 +92,8 @@ func (v *vmServer) cpu() time.Duration {
 
 // rss returns the server's resident and peak memory in MiB.
 func (v *vmServer) rss() (float64, float64) {
-	return procMemMiB(fmt.Sprintf("/proc/%d/status", v.cmd.Process.Pid))
+	m := procstat.Read(v.cmd.Process.Pid)
+	return procstat.MiB(m.RSS), procstat.MiB(m.Peak)
 }
 
 // importSeconds posts the readings of every field in [first, first+n) seconds.
@@ -245,28 +247,4 @@ func (v *vmServer) getJSON(ctx context.Context, path string, out any) error {
 	}
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-// procMemMiB reads VmRSS and VmHWM from a /proc status file.
-func procMemMiB(path string) (rss, peak float64) {
-	m := procStatusMiB(path)
-	return m["VmRSS"], m["VmHWM"]
-}
-
-// procStatusMiB returns the sizes a /proc/<pid>/status file gives in kB,
-// in MiB, by name (VmRSS, VmHWM, RssAnon, RssFile, ...).
-func procStatusMiB(path string) map[string]float64 {
-	out := map[string]float64{}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return out
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 3 && f[2] == "kB" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			out[strings.TrimSuffix(f[0], ":")] = kb / 1024
-		}
-	}
-	return out
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/consumers"
+	"github.com/telemesh/telemesh/internal/procstat"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -150,21 +150,7 @@ func terminateAll(names []string, procs map[string]*proc, timeout time.Duration)
 }
 
 // rssKB is the resident set size of process pid in KiB (0 once it is gone).
-func rssKB(pid int) int {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
+func rssKB(pid int) int { return int(procstat.Read(pid).RSS >> 10) }
 
 // metrics scrapes a Prometheus text endpoint into series -> value, the
 // series written as in the text ("name{label=\"v\"}").

@@ -35,8 +35,7 @@ func (bs *Buffers) section(b []byte) (body, rest []byte, err error) {
 	if bs.nz == len(bs.zstd) {
 		bs.zstd = append(bs.zstd, nil)
 	}
-	_, dec := codecs()
-	out, err := dec.DecodeAll(body, bs.zstd[bs.nz][:0])
+	out, err := decoder().DecodeAll(body, bs.zstd[bs.nz][:0])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errCorrupt, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -143,28 +144,25 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	zonce sync.Once
-	zenc  *zstd.Encoder // for chunks: their literals need entropy coding
 	zfast *zstd.Encoder // for frames: small, mostly matches or nothing
 	zdec  *zstd.Decoder
+	// zenc holds the encoder for chunks, whose literals need entropy
+	// coding (see idleEncoder).
+	zenc = idleEncoder{idle: 30 * time.Second}
 )
 
 // maxDecoded bounds what one zstd section may expand to, so a damaged
 // length cannot make Decode allocate without limit.
 const maxDecoded = 64 << 20
 
-func codecs() (*zstd.Encoder, *zstd.Decoder) {
+func decoder() *zstd.Decoder {
 	codecsOnce()
-	return zenc, zdec
+	return zdec
 }
 
 func codecsOnce() {
 	zonce.Do(func() {
 		var err error
-		zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
-		if err != nil {
-			panic(err) // only bad options fail
-		}
 		// On a rollup page's 1–2 KB, the fastest level compresses what
 		// the better one does (matches in step-like columns; the Rice-coded
 		// noise is beyond both) in a twentieth of the time.
@@ -184,13 +182,75 @@ func codecsOnce() {
 // appendSection appends body as a section: a flags byte, a uvarint length
 // and the bytes, compressed with zstd when that saves an eighth or more.
 func appendSection(b, body []byte, o Options) []byte {
-	codecsOnce()
-	return appendSectionWith(b, body, o, zenc)
+	if o.Fast || len(body) < minZstd {
+		return appendSectionWith(b, body, o, nil)
+	}
+	enc := zenc.get()
+	defer zenc.put(enc)
+	return appendSectionWith(b, body, o, enc)
 }
+
+// idleEncoder keeps one zstd encoder at the level that codes chunks best
+// while it is in use and drops it after idle without use: that level
+// keeps 4 MB of match tables, which a node sealing a chunk a quarter of
+// an hour would otherwise hold for good, and a backfill sealing many a
+// second would otherwise allocate again and again.
+type idleEncoder struct {
+	idle  time.Duration
+	mu    sync.Mutex
+	enc   *zstd.Encoder // nil while lent out or dropped
+	used  time.Time     // when enc was last put back
+	timer *time.Timer   // drops enc once idle
+}
+
+// get returns the kept encoder, or a new one when it is lent out (to a
+// concurrent store) or was dropped.
+func (e *idleEncoder) get() *zstd.Encoder {
+	e.mu.Lock()
+	enc := e.enc
+	e.enc = nil
+	e.mu.Unlock()
+	if enc != nil {
+		return enc
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
+	if err != nil {
+		panic(err) // only bad options fail
+	}
+	return enc
+}
+
+// put keeps enc for the next get, unless another is kept already.
+func (e *idleEncoder) put(enc *zstd.Encoder) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc != nil {
+		return
+	}
+	e.enc, e.used = enc, time.Now()
+	if e.timer == nil {
+		e.timer = time.AfterFunc(e.idle, e.drop)
+	} else {
+		e.timer.Reset(e.idle)
+	}
+}
+
+// drop lets the collector have the kept encoder once it has been idle.
+func (e *idleEncoder) drop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc != nil && time.Since(e.used) >= e.idle {
+		e.enc = nil
+	}
+}
+
+// minZstd is the smallest section body worth trying zstd on.
+const minZstd = 64
 
 // appendSectionWith is appendSection with the zstd encoder enc.
 func appendSectionWith(b, body []byte, o Options, enc *zstd.Encoder) []byte {
-	if !o.Fast && len(body) >= 64 {
+	if !o.Fast && len(body) >= minZstd {
 		z := enc.EncodeAll(body, nil)
 		if len(z) < len(body)-len(body)/8 {
 			b = append(b, zstdd)
@@ -219,8 +279,7 @@ func readSection(b []byte) (body, rest []byte, err error) {
 	case plain:
 		return body, rest, nil
 	case zstdd:
-		_, dec := codecs()
-		out, err := dec.DecodeAll(body, nil)
+		out, err := decoder().DecodeAll(body, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", errCorrupt, err)
 		}
