@@ -70,6 +70,7 @@ func TestMigrateFromSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	<-s.mig.done
 	for _, want := range []string{fmt.Sprintf("migrating store to schema %d", SchemaVersion), "field=a", "done=\"3/3 fields",
 		fmt.Sprintf("migrated store to schema %d", SchemaVersion)} {
 		if !strings.Contains(logs.String(), want) {

@@ -91,28 +91,40 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		for src, c := range cutoffs {
-			if c == math.MinInt64 {
-				continue
-			}
-			if _, err := tx.Exec(`INSERT INTO horizons (source, from_ts) VALUES (?, ?)
-				ON CONFLICT (source) DO UPDATE SET from_ts = max(from_ts, excluded.from_ts)`, src, c); err != nil {
-				return fmt.Errorf("record horizon: %w", err)
-			}
-		}
-		return nil
+		return recordHorizons(tx, cutoffs)
 	})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for src, c := range cutoffs {
-		s.horizons[src] = max(s.horizons[src], c)
-	}
+	s.raiseHorizons(cutoffs)
 	s.mu.Unlock()
 	clear(s.heads)
 	s.log.Debug("pruned store", "readings and cells", deleted)
 	return nil
+}
+
+// recordHorizons raises the stored horizon of each source to hs[source]
+// (math.MinInt64: unchanged).
+func recordHorizons(tx *sql.Tx, hs []int64) error {
+	for src, h := range hs {
+		if h == math.MinInt64 {
+			continue
+		}
+		if _, err := tx.Exec(`INSERT INTO horizons (source, from_ts) VALUES (?, ?)
+			ON CONFLICT (source) DO UPDATE SET from_ts = max(from_ts, excluded.from_ts)`, src, h); err != nil {
+			return fmt.Errorf("record horizon: %w", err)
+		}
+	}
+	return nil
+}
+
+// raiseHorizons raises the horizons in memory as recordHorizons did in
+// the database. The caller holds mu.
+func (s *Store) raiseHorizons(hs []int64) {
+	for src, h := range hs {
+		s.horizons[src] = max(s.horizons[src], h)
+	}
 }
 
 func seriesIDs(tx *sql.Tx) ([]int64, error) {
