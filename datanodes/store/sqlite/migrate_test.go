@@ -49,7 +49,14 @@ func v1Readings() []protocol.Reading {
 	return append(rs, protocol.Reading{Field: "a", Time: t0 + 35*3600e9 + 5e9, Value: 99.5}, protocol.Reading{Field: "a", Time: t0 + 35*3600e9, Value: -1.25})
 }
 
-func copyFile(t *testing.T, from, to string) {
+// waitMigrated waits for the end of s's migration, if it has one.
+func waitMigrated(s *Store) {
+	if s.mig != nil {
+		<-s.mig.done
+	}
+}
+
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
