@@ -107,7 +107,8 @@ func TestNodeServesWhileMigrating(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	// Closed after the node stops (cleanups run last first).
+	t.Cleanup(func() { st.Close() })
 	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
 	e := startNodeOn(t, url, st, func(c *Config) {
 		c.Drivers = []DriverConfig{{Type: "sim", Block: []byte("interval: 10ms\nseed: 3\n")}}
