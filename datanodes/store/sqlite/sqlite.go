@@ -277,7 +277,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens or creates the store in the file at path and starts its
-// flusher. logger may be nil. It refuses, with one line naming the file
+// flusher and, on a database of schema 1, its migration, which runs in the
+// background (see Migration). logger may be nil. It refuses, with one line naming the file
 // and the problem, a directory or file it cannot write, a file that is not
 // a sound SQLite database and a schema newer than SchemaVersion.
 func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
@@ -669,8 +670,9 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 	return out, nil
 }
 
-// Close implements store.Store: it stops the flusher, commits what is
-// buffered and closes the database. If that commit fails, the buffer goes
+// Close implements store.Store: it stops the migration if one runs (the
+// field under way is rolled back; the next open resumes), stops the
+// flusher, commits what is buffered and closes the database. If that commit fails, the buffer goes
 // to a spill file, written at the next open; if that fails too, the log
 // and the error say exactly which readings are lost. Later calls do
 // nothing.
