@@ -91,14 +91,24 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		return recordHorizons(tx, cutoffs)
+		if err := recordHorizons(tx, cutoffs); err != nil {
+			return err
+		}
+		// Raised before the commit: a query that planned on the old
+		// horizons would read the sources pruned and answer without
+		// their readings. One planned on the new ones before the commit
+		// reads what the pruned state would.
+		s.mu.Lock()
+		s.raiseHorizons(cutoffs)
+		s.mu.Unlock()
+		return nil
 	})
+	if s.o.pruneHook != nil {
+		s.o.pruneHook()
+	}
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.raiseHorizons(cutoffs)
-	s.mu.Unlock()
 	clear(s.heads)
 	s.log.Debug("pruned store", "readings and cells", deleted)
 	return nil

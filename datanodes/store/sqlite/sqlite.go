@@ -112,6 +112,9 @@ type Options struct {
 	// migrateHook, when set, is called by the migration before each field
 	// (readings 0) and after each block of a field it writes (tests).
 	migrateHook func(ctx context.Context, field string, readings int64)
+	// pruneHook, when set, is called by Prune once its transaction ended
+	// (tests).
+	pruneHook func()
 }
 
 // Retention is how long readings and each rollup tier are kept; 0 keeps
