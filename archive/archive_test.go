@@ -36,9 +36,9 @@ func TestArchiveEqualsGetData(t *testing.T) {
 	slow := simNode{name: "slow", dir: dir, fields: 2, interval: time.Second, backfill: "30m"}
 	rt, cl, _ := deployment(t, fast, slow)
 
-	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
+	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.URL())
 	late := simNode{name: "late", dir: dir, fields: 1, interval: 200 * time.Millisecond, backfill: "0"}
-	late.start(t, rt.url())
+	late.start(t, rt.URL())
 	time.Sleep(2 * time.Second) // live readings too
 	end := now()
 	for _, n := range []simNode{fast, slow, late} {
@@ -81,7 +81,7 @@ func TestSinkOutage(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t), "pg": sinktest.Postgres(t)}
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 3, interval: 100 * time.Millisecond, backfill: "10s"}
 	rt, cl, _ := deployment(t, n)
-	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
+	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.URL())
 	testutil.Eventually(t, 30*time.Second, "archiving started", func() bool { return cursorOf(a.Status(), "vm", "n1") > 0 })
 
 	engines["vm"].Stop()
@@ -109,7 +109,7 @@ func TestKillArchiver(t *testing.T) {
 	addr := "127.0.0.1:" + itoa(testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
 
-	c := startChild(t, file, rt.url(), addr)
+	c := startChild(t, file, rt.URL(), addr)
 	testutil.Eventually(t, 60*time.Second, "the archiver in the middle of catching up", func() bool {
 		st := c.status()
 		return sinkStatus(st, "vm").Written > 10000 && sinkStatus(st, "influx").Written > 10000
@@ -118,13 +118,13 @@ func TestKillArchiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.cmd.Wait()
-	c = startChild(t, file, rt.url(), addr)
+	c = startChild(t, file, rt.URL(), addr)
 	checkArchived(t, c.status, cl, n, now(), engines, 3*time.Minute)
 
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	c.cmd.Wait()
 	time.Sleep(2 * time.Second)
-	c = startChild(t, file, rt.url(), addr)
+	c = startChild(t, file, rt.URL(), addr)
 	checkArchived(t, c.status, cl, n, now(), engines, time.Minute)
 }
 
@@ -135,12 +135,12 @@ func TestRouterOutage(t *testing.T) {
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t)}
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "5s"}
 	rt, cl, _ := deployment(t, n)
-	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
+	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.URL())
 	testutil.Eventually(t, 30*time.Second, "archiving started", func() bool { return cursorOf(a.Status(), "vm", "n1") > 0 })
-	rt.stop()
+	rt.Stop()
 	down := now()
 	time.Sleep(5 * time.Second)
-	rt.start()
+	rt.Start()
 	end := now()
 	checkArchived(t, a.Status, cl, n, end, engines, time.Minute)
 	got := before(only(engines["vm"].Read(t), "n1"), end)["n1/f0"]
@@ -162,12 +162,12 @@ func TestNodeReturns(t *testing.T) {
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "5s"}
 	rt, cl, stops := deployment(t, n)
 	stop := stops[0]
-	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
+	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.URL())
 	checkArchived(t, a.Status, cl, n, now(), engines, 30*time.Second)
 	stop()
 	testutil.Eventually(t, 30*time.Second, "the archiver to drop the node", func() bool { return len(sinkStatus(a.Status(), "pg").Nodes) == 0 })
 	n.backfill = "0"
-	n.start(t, rt.url())
+	n.start(t, rt.URL())
 	time.Sleep(time.Second)
 	checkArchived(t, a.Status, cl, n, now(), engines, 30*time.Second)
 }
@@ -179,7 +179,7 @@ func TestSinkUnreachableAtStart(t *testing.T) {
 	engines["vm"].Stop()
 	n := simNode{name: "n1", dir: t.TempDir(), fields: 2, interval: 100 * time.Millisecond, backfill: "10s"}
 	rt, cl, _ := deployment(t, n)
-	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.url())
+	a, _ := startArchiver(t, archiverConfig(t, t.TempDir(), "127.0.0.1:0", engines, ""), rt.URL())
 	testutil.Eventually(t, 30*time.Second, "retries reported", func() bool { return sinkStatus(a.Status(), "vm").Retries > 0 })
 	engines["vm"].Start()
 	checkArchived(t, a.Status, cl, n, now(), engines, time.Minute)

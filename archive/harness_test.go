@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,9 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	nxrouter "github.com/gammazero/nexus/v3/router"
-	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/telemesh/telemesh/archive"
 	"github.com/telemesh/telemesh/archive/hubsource"
@@ -31,6 +25,7 @@ import (
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -65,55 +60,13 @@ func runChild(file, url string) error {
 	return hubsource.Run(context.Background(), cfg, sinks, dial, names, log)
 }
 
-// router is an in-process nexus router on a fixed loopback port that a
-// test can stop and start again (a router outage).
-type router struct {
-	t    testing.TB
-	addr string
-	mu   sync.Mutex
-	r    nxrouter.Router
-	srv  *http.Server
-}
-
-func startRouter(t testing.TB) *router {
-	rt := &router{t: t, addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
-	rt.start()
-	t.Cleanup(rt.stop)
-	return rt
-}
-
-func (rt *router) url() string { return "ws://" + rt.addr + "/ws" }
-
-func (rt *router) start() {
-	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
-		URI: wamp.URI(names.Realm), AnonymousAuth: true, AllowDisclose: true,
-	}}}, log.New(io.Discard, "", 0))
-	if err != nil {
-		rt.t.Fatal(err)
-	}
-	ws := nxrouter.NewWebsocketServer(r)
-	ws.OutQueueSize = 16384
-	var l net.Listener
-	testutil.Eventually(rt.t, 10*time.Second, "router port free again", func() bool {
-		l, err = net.Listen("tcp", rt.addr)
-		return err == nil
-	})
-	srv := &http.Server{Handler: ws}
-	go srv.Serve(l)
-	rt.mu.Lock()
-	rt.r, rt.srv = r, srv
-	rt.mu.Unlock()
-}
-
-func (rt *router) stop() {
-	rt.mu.Lock()
-	r, srv := rt.r, rt.srv
-	rt.r, rt.srv = nil, nil
-	rt.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-		r.Close()
-	}
+// startRouter is telemesh's router on a fixed loopback port that a test
+// can stop and start again (a router outage); its session queues hold a
+// whole backfill.
+func startRouter(t testing.TB) *routertest.Restartable {
+	cfg := routertest.Config(names.Realm)
+	cfg.OutQueueSize = 16384
+	return routertest.NewRestartable(t, cfg)
 }
 
 func dialer(t testing.TB, url string) wampx.Dialer {
@@ -182,15 +135,15 @@ func (n simNode) start(t testing.TB, url string) (stop func()) {
 
 // deployment starts a router, a hub, the nodes and the test's own
 // client, and waits until each node holds its backfilled history.
-func deployment(t testing.TB, nodes ...simNode) (*router, *consumers.Client, []func()) {
+func deployment(t testing.TB, nodes ...simNode) (*routertest.Restartable, *consumers.Client, []func()) {
 	t.Helper()
 	rt := startRouter(t)
-	startHub(t, rt.url())
+	startHub(t, rt.URL())
 	var stops []func()
 	for _, n := range nodes {
-		stops = append(stops, n.start(t, rt.url()))
+		stops = append(stops, n.start(t, rt.URL()))
 	}
-	cl := client(t, rt.url())
+	cl := client(t, rt.URL())
 	for _, n := range nodes {
 		if d, err := time.ParseDuration(n.backfill); err == nil && d > 0 {
 			waitBackfill(t, cl, n.name, int(d/n.interval)*9/10)

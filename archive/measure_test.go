@@ -92,7 +92,7 @@ func TestMeasureCatchUp(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
 	start := time.Now()
-	c := startChild(t, file, rt.url(), addr)
+	c := startChild(t, file, rt.URL(), addr)
 	target := now()
 	testutil.Eventually(t, 10*time.Minute, "caught up", func() bool { return cursorOf(c.status(), "vm", "n1") >= target })
 	d := time.Since(start)
@@ -113,7 +113,7 @@ func TestMeasureLoad(t *testing.T) {
 	}
 	engines := map[string]*sinktest.Engine{"vm": sinktest.VictoriaMetrics(t)}
 	rt := startRouter(t)
-	startHub(t, rt.url())
+	startHub(t, rt.URL())
 	var b strings.Builder
 	b.WriteString("interval: 1s\ntimeline: sim\nfields:\n")
 	for i := range 10 {
@@ -121,7 +121,7 @@ func TestMeasureLoad(t *testing.T) {
 	}
 	for i := range nodes {
 		cfg := datanodes.Config{Name: fmt.Sprintf("load%03d", i), Drivers: []datanodes.DriverConfig{{Type: "sim", Block: []byte(b.String())}}}
-		node, err := datanodes.New(cfg, dialer(t, rt.url()), memstore.New(), nil)
+		node, err := datanodes.New(cfg, dialer(t, rt.URL()), memstore.New(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestMeasureLoad(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	file := archiverConfig(t, t.TempDir(), addr, engines, "")
-	c := startChild(t, file, rt.url(), addr)
+	c := startChild(t, file, rt.URL(), addr)
 	testutil.Eventually(t, 3*time.Minute, "every node archived", func() bool {
 		ns := sinkStatus(c.status(), "vm").Nodes
 		if len(ns) < nodes {

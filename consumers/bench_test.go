@@ -7,14 +7,14 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/consumers"
-	"github.com/telemesh/telemesh/internal/testutil"
+	"github.com/telemesh/telemesh/router/routertest"
 )
 
 // BenchmarkGetDataDay reads one day of 1 Hz data (86,400 points) that a
 // node streams as ten progressive slices, over loopback WebSocket with
 // msgpack, and merges it into one result.
 func BenchmarkGetDataDay(b *testing.B) {
-	_, url := testutil.NexusRouter(b, names.Realm)
+	url := routertest.Start(b, names.Realm).WebSocketURL()
 	node, err := dialer(b, url)(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -3,20 +3,17 @@ package consumers_test
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
-	nxrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -104,7 +101,7 @@ func startFakeNode(t *testing.T, url string) *fakeNode {
 }
 
 func TestFieldsAndProgressiveGetData(t *testing.T) {
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	f := startFakeNode(t, url)
 	cl := runClient(t, url)
 	ctx := context.Background()
@@ -145,7 +142,7 @@ func TestFieldsAndProgressiveGetData(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	cl := runClient(t, url)
 	ctx := context.Background()
 	_, err := cl.GetData(ctx, "nobody", consumers.Query{Fields: []string{"x"}})
@@ -175,7 +172,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestNodesAndWatch(t *testing.T) {
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	h, err := hub.New(hub.Config{Names: names, Dial: dialer(t, url)})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +216,7 @@ func TestNodesAndWatch(t *testing.T) {
 // TestSisockHubFallback lists nodes from a hub that has only sisock's
 // get_data_node.
 func TestSisockHubFallback(t *testing.T) {
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	old := dial(t, url)
 	err := old.Register(names.GetDataNode(), func(context.Context, *wamp.Invocation) client.InvokeResult {
 		return client.InvokeResult{Args: wamp.List{wamp.List{wamp.Dict{"name": "sensors", "description": "lm-sensors"}}}}
@@ -246,51 +243,9 @@ func expect(t *testing.T, ch <-chan string, want string) {
 	}
 }
 
-// restartableRouter is a nexus router on a fixed loopback address that a
-// test can stop and start again.
-type restartableRouter struct {
-	t    *testing.T
-	addr string
-	r    nxrouter.Router
-	srv  *http.Server
-}
-
-func (rr *restartableRouter) start() {
-	rr.t.Helper()
-	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
-		URI: wamp.URI(names.Realm), AnonymousAuth: true, AllowDisclose: true,
-	}}}, wampx.StdLog(nil))
-	if err != nil {
-		rr.t.Fatal(err)
-	}
-	var l net.Listener
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l, err = net.Listen("tcp", rr.addr)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			rr.t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // the old socket is still closing
-	}
-	rr.addr = l.Addr().String()
-	rr.r = r
-	rr.srv = &http.Server{Handler: nxrouter.NewWebsocketServer(r)}
-	go rr.srv.Serve(l)
-}
-
-func (rr *restartableRouter) stop() {
-	rr.srv.Close()
-	rr.r.Close()
-}
-
 func TestSubscribeSurvivesRouterRestart(t *testing.T) {
-	rr := &restartableRouter{t: t, addr: "127.0.0.1:0"}
-	rr.start()
-	t.Cleanup(rr.stop)
-	url := "ws://" + rr.addr + "/ws"
+	rr := routertest.NewRestartable(t, routertest.Config(names.Realm))
+	url := rr.URL()
 	cl := runClient(t, url)
 
 	got := make(chan float64, 16)
@@ -331,8 +286,8 @@ func TestSubscribeSurvivesRouterRestart(t *testing.T) {
 		}
 	}
 	publish(1)
-	rr.stop()
-	rr.start()
+	rr.Stop()
+	rr.Start()
 	publish(2)
 	// Calls wait for the new session instead of failing.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

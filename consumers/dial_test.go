@@ -13,11 +13,12 @@ import (
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
 func TestDialAndGetSeries(t *testing.T) {
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	startFakeNode(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -110,7 +111,7 @@ func TestExternalModule(t *testing.T) {
 	if err != nil {
 		t.Fatalf("building the external client: %v\n%s", err, out)
 	}
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	startFakeNode(t, url)
 	got := testutil.Run(t, 30*time.Second, bin, url)
 	if want := "temp t0 6 105\n"; got != want {

@@ -38,10 +38,15 @@ type Health struct {
 	Registered bool
 	Since      time.Time
 	// OK is false once the node has been unregistered for longer than the
-	// watchdog bound, or while its store cannot write; Problem then says
-	// so.
+	// watchdog bound, while its store cannot write, or while its store's
+	// migration fails at a field; Problem then says so.
 	OK      bool
 	Problem string
+	// Migration describes the store's migration of a database of an
+	// older release while one is under way ("" otherwise). The node
+	// serves meanwhile (fields not converted yet answer unavailable) and
+	// stays healthy unless the migration fails.
+	Migration string
 }
 
 // Health returns the node's health.
@@ -53,6 +58,12 @@ func (n *Node) Health() Health {
 	}
 	if p := n.storeProblem(); p != "" {
 		problems = append(problems, p)
+	}
+	if m, ok := n.storeMigration(); ok && m.Active {
+		h.Migration = m.String()
+		if p := migrationProblem(m); p != "" {
+			problems = append(problems, p)
+		}
 	}
 	if len(problems) > 0 {
 		h.OK = false
@@ -92,16 +103,21 @@ func (n *Node) watchdog(ctx context.Context) {
 	}
 }
 
-// HealthHandler serves /healthz (200, or 503 with the problem) and
-// /metrics (Prometheus text) for the node.
+// HealthHandler serves /healthz (200, or 503 with the problem; 200 while
+// the store migrates, with the progress on a second line) and /metrics
+// (Prometheus text) for the node.
 func (n *Node) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if h := n.Health(); !h.OK {
+		h := n.Health()
+		if !h.OK {
 			http.Error(w, h.Problem, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		if h.Migration != "" {
+			fmt.Fprintln(w, h.Migration)
+		}
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		h, st := n.Health(), n.Stats()
@@ -115,6 +131,9 @@ func (n *Node) HealthHandler() http.Handler {
 		fmt.Fprintf(w, "# TYPE telemesh_node_sink_errors_total counter\ntelemesh_node_sink_errors_total %d\n", st.SinkErrors)
 		if ws, ok := n.writeStats(); ok {
 			writeStoreMetrics(w, ws)
+		}
+		if m, ok := n.storeMigration(); ok {
+			writeMigrationMetrics(w, m)
 		}
 		n.writeMemoryMetrics(w)
 	})

@@ -11,13 +11,14 @@ import (
 	"github.com/telemesh/telemesh/hub"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 )
 
 // TestWatchdog runs a node with no hub to register with: past the
 // watchdog bound it reports itself unhealthy on /healthz and /metrics;
 // once a hub lists it, healthy again.
 func TestWatchdog(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	e := startNode(t, url, func(c *Config) {
 		c.Health = HealthConfig{Listen: "127.0.0.1:0", Watchdog: Duration(200 * time.Millisecond)}
 	})

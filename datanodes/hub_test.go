@@ -14,13 +14,13 @@ import (
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/internal/version"
 	"github.com/telemesh/telemesh/protocol"
-	"github.com/telemesh/telemesh/router"
+	"github.com/telemesh/telemesh/router/routertest"
 )
 
 // TestWithHub announces the node to the real hub, and again to a hub that
 // restarts, and checks the hub lists it with its fields.
 func TestWithHub(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	names := protocol.DefaultNames()
 	startHub := func() func() {
 		h, err := hub.New(hub.Config{Names: names, Dial: dialer(t, url)})
@@ -62,55 +62,14 @@ func TestWithHub(t *testing.T) {
 	waitFor(t, "node listed with its fields by the restarted hub", listed)
 }
 
-// restartable is telemesh's router on a fixed loopback address that a
-// test can stop and start again, as a router process restarts; anonymous
-// sessions are admins.
-type restartable struct {
-	t    testing.TB
-	addr string
-	stop func()
-}
-
-func newRestartable(t testing.TB) *restartable {
-	r := &restartable{t: t, addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
-	r.start()
-	t.Cleanup(func() { r.stop() })
-	return r
-}
-
-func (r *restartable) url() string { return "ws://" + r.addr + "/ws" }
-
-func (r *restartable) start() {
-	cfg := router.DefaultConfig()
-	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = r.addr, ""
-	cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	// The address may still be held by the previous instance for a moment.
-	testutil.Eventually(r.t, 10*time.Second, "the router up", func() bool {
-		srv, err := router.New(cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		go func() { done <- srv.Run(ctx) }()
-		select {
-		case <-srv.Ready():
-			return true
-		case <-done:
-			return false
-		}
-	})
-	r.stop = func() { cancel(); <-done }
-}
-
 // TestRouterRestartNoFlap restarts the router under a hub and a node: the
 // node is listed again each time, and the hub publishes neither
 // data_node_subtracted nor a second data_node_added for it.
 func TestRouterRestartNoFlap(t *testing.T) {
-	r := newRestartable(t)
+	r := routertest.NewRestartable(t, routertest.Config(protocol.DefaultRealm))
 	names := protocol.DefaultNames()
 	var hubLog testutil.SyncBuffer
-	h, err := hub.New(hub.Config{Names: names, Dial: dialer(t, r.url()), Logger: slog.New(slog.NewTextHandler(&hubLog, nil))})
+	h, err := hub.New(hub.Config{Names: names, Dial: dialer(t, r.URL()), Logger: slog.New(slog.NewTextHandler(&hubLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +77,9 @@ func TestRouterRestartNoFlap(t *testing.T) {
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = h.Run(ctx) }()
 	defer func() { cancel(); <-hubDone }()
-	e := startNode(t, r.url(), nil)
+	e := startNode(t, r.URL(), nil)
 	listedOn := func() uint64 {
-		c, err := dialer(t, r.url())(context.Background())
+		c, err := dialer(t, r.URL())(context.Background())
 		if err != nil {
 			return 0
 		}
@@ -141,8 +100,8 @@ func TestRouterRestartNoFlap(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "n1 listed", func() bool { before = listedOn(); return before != 0 })
 	const restarts = 3
 	for i := range restarts {
-		r.stop()
-		r.start()
+		r.Stop()
+		r.Start()
 		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("n1 listed on a new session after restart %d", i+1), func() bool {
 			s := listedOn()
 			if s != 0 && s != before {

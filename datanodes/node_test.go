@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,15 +15,14 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
-	nxrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	_ "github.com/telemesh/telemesh/datanodes/driver/sim"
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -50,7 +47,7 @@ type env struct {
 // memstore, and a caller session.
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	return startNode(t, url, mod)
 }
 
@@ -399,7 +396,7 @@ func TestTooMuchDataAndProgressive(t *testing.T) {
 				t.Cleanup(func() { s.Close() })
 				st = s
 			}
-			_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+			url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 			testTooMuchDataAndProgressive(t, startNodeOn(t, url, st, func(c *Config) { c.MaxReplyBytes = 4096 })) // 102 points
 		})
 	}
@@ -551,7 +548,7 @@ func fakeHub(t *testing.T, url string, accept bool) *atomic.Int64 {
 }
 
 func TestAnnounce(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	e := startNode(t, url, nil)
 	// No hub yet: the node keeps trying; once one registers it is announced.
 	adds := fakeHub(t, url, true)
@@ -580,52 +577,20 @@ func TestAnnounce(t *testing.T) {
 	}
 }
 
-// stoppableRouter serves a nexus router on a fixed loopback port and can
-// be stopped and started again on it.
-type stoppableRouter struct {
-	addr string
-	r    nxrouter.Router
-	srv  *http.Server
-}
-
-func (s *stoppableRouter) start(t *testing.T) {
-	t.Helper()
-	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
-		URI: wamp.URI(protocol.DefaultRealm), AnonymousAuth: true, AllowDisclose: true,
-	}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var l net.Listener
-	waitFor(t, "port free", func() bool {
-		l, err = net.Listen("tcp", s.addr)
-		return err == nil
-	})
-	s.r, s.srv = r, &http.Server{Handler: nxrouter.NewWebsocketServer(r)}
-	go s.srv.Serve(l)
-}
-
-func (s *stoppableRouter) close() {
-	s.srv.Close()
-	s.r.Close()
-}
-
 func TestReadingsWhileRouterDown(t *testing.T) {
-	sr := &stoppableRouter{addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
-	sr.start(t)
-	url := "ws://" + sr.addr + "/ws"
+	sr := routertest.NewRestartable(t, routertest.Config(protocol.DefaultRealm))
+	url := sr.URL()
 	e := startNode(t, url, nil)
-	t.Cleanup(func() { sr.close() })
 	s := e.node.Sink()
 	s.Declare(driver.Field{Name: "x"})
 	s.Emit(protocol.Reading{Field: "x", Time: sec(t0), Value: 1.0})
 
-	sr.close()
+	sr.Stop()
 	waitFor(t, "session lost", func() bool { c := e.node.sess.Load(); return c == nil || !c.Connected() })
 	for i := 1; i < 100; i++ {
 		s.Emit(protocol.Reading{Field: "x", Time: sec(t0 + float64(i)), Value: float64(i)})
 	}
-	sr.start(t)
+	sr.Start()
 	e.call = session(t, url)
 	var got map[string]any
 	waitFor(t, "node back", func() bool {

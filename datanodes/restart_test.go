@@ -9,8 +9,8 @@ import (
 
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -40,7 +40,7 @@ func init() {
 }
 
 func TestDriverRestart(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	cfg := Config{Name: "n1", Drivers: []DriverConfig{{Type: "test-flaky", Block: []byte("tag: x\n")}}}
 	n, err := New(cfg, dialer(t, url), memstore.New(), nil)
 	if err != nil {

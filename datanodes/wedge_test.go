@@ -16,6 +16,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -99,7 +100,7 @@ func (c *cutter) cut() {
 // path waited for, and the node never came back), and the node stops
 // promptly at the end.
 func TestNoWedgeOnSessionLoss(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	proxy := newCutter(t, url[len("ws://"):len(url)-len("/ws")])
 	purl := "ws://" + proxy.l.Addr().String() + "/ws"
 	cfg := Config{Name: "n1", Live: LiveConfig{Interval: Duration(time.Millisecond), MaxBatch: 1}}
@@ -176,7 +177,7 @@ func init() {
 // close cannot complete): Run still returns within the stop bound, having
 // flushed the store.
 func TestStopBounded(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	proxy := newCutter(t, url[len("ws://"):len(url)-len("/ws")])
 	purl := "ws://" + proxy.l.Addr().String() + "/ws"
 	cfg := Config{Name: "n1", StopTimeout: Duration(time.Second), Drivers: []DriverConfig{{Type: "test-stuck"}}}
@@ -247,7 +248,7 @@ func (s *slowStore) Append(ctx context.Context, rs []protocol.Series) error {
 // within its bound each time, a full queue is reported as a sink error,
 // and once the store recovers every queued reading is stored.
 func TestEmitNeverBlocks(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	st := &slowStore{Store: memstore.New(), release: make(chan struct{})}
 	n, err := New(Config{Name: "n1"}, dialer(t, url), st, nil)
 	if err != nil {

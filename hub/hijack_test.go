@@ -2,14 +2,13 @@ package hub
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
-	"github.com/telemesh/telemesh/router"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -19,14 +18,8 @@ import (
 // refused until node2 left), and salted repeating its announcement
 // unchanged gets false, as from sisock's hub.
 func TestNameBoundToAuthID(t *testing.T) {
-	cfg := router.DefaultConfig()
-	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = "127.0.0.1:0", ""
-	srv, err := router.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Serve(t, srv.Run, srv.Ready())
 	names := protocol.DefaultNames()
+	srv := routertest.Start(t, names.Realm)
 	h, err := New(Config{Names: names, Dial: srv.LocalDialer("hub", protocol.RoleHub)})
 	if err != nil {
 		t.Fatal(err)

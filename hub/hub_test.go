@@ -13,10 +13,11 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
-// env is a nexus router on loopback with helpers to dial it.
+// env is telemesh's router on loopback with helpers to dial it.
 type env struct {
 	t     testing.TB
 	url   string
@@ -24,8 +25,7 @@ type env struct {
 }
 
 func newEnv(t testing.TB, n protocol.Names) *env {
-	_, url := testutil.NexusRouter(t, n.Realm)
-	return &env{t: t, url: url, names: n}
+	return &env{t: t, url: routertest.Start(t, n.Realm).WebSocketURL(), names: n}
 }
 
 func (e *env) dialer() wampx.Dialer {
@@ -506,8 +506,7 @@ func TestStaleHolderReplaced(t *testing.T) {
 	if n, _ := e.find(c, "gamma"); n.Session != uint64(c.ID()) || n.Description != "new" {
 		t.Errorf("listed %+v", n)
 	}
-	// Leave before the watcher closes: the in-process router must not be
-	// sending gamma's departure to a peer that is closing.
+	// The new holder's departure is published: the name is its now.
 	c.Close()
 	testutil.Eventually(t, 10*time.Second, "gamma's departure", func() bool { return w.has("-gamma") })
 }

@@ -21,6 +21,9 @@ import (
 type codec struct {
 	ser  serialize.Serializer
 	json bool
+	// passthru keeps the arguments of a YIELD as bytes and writes raw
+	// payloads back verbatim (see passthru.go).
+	passthru bool
 }
 
 func newCodec(name string) (*codec, bool) {
@@ -28,7 +31,7 @@ func newCodec(name string) (*codec, bool) {
 	case "json":
 		return &codec{ser: &serialize.JSONSerializer{}, json: true}, true
 	case "msgpack":
-		return &codec{ser: &serialize.MessagePackSerializer{}}, true
+		return &codec{ser: &serialize.MessagePackSerializer{}, passthru: true}, true
 	case "cbor":
 		return &codec{ser: &serialize.CBORSerializer{}}, true
 	}
@@ -41,7 +44,27 @@ var errDecode = errors.New("undecodable message")
 // decode turns bytes into a message. A panic of the decoder (nexus's
 // field conversion panics on some shapes, such as a map with a nil key)
 // is an error like any other.
-func (c *codec) decode(b []byte) (m wamp.Message, err error) {
+func (c *codec) decode(b []byte) (wamp.Message, error) {
+	if c.passthru {
+		if m, ok := c.decodeYieldRaw(b); ok {
+			return m, nil
+		}
+	}
+	m, err := c.decodeList(b)
+	if err != nil {
+		return nil, err
+	}
+	if c.json {
+		if args, kw := payload(m); args != nil {
+			*args, _ = fromJSONBinary(*args).(wamp.List)
+			*kw, _ = fromJSONBinary(*kw).(wamp.Dict)
+		}
+	}
+	return m, nil
+}
+
+// decodeList decodes bytes as a list and builds a message from it.
+func (c *codec) decodeList(b []byte) (m wamp.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("%w: %v", errDecode, r)
@@ -53,12 +76,6 @@ func (c *codec) decode(b []byte) (m wamp.Message, err error) {
 	}
 	if m, err = listToMessage(v); err != nil {
 		return nil, fmt.Errorf("%w: %v", errDecode, err)
-	}
-	if c.json {
-		if args, kw := payload(m); args != nil {
-			*args, _ = fromJSONBinary(*args).(wamp.List)
-			*kw, _ = fromJSONBinary(*kw).(wamp.Dict)
-		}
 	}
 	return m, nil
 }
@@ -168,7 +185,8 @@ func (c *codec) decodeHead(b []byte) (typ wamp.MessageType, req wamp.ID, ack, ok
 }
 
 // encode serializes a message; on JSON, []byte payloads become binary
-// strings. The message itself is never changed: nexus sends one EVENT
+// strings. A raw payload is written verbatim on msgpack and decoded for
+// the others. The message itself is never changed: nexus sends one EVENT
 // value to every subscriber.
 func (c *codec) encode(m wamp.Message) (b []byte, err error) {
 	defer func() {
@@ -176,6 +194,14 @@ func (c *codec) encode(m wamp.Message) (b []byte, err error) {
 			b, err = nil, fmt.Errorf("serializing %v: %v", m.MessageType(), r)
 		}
 	}()
+	if r := rawOf(m); r != nil {
+		if c.passthru {
+			return c.encodeRaw(m, r)
+		}
+		if m, err = expand(m); err != nil {
+			return nil, err
+		}
+	}
 	if c.json {
 		m = jsonBinaryCopy(m)
 	}

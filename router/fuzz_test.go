@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 )
 
@@ -131,6 +132,11 @@ func FuzzCodec(f *testing.F) {
 	f.Add(uint8(0), []byte(`[48,1,{"receive_progress":true},"p",["\u0000AAEC"],{"k":"\u0000!!"}]`))
 	f.Add(uint8(1), []byte("\x93\x01\xa8telemesh\x81\xc0\x01"))
 	f.Add(uint8(2), []byte("\x85\x18\x30\x01\xa0\x61p\x81\x41\x00"))
+	// YIELDs whose arguments pass through raw: a payload of the strict
+	// reader's every kind, and one it leaves to the full decoder.
+	args, kw := oddPayload()
+	f.Add(uint8(1), yieldBytes(5, args, kw))
+	f.Add(uint8(1), yieldBytes(5, []byte{0x91, 0x81, 0x01, 0xc7, 0x01, 0x05, 0x00}, nil))
 	names := []string{"json", "msgpack", "cbor"}
 	f.Fuzz(func(t *testing.T, ser uint8, b []byte) {
 		c, _ := newCodec(names[int(ser)%len(names)])
@@ -142,6 +148,9 @@ func FuzzCodec(f *testing.F) {
 		invalidOptions(m)
 		if _, err := c.encode(m); err != nil {
 			t.Logf("encode: %v", err)
+		}
+		if rawOf(m) != nil {
+			samePassthrough(t, c, b, m)
 		}
 	})
 }
@@ -167,4 +176,26 @@ func FuzzRouterConfig(f *testing.F) {
 			t.Fatalf("a loaded configuration does not validate: %v", err)
 		}
 	})
+}
+
+// samePassthrough checks that a YIELD decoded with its arguments raw
+// holds what the full decoder reads from the same bytes, and that every
+// serializer can encode it.
+func samePassthrough(t *testing.T, c *codec, b []byte, m wamp.Message) {
+	full, err := c.decodeList(b)
+	if err != nil {
+		t.Fatalf("kept raw, but the full decoder refuses it: %v", err)
+	}
+	x, err := expand(m)
+	if err != nil {
+		t.Fatalf("kept raw, but its arguments do not decode: %v", err)
+	}
+	got, want := x.(*wamp.Yield), full.(*wamp.Yield)
+	if !sameValues(got, want) {
+		t.Fatalf("raw reading %#v, full reading %#v", got, want)
+	}
+	for _, name := range []string{"json", "cbor"} {
+		o, _ := newCodec(name)
+		o.encode(m) // an error (JSON has no NaN) is fine, a panic is not
+	}
 }

@@ -63,7 +63,7 @@ func (g *guardedPeer) forward() {
 				}
 				continue
 			}
-			q = append(q, m)
+			q = append(q, expandLocal(m))
 		case out <- head:
 			q[0] = nil
 			q = q[1:]
@@ -95,4 +95,18 @@ func (g *guardedPeer) flush(q []wamp.Message) {
 			return
 		}
 	}
+}
+
+// expandLocal decodes a raw payload for an in-process session, which
+// reads values; a result whose payload cannot be decoded becomes an ERROR
+// to its caller.
+func expandLocal(m wamp.Message) wamp.Message {
+	x, err := expand(m)
+	if err == nil {
+		return x
+	}
+	if r, ok := m.(*wamp.Result); ok {
+		return &wamp.Error{Type: wamp.CALL, Request: r.Request, Details: wamp.Dict{}, Error: wamp.ErrInvalidArgument, Arguments: wamp.List{err.Error()}}
+	}
+	return m
 }

@@ -63,3 +63,54 @@ func TestSubscribersLeavingDuringPublish(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestCloseWithMetaCallsInFlight stops the router while sessions call a
+// meta procedure in a loop, as the hub lists sessions while it
+// reconciles: Run must return. nexus's realm stops reading its meta
+// session before it waits for the meta procedure handler, which wedged
+// Close for ever when a call was being answered (closingGate).
+func TestCloseWithMetaCallsInFlight(t *testing.T) {
+	for i := range 10 {
+		s, err := New(testConfig(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		<-s.Ready()
+		var wg sync.WaitGroup
+		answered := make(chan struct{}, 4)
+		for range 4 {
+			c, err := s.LocalDialer("hub", protocol.RoleHub)(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				for {
+					if _, err := c.Call(context.Background(), string(wamp.MetaProcSessionList), nil, nil, nil, nil); err != nil {
+						return
+					}
+					select {
+					case answered <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		}
+		<-answered
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Run: %v", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: Run did not return after its context ended", i)
+		}
+		wg.Wait()
+	}
+}

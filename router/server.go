@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -59,6 +60,7 @@ type Server struct {
 	httpRead, httpIdle time.Duration
 
 	ready          chan struct{}
+	closing        atomic.Bool // closingGate (shutdown.go)
 	mu             sync.Mutex
 	addrs          Addrs
 	transportAddrs map[string]string
@@ -114,7 +116,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			URI:               wamp.URI(rc.Name),
 			AllowDisclose:     true,
 			Authenticators:    authrs,
-			Authorizer:        countingAuthorizer{Authorizer: az, realm: rc.Name, m: s.metrics},
+			Authorizer:        closingGate{Authorizer: countingAuthorizer{Authorizer: az, realm: rc.Name, m: s.metrics}, closing: &s.closing},
 			RequireLocalAuth:  true,
 			RequireLocalAuthz: true,
 			// Meta events as crossbar shapes them (meta.go).
@@ -245,6 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 	<-ctx.Done()
 	s.log.Info("router shutting down")
+	s.quiesce()
 	return nil
 }
 

@@ -423,10 +423,14 @@ func (w *wirePeer) outgoing(m wamp.Message) []byte {
 		why = err.Error()
 	}
 	w.log.Warn("message not deliverable to peer", "err", why)
+	uri := errPayloadSize
+	if errors.Is(err, errDecode) {
+		uri = wamp.ErrInvalidArgument // a raw payload that does not decode
+	}
 	var alt wamp.Message
 	switch m := m.(type) {
 	case *wamp.Result:
-		alt = &wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: errPayloadSize, Arguments: wamp.List{why}}
+		alt = &wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: uri, Arguments: wamp.List{why}}
 	case *wamp.Error:
 		alt = &wamp.Error{Type: m.Type, Request: m.Request, Details: wamp.Dict{}, Error: errPayloadSize, Arguments: wamp.List{why}}
 	case *wamp.Invocation:

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/telemesh/telemesh/protocol"
@@ -76,6 +77,51 @@ type WriteStats struct {
 	// commit); LagMax the longest a reading waited from Append to its
 	// commit. A crash loses at most about LagMax of readings.
 	FlushMax, LagMax time.Duration
+}
+
+// Migration is the state of a store's conversion of a database written
+// by an older release, which it does in the background while it serves
+// (the SQLite store does); the node shows it in its health and metrics.
+// The zero value is no migration under way.
+type Migration struct {
+	// Active is true from the store's open until its last field is
+	// converted.
+	Active bool
+	// Schema is the schema version the store converts to.
+	Schema int
+	// Fields counts the fields to convert, FieldsDone those converted.
+	Fields, FieldsDone int
+	// Readings counts the readings to convert (0 until counted),
+	// ReadingsDone those converted, the field under way included.
+	Readings, ReadingsDone int64
+	// Since is when the migration began, in this process.
+	Since time.Time
+	// Problem is the last error converting a field, retried with backoff
+	// ("" when none): the field's old rows stay until it succeeds.
+	Problem string
+}
+
+// Progress returns the part converted, from 0 to 1 (1 when none is under
+// way): by readings once counted, else by fields.
+func (m Migration) Progress() float64 {
+	switch {
+	case !m.Active:
+		return 1
+	case m.Readings > 0:
+		return min(float64(m.ReadingsDone)/float64(m.Readings), 1)
+	case m.Fields > 0:
+		return float64(m.FieldsDone) / float64(m.Fields)
+	}
+	return 0
+}
+
+// String describes a migration under way, as in "store migrating to
+// schema 3: 4 of 10 fields, 41%".
+func (m Migration) String() string {
+	if !m.Active {
+		return "no store migration under way"
+	}
+	return fmt.Sprintf("store migrating to schema %d: %d of %d fields, %d%%", m.Schema, m.FieldsDone, m.Fields, int(100*m.Progress()))
 }
 
 // FieldMeta is what a store keeps about a field.

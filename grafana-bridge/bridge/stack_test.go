@@ -16,8 +16,8 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store"
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/hub"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -43,7 +43,7 @@ type stack struct {
 func startStack(t testing.TB, nodes ...stackNode) *stack {
 	t.Helper()
 	names := protocol.DefaultNames()
-	_, url := testutil.NexusRouter(t, names.Realm)
+	url := routertest.Start(t, names.Realm).WebSocketURL()
 	// One dialer per session: nexus writes into the client config's
 	// HelloDetails while joining, so sessions must not share one.
 	newDial := func() wampx.Dialer {

@@ -13,12 +13,13 @@ import (
 
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 )
 
 // TestBridgeCommand runs `telemesh bridge` against a router and checks auth
 // from a file, then bad flag combinations.
 func TestBridgeCommand(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	tok := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
 	port := testutil.FreePort(t)

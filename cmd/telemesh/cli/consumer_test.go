@@ -10,6 +10,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -27,7 +28,7 @@ func runCtx(ctx context.Context, out *syncBuffer, args ...string) (string, error
 // two fields on two timelines, and returns the router URL.
 func consumerStack(t *testing.T) (url string, publish func()) {
 	n := protocol.DefaultNames()
-	_, url = testutil.NexusRouter(t, n.Realm)
+	url = routertest.Start(t, n.Realm).WebSocketURL()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { runCtx(ctx, &syncBuffer{}, "hub", "--url", url); close(done) }()

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
-	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -51,7 +51,7 @@ func TestNodeCommandErrors(t *testing.T) {
 // TestNodeCommand runs "telemesh node --driver sim" against a router and
 // reads its fields and history back.
 func TestNodeCommand(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(cfg, []byte("name: lab\ndrivers:\n  - type: sim\n    backfill: 1h\n    interval: 1s\n"), 0o644); err != nil {

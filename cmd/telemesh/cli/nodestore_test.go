@@ -12,6 +12,7 @@ import (
 
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 )
 
 // nodeFile writes a node file with store settings and a health endpoint.
@@ -56,7 +57,7 @@ func TestNodeStoreSettings(t *testing.T) {
 		}
 	})
 	t.Run("node", func(t *testing.T) {
-		_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+		url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 		var logs testutil.SyncBuffer
 		testutil.Serve(t, func(ctx context.Context) error {
 			return Run(ctx, []string{"telemesh", "node", "--config", nodeFile(t, "lab", testutil.FreePort(t)), "--url", url, "--data-dir", t.TempDir()}, io.Discard, &logs)
@@ -72,7 +73,7 @@ func TestNodeStoreSettings(t *testing.T) {
 // with: past its watchdog bound, `telemesh healthcheck --http` on its
 // /healthz fails, and the node says so in its log.
 func TestHealthcheckUnregisteredNode(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	port := testutil.FreePort(t)
 	var logs testutil.SyncBuffer
 	testutil.Serve(t, func(ctx context.Context) error {

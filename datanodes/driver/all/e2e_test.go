@@ -19,6 +19,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/memstore"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -112,7 +113,7 @@ func dial(t *testing.T, url string) *client.Client {
 }
 
 func runCase(t *testing.T, tc e2eCase) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	dir := t.TempDir()
 	conf := fmt.Sprintf("name: n1\ndescription: end-to-end\nrouter: {url: %q, realm: %s}\ndata_dir: %q\nlive: {interval: 50ms}\ndrivers:\n  - %s\n",
 		url, protocol.DefaultRealm, dir, tc.block(t, url, dir))

@@ -15,6 +15,7 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
 	"github.com/telemesh/telemesh/internal/testutil"
 	"github.com/telemesh/telemesh/protocol"
+	"github.com/telemesh/telemesh/router/routertest"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -28,7 +29,7 @@ import (
 // (10s) keeps the present-day readings out of the spans the test's own
 // polling calls final, however slow the machine.
 func TestTimesEndToEnd(t *testing.T) {
-	_, url := testutil.NexusRouter(t, protocol.DefaultRealm)
+	url := routertest.Start(t, protocol.DefaultRealm).WebSocketURL()
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "v.csv")
 	if err := os.WriteFile(csv, nil, 0o644); err != nil {

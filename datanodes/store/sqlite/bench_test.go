@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if fixtureDir != "" {
 		os.RemoveAll(fixtureDir)
 	}
+	if schema1Path != "" {
+		os.RemoveAll(filepath.Dir(schema1Path))
+	}
 	os.Exit(code)
 }
 

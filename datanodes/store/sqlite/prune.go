@@ -91,28 +91,50 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		for src, c := range cutoffs {
-			if c == math.MinInt64 {
-				continue
-			}
-			if _, err := tx.Exec(`INSERT INTO horizons (source, from_ts) VALUES (?, ?)
-				ON CONFLICT (source) DO UPDATE SET from_ts = max(from_ts, excluded.from_ts)`, src, c); err != nil {
-				return fmt.Errorf("record horizon: %w", err)
-			}
+		if err := recordHorizons(tx, cutoffs); err != nil {
+			return err
 		}
+		// Raised before the commit: a query that planned on the old
+		// horizons would read the sources pruned and answer without
+		// their readings. One planned on the new ones before the commit
+		// reads what the pruned state would.
+		s.mu.Lock()
+		s.raiseHorizons(cutoffs)
+		s.mu.Unlock()
 		return nil
 	})
+	if s.o.pruneHook != nil {
+		s.o.pruneHook()
+	}
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	for src, c := range cutoffs {
-		s.horizons[src] = max(s.horizons[src], c)
-	}
-	s.mu.Unlock()
 	clear(s.heads)
 	s.log.Debug("pruned store", "readings and cells", deleted)
 	return nil
+}
+
+// recordHorizons raises the stored horizon of each source to hs[source]
+// (math.MinInt64: unchanged).
+func recordHorizons(tx *sql.Tx, hs []int64) error {
+	for src, h := range hs {
+		if h == math.MinInt64 {
+			continue
+		}
+		if _, err := tx.Exec(`INSERT INTO horizons (source, from_ts) VALUES (?, ?)
+			ON CONFLICT (source) DO UPDATE SET from_ts = max(from_ts, excluded.from_ts)`, src, h); err != nil {
+			return fmt.Errorf("record horizon: %w", err)
+		}
+	}
+	return nil
+}
+
+// raiseHorizons raises the horizons in memory as recordHorizons did in
+// the database. The caller holds mu.
+func (s *Store) raiseHorizons(hs []int64) {
+	for src, h := range hs {
+		s.horizons[src] = max(s.horizons[src], h)
+	}
 }
 
 func seriesIDs(tx *sql.Tx) ([]int64, error) {

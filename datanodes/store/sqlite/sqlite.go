@@ -42,9 +42,10 @@
 // written into the database once it can write again, after a restart too.
 //
 // At open the store checks that the file is a sound database it can
-// write, of a schema version it knows (PRAGMA user_version), and migrates
-// a database of the first schema (one row per reading) in place, field by
-// field, logging its progress (migrate.go).
+// write, of a schema version it knows (PRAGMA user_version). A database of
+// the first schema (one row per reading) is migrated in place, field by
+// field, in the background while the store serves, logging its progress
+// and reporting it in Migration (migrate.go).
 package sqlite
 
 import (
@@ -107,6 +108,13 @@ type Options struct {
 	SpillDir string `yaml:"spill_dir"`
 	// Now is the clock retention is measured on (default time.Now).
 	Now func() time.Time `yaml:"-"`
+
+	// migrateHook, when set, is called by the migration before each field
+	// (readings 0) and after each block of a field it writes (tests).
+	migrateHook func(ctx context.Context, field string, readings int64)
+	// pruneHook, when set, is called by Prune once its transaction ended
+	// (tests).
+	pruneHook func()
 }
 
 // Retention is how long readings and each rollup tier are kept; 0 keeps
@@ -230,7 +238,7 @@ type Store struct {
 	log  *slog.Logger
 	o    Options
 
-	writeMu sync.Mutex // serialises flushes, PutFields, Prune and migration
+	writeMu sync.Mutex // serialises flushes, PutFields, Prune and each field's migration
 
 	mu  sync.Mutex // guards the fields below
 	buf *buffer
@@ -246,6 +254,8 @@ type Store struct {
 	ids    map[string]int64
 	types  map[int64]string // value type per series
 	closed bool
+	// mig is the migration from schema 1; nil if the file needed none.
+	mig *migration
 
 	// heads is, per series, what the write path knows of its tail; only
 	// the flusher (under writeMu) uses it.
@@ -272,7 +282,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens or creates the store in the file at path and starts its
-// flusher. logger may be nil. It refuses, with one line naming the file
+// flusher and, on a database of schema 1, its migration, which runs in the
+// background (see Migration). logger may be nil. It refuses, with one line naming the file
 // and the problem, a directory or file it cannot write, a file that is not
 // a sound SQLite database and a schema newer than SchemaVersion.
 func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
@@ -317,6 +328,11 @@ func Open(path string, o Options, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	go s.run()
+	if s.mig != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.mig.cancel = cancel
+		go s.runMigration(ctx)
+	}
 	return s, nil
 }
 
@@ -395,7 +411,7 @@ func (s *Store) init() error {
 		return err
 	}
 	if old > 0 {
-		if err := s.migrate(ctx); err != nil {
+		if err := s.prepareMigration(ctx); err != nil {
 			return fmt.Errorf("migrate from schema 1: %w", err)
 		}
 	}
@@ -571,7 +587,17 @@ func (s *Store) remember(ids map[string]int64, types map[int64]string) {
 // sync makes appended readings visible to a query of fields over
 // [start, end): it commits them, or, while the store cannot write, fails
 // if the range holds readings of those fields that are not written yet.
+//
+// During a migration, a field not converted yet fails with an Unavailable
+// error, and a range without unwritten readings is answered at once,
+// without waiting for the flush behind the field being converted.
 func (s *Store) sync(ctx context.Context, fields []string, start, end int64) error {
+	if err := s.notConverted(fields); err != nil {
+		return err
+	}
+	if s.migrating() && s.open() == nil && s.unwritten(fields, start, end) == nil {
+		return ctx.Err()
+	}
 	err := s.syncAll(ctx)
 	if err == nil || ctx.Err() != nil || s.open() != nil {
 		return err
@@ -598,14 +624,23 @@ func (s *Store) syncAll(ctx context.Context) error {
 }
 
 // Fields implements store.Store. It reads only the series table, which
-// keeps each field's first and last reading time.
+// keeps each field's first and last reading time. During a migration it
+// adds the spans of the old rows of fields not converted yet, and does not
+// wait for a flush.
 func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta, error) {
-	if err := s.syncAll(ctx); err != nil && (ctx.Err() != nil || s.open() != nil) {
+	if s.migrating() {
+		if err := s.open(); err != nil {
+			return nil, err
+		}
+	} else if err := s.syncAll(ctx); err != nil && (ctx.Err() != nil || s.open() != nil) {
 		return nil, err
 	}
 	// While the store cannot write, the spans of unwritten readings are
 	// added to the stored ones.
 	pending := s.unwrittenSpans()
+	for name, sp := range s.legacySpans() {
+		pending[name] = pending[name].merge(sp)
+	}
 	rows, err := s.db.QueryContext(context.WithoutCancel(ctx), `SELECT name, description, units, type, timeline, interval, value_type,
 		coalesce(first_ts, 0), coalesce(last_ts, 0) FROM series ORDER BY name`)
 	if err != nil {
@@ -640,8 +675,9 @@ func (s *Store) Fields(ctx context.Context, start, end int64) ([]store.FieldMeta
 	return out, nil
 }
 
-// Close implements store.Store: it stops the flusher, commits what is
-// buffered and closes the database. If that commit fails, the buffer goes
+// Close implements store.Store: it stops the migration if one runs (the
+// field under way is rolled back; the next open resumes), stops the
+// flusher, commits what is buffered and closes the database. If that commit fails, the buffer goes
 // to a spill file, written at the next open; if that fails too, the log
 // and the error say exactly which readings are lost. Later calls do
 // nothing.
@@ -652,6 +688,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.mu.Unlock()
+	if s.mig != nil && s.mig.cancel != nil {
+		s.mig.cancel()
+		<-s.mig.done
+	}
 	close(s.stop)
 	<-s.done
 	err := s.Flush(context.Background())

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,6 +192,43 @@ func TestPrune(t *testing.T) {
 	if len(got) != 1 || len(got[0].Times) != 11 || got[0].Values.Nums[0] != 0 || got[0].Values.Nums[10] != 784800 {
 		t.Errorf("daily min after prune: %v", got)
 	}
+}
+
+// TestPruneAnswersAsItCommits queries right after Prune's commit, before
+// it returns: the 10 s buckets of a range whose 10 s cells are pruned come
+// from the readings, in full. (The horizons were raised only after the
+// commit: a query in between read the pruned tier and answered nothing.)
+func TestPruneAnswersAsItCommits(t *testing.T) {
+	ctx := context.Background()
+	var rs []protocol.Reading
+	for sec := range 100 {
+		rs = append(rs, protocol.Reading{Field: "a", Time: storetest.S(float64(sec)), Value: float64(sec)})
+	}
+	ref := reference(t, rs)
+	q := store.Query{Fields: []string{"a"}, Start: storetest.T0, End: storetest.S(100), Bucket: int64(10 * time.Second), Agg: protocol.AggMean}
+	var s *Store
+	var armed atomic.Bool // set once s is, for the test's own Prune
+	o := Options{Now: func() time.Time { return time.Unix(0, storetest.T0) },
+		pruneHook: func() {
+			if armed.Load() {
+				sameAnswer(t, ref, s, q)
+			}
+		}}
+	s = open(t, filepath.Join(t.TempDir(), "store.db"), o)
+	defer s.Close()
+	if err := s.Append(ctx, storetest.Columns(t, rs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameAnswer(t, ref, s, q)
+	armed.Store(true)
+	// The 10 s tier keeps 3 days by default.
+	if err := s.Prune(ctx, time.Unix(0, storetest.S(4*86400))); err != nil {
+		t.Fatal(err)
+	}
+	sameAnswer(t, ref, s, q)
 }
 
 func TestOptionsValidate(t *testing.T) {
