@@ -87,6 +87,17 @@ func (s *Store) snapshot(fn func(db querier) error) error {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	// The snapshot starts at the first read, so one is made now, before
+	// fn copies the horizons: Prune raises them before it commits, so
+	// horizons read after the snapshot began are never older than what
+	// it holds (newer ones only send a query to finer sources, which the
+	// snapshot still has). Copied before it began, they could be the old
+	// ones on a snapshot taken after Prune's commit, and send a query to
+	// the pages it deleted: an empty answer.
+	var n int
+	if err := conn.QueryRowContext(context.Background(), "SELECT count(*) FROM horizons").Scan(&n); err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
 	return fn(conn)
 }
 
