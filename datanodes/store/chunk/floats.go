@@ -160,7 +160,9 @@ func AppendFloats(b []byte, vs []float64) []byte { return appendFloats(b, vs, mo
 func appendFloats(b []byte, vs []float64, m mode) []byte {
 	start := len(b)
 	raw := 1 + 8*len(vs)
-	if d, ok := appendDecimal(b, vs, make([]int64, 0, len(vs)), m); ok {
+	ms := getInts(len(vs))
+	defer func() { putInts(ms, *ms) }()
+	if d, ok := appendDecimal(b, vs, *ms, m); ok {
 		if len(d)-start < raw/4 {
 			return d // no XOR form comes near
 		}

@@ -14,6 +14,8 @@ import (
 type Frame struct {
 	tag  byte
 	body []byte
+	col  []byte // the column being coded
+	out  []byte // what Finish returned
 	o    Options
 }
 
@@ -21,6 +23,10 @@ var plainSection = Options{Fast: true}
 
 // NewFrame starts a frame whose first byte is tag.
 func NewFrame(tag byte, o Options) *Frame { return &Frame{tag: tag, o: o} }
+
+// Reset starts a new frame whose first byte is tag in f's memory, for a
+// writer that codes many: the bytes f's last Finish returned are reused.
+func (f *Frame) Reset(tag byte, o Options) { f.tag, f.o, f.body = tag, o, f.body[:0] }
 
 // Uvarint appends a number.
 func (f *Frame) Uvarint(v uint64) { f.body = binary.AppendUvarint(f.body, v) }
@@ -36,22 +42,26 @@ func (f *Frame) mode() mode {
 
 // Ints appends an integer column.
 func (f *Frame) Ints(vs []int64) {
-	f.body = appendSection(f.body, appendInts(nil, vs, f.mode()), plainSection)
+	f.col = appendInts(f.col[:0], vs, f.mode())
+	f.body = appendSection(f.body, f.col, plainSection)
 }
 
 // Floats appends a number column.
 func (f *Frame) Floats(vs []float64) {
-	f.body = appendSection(f.body, appendFloats(nil, vs, f.mode()), plainSection)
+	f.col = appendFloats(f.col[:0], vs, f.mode())
+	f.body = appendSection(f.body, f.col, plainSection)
 }
 
 // Bytes appends an opaque section.
 func (f *Frame) Bytes(p []byte) { f.body = appendSection(f.body, p, plainSection) }
 
-// Finish returns the frame with its checksum.
+// Finish returns the frame with its checksum. The bytes are f's until
+// its next Reset.
 func (f *Frame) Finish() []byte {
 	codecsOnce()
-	b := appendSectionWith([]byte{f.tag}, f.body, f.o, zfast)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b := appendSectionWith(append(f.out[:0], f.tag), f.body, f.o, zfast)
+	f.out = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return f.out
 }
 
 // FrameReader reads a frame made by Frame.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"sync"
 )
 
 // Integer columns (timestamps, mantissas, rollup counts and offsets) are
@@ -262,7 +263,9 @@ type intChoice struct {
 
 // appendInts appends vs in the smallest of the forms m considers.
 func appendInts(b []byte, vs []int64, m mode) []byte {
-	d := make([]int64, 0, len(vs))
+	p := getInts(len(vs))
+	d := *p
+	defer func() { putInts(p, d) }()
 	orders := []int{orderDelta, orderDoD, orderMean, orderPlain}
 	switch m {
 	case modeQuick:
@@ -459,4 +462,27 @@ func DecodeInts(dst []int64, b []byte, n int) ([]int64, []byte, error) {
 	}
 	undiff(out, order)
 	return out, b, nil
+}
+
+// intScratch holds the scratch columns of the coders: a flusher codes
+// dozens of columns every flush.
+var intScratch = sync.Pool{New: func() any { return new([]int64) }}
+
+// getInts returns an empty scratch column of capacity n or more.
+func getInts(n int) *[]int64 {
+	p := intScratch.Get().(*[]int64)
+	if cap(*p) < n {
+		*p = make([]int64, 0, n)
+	}
+	*p = (*p)[:0]
+	return p
+}
+
+// putInts gives back p, with d, the column it became (grown, perhaps),
+// unless it is too large to keep.
+func putInts(p *[]int64, d []int64) {
+	if cap(d) <= 1<<16 {
+		*p = d[:0]
+		intScratch.Put(p)
+	}
 }

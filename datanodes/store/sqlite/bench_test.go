@@ -258,3 +258,44 @@ func columns(rs []protocol.Reading) []protocol.Series {
 	}
 	return cols
 }
+
+// BenchmarkLiveFlush is the steady write path of a live node: each
+// operation is one flush of a second of ten fields at 10 Hz, appended to
+// their heads (sealed every 1024 readings) and folded into every tier's
+// open page.
+func BenchmarkLiveFlush(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "live.db"), Options{FlushInterval: time.Hour}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const fields, rate = 10, 10
+	sec := fixtureEnd.Unix()
+	batch := make([]protocol.Series, fields)
+	flush := func() {
+		for i := range batch {
+			ts := make([]int64, rate)
+			vs := make([]float64, rate)
+			for k := range ts {
+				ts[k] = sec*1e9 + int64(k)*1e9/rate
+				vs[k] = benchdata.Value(i, sec*rate+int64(k))
+			}
+			batch[i] = protocol.Series{Field: benchdata.Name(i), Times: ts, Values: protocol.Numbers(vs...)}
+		}
+		sec++
+		if err := s.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 300 { // heads and open pages of some size
+		flush()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		flush()
+	}
+}

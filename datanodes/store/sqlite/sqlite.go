@@ -260,6 +260,8 @@ type Store struct {
 	// heads is, per series, what the write path knows of its tail; only
 	// the flusher (under writeMu) uses it.
 	heads map[int64]*head
+	// pageScratch is the flusher's memory for rewriting rollup pages.
+	pageScratch pageScratch
 	// horizons are, per source (0 raw, 1+i tier i), the time from which
 	// the source is complete; guarded by mu.
 	horizons []int64

@@ -43,18 +43,35 @@ const pageTag = 'R'
 
 // encodePage codes a page's cells, in ascending bucket order, as columns.
 func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
+	var e pageEncoder
+	return e.encode(cells, o)
+}
+
+// pageEncoder codes rollup pages as encodePage does, reusing its columns
+// and output from one page to the next: the flusher rewrites every tier's
+// open page of every field it writes. Not safe for concurrent use.
+type pageEncoder struct {
+	f                                                  chunk.Frame
+	buckets, counts, nums, firsts, lasts, minTs, maxTs []int64
+	sums, mins, maxs                                   []float64
+	kinds                                              []chunk.Kind
+	last                                               chunk.Block
+	lastCoded                                          []byte
+}
+
+// encode codes a page's cells; the bytes are e's until its next encode.
+func (e *pageEncoder) encode(cells []bucketCell, o chunk.Options) ([]byte, error) {
 	n := len(cells)
-	f := chunk.NewFrame(pageTag, o)
+	f := &e.f
+	f.Reset(pageTag, o)
 	f.Uvarint(uint64(n))
-	buckets := make([]int64, n)
-	counts := make([]int64, n)
-	nums := make([]int64, n)
-	firsts := make([]int64, n)
-	lasts := make([]int64, n)
-	var sums, mins, maxs []float64
-	var minTs, maxTs []int64
-	last := chunk.Block{Times: buckets}
-	var kinds []chunk.Kind
+	buckets, counts, nums := resize(e.buckets, n), resize(e.counts, n), resize(e.nums, n)
+	firsts, lasts := resize(e.firsts, n), resize(e.lasts, n)
+	sums, mins, maxs := e.sums[:0], e.mins[:0], e.maxs[:0]
+	minTs, maxTs := e.minTs[:0], e.maxTs[:0]
+	last := &e.last
+	*last = chunk.Block{Times: buckets, Nums: last.Nums[:0], Strs: last.Strs[:0], Bools: last.Bools[:0]}
+	kinds := e.kinds[:0]
 	for i, bc := range cells {
 		c, b := &bc.cell, bc.bucket
 		buckets[i], counts[i], nums[i] = b, c.Count, c.Nums
@@ -63,12 +80,14 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 			sums, mins, maxs = append(sums, c.Sum), append(mins, c.Min), append(maxs, c.Max)
 			minTs, maxTs = append(minTs, c.MinT-b), append(maxTs, c.MaxT-b)
 		}
-		k, err := appendValue(&last, c.Last)
+		k, err := appendValue(last, c.Last)
 		if err != nil {
 			return nil, err
 		}
 		kinds = append(kinds, k)
 	}
+	e.buckets, e.counts, e.nums, e.firsts, e.lasts = buckets, counts, nums, firsts, lasts
+	e.sums, e.mins, e.maxs, e.minTs, e.maxTs, e.kinds = sums, mins, maxs, minTs, maxTs, kinds
 	if last.Len() != 0 && (len(last.Nums) != n && len(last.Strs) != n && len(last.Bools) != n) {
 		last.Kinds = kinds
 	}
@@ -86,12 +105,29 @@ func encodePage(cells []bucketCell, o chunk.Options) ([]byte, error) {
 	// The frame as a whole gets zstd when that pays, so the last values'
 	// chunk is coded without; in the Rice forms too unless the page is
 	// open (o.Fast).
-	lb, err := chunk.Encode(nil, &last, chunk.Options{Fast: true, Rice: !o.Fast})
+	lb, err := chunk.Encode(e.lastCoded[:0], last, chunk.Options{Fast: true, Rice: !o.Fast})
 	if err != nil {
 		return nil, err
 	}
+	e.lastCoded = lb
 	f.Bytes(lb)
 	return f.Finish(), nil
+}
+
+// pageScratch is what the flusher reuses from one rollup page it
+// rewrites to the next: the page read, the page merged, and the coders.
+type pageScratch struct {
+	dec         pageDecoder
+	enc         pageEncoder
+	old, merged []bucketCell
+}
+
+// resize returns s with length n, reusing its memory when it can.
+func resize(s []int64, n int) []int64 {
+	if cap(s) < n {
+		return make([]int64, n)
+	}
+	return s[:n]
 }
 
 var errBadPage = errors.New("malformed rollup page")

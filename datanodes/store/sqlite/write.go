@@ -657,7 +657,8 @@ func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int6
 		for hi < len(cells) && pageOf(cells[hi].bucket, t) == page {
 			hi++
 		}
-		var old []bucketCell
+		sc := &w.s.pageScratch
+		old := sc.old[:0]
 		var data []byte
 		err := w.tx.QueryRow("SELECT data FROM rollups WHERE series_id = ? AND tier = ? AND page = ?", id, ti, page).Scan(&data)
 		switch {
@@ -665,11 +666,12 @@ func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int6
 		case err != nil:
 			return err
 		default:
-			if old, err = decodePage(data); err != nil {
+			if old, err = sc.dec.decode(old, data); err != nil {
 				return pageError(t, page, err)
 			}
 		}
-		merged := make([]bucketCell, 0, len(old)+hi-lo)
+		sc.old = old
+		merged := sc.merged[:0]
 		i := 0
 		for _, nc := range cells[lo:hi] {
 			for i < len(old) && old[i].bucket < nc.bucket {
@@ -691,8 +693,9 @@ func (w *writer) updateTier(id int64, ti int, cells []bucketCell, dirty map[int6
 			merged = append(merged, bucketCell{nc.bucket, c})
 		}
 		merged = append(merged, old[i:]...)
+		sc.merged = merged
 		open := newest < page+t.Width*pageCells && hi == len(cells)
-		enc, err := encodePage(merged, chunk.Options{Fast: open})
+		enc, err := sc.enc.encode(merged, chunk.Options{Fast: open})
 		if err != nil {
 			return err
 		}
