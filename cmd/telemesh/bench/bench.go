@@ -15,8 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"reflect"
 	"runtime"
@@ -28,7 +26,6 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
-	nxrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes"
 	"github.com/telemesh/telemesh/datanodes/driver"
@@ -38,6 +35,7 @@ import (
 	"github.com/telemesh/telemesh/internal/procstat"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
+	"github.com/telemesh/telemesh/router"
 	"github.com/telemesh/telemesh/wampx"
 	"golang.org/x/sync/errgroup"
 )
@@ -449,24 +447,27 @@ func span(s float64) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// startRouter serves a nexus router for realm on a loopback port.
+// startRouter serves telemesh's router, as a deployment runs it, for
+// realm on a loopback port, anonymous sessions from loopback admins.
 func startRouter(realm string) (string, func(), error) {
-	r, err := nxrouter.NewRouter(&nxrouter.Config{RealmConfigs: []*nxrouter.RealmConfig{{
-		URI: wamp.URI(realm), AnonymousAuth: true, AllowDisclose: true,
-	}}}, wampx.StdLog(nil))
+	cfg := router.DefaultConfig()
+	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = "127.0.0.1:0", ""
+	cfg.Realms[0].Name = realm
+	cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
+	srv, err := router.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return "", nil, err
 	}
-	ws := nxrouter.NewWebsocketServer(r)
-	ws.OutQueueSize = 4096
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.Close()
-		return "", nil, err
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		cancel()
+		return "", nil, fmt.Errorf("router: %w", err)
 	}
-	srv := &http.Server{Handler: ws}
-	go srv.Serve(l)
-	return "ws://" + l.Addr().String() + "/ws", func() { srv.Close(); r.Close() }, nil
+	return srv.WebSocketURL(), func() { cancel(); <-done }, nil
 }
 
 func waitCall(ctx context.Context, c *client.Client, proc string, args wamp.List) error {
