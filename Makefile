@@ -6,12 +6,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/telemesh/telemesh/internal/version.Version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-frontend unit lint bench fuzz deps release release-check plugin plugin-zip frontend web clean
+.PHONY: all build node-build run test test-frontend unit lint bench fuzz deps release release-check plugin plugin-zip frontend web clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/telemesh
+
+## node-build: bin/node/telemesh, a data node's own build: the node, consumer
+## and small commands with every driver, without the router, hub, bridge,
+## archiver and bench (a third smaller, for the small computers nodes run on).
+NODE_TAGS := custom,commands.node,drivers.exec,drivers.file,drivers.hwmon,drivers.mqtt,drivers.periph,drivers.sim,drivers.wampfeed
+node-build:
+	$(GO) build -trimpath -tags '$(NODE_TAGS)' -ldflags '$(LDFLAGS)' -o bin/node/telemesh ./cmd/telemesh
 
 ## run: the whole stack in one process (router, hub, a simulated node, the Grafana bridge).
 run: build

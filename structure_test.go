@@ -337,6 +337,22 @@ func TestCustomBuild(t *testing.T) {
 	if !deps[drv+"sim"] || deps[drv+"mqtt"] || deps["github.com/eclipse/paho.mqtt.golang"] {
 		t.Errorf("-tags custom,drivers.sim: sim linked %v, mqtt linked %v", deps[drv+"sim"], deps[drv+"mqtt"])
 	}
+	// A data node's own binary: the node command without the router, the
+	// hub, the bridge, the archiver and what they bring.
+	deps = map[string]bool{}
+	for _, p := range goList(t, "-tags", "custom,commands.node,drivers.sim", "-deps", "./cmd/telemesh") {
+		deps[p.ImportPath] = true
+	}
+	const mod = "github.com/telemesh/telemesh/"
+	if !deps[mod+"datanodes"] {
+		t.Error("-tags custom,commands.node: the data node is not linked")
+	}
+	for _, heavy := range []string{mod + "router", mod + "hub", mod + "grafana-bridge/bridge", mod + "archive", mod + "tls/pki",
+		"github.com/jackc/pgx/v5", "github.com/prometheus/client_golang/prometheus"} {
+		if deps[heavy] {
+			t.Errorf("-tags custom,commands.node links %s", heavy)
+		}
+	}
 }
 
 // TestVersionLdflags checks that the release builds stamp the one version

@@ -14,13 +14,22 @@
 # and later) map nearly all of it. TELEMESH_NODE_MEMORY_BIN=/dev/shm/...
 # runs a copy from there (tmpfs caches in small pages), which shows the
 # pages the node really touches.
+#
+# NODE_BUILD=1 runs the node from a data node's own build (make
+# node-build: no router, hub, bridge or archiver in it) beside the full
+# build's router and hub.
 set -eu
 cd "$(dirname "$0")/.."
 make build
 bin=$PWD/bin/telemesh
-if [ -n "${TELEMESH_NODE_MEMORY_BIN:-}" ]; then
-	cp "$bin" "$TELEMESH_NODE_MEMORY_BIN"
-	bin=$TELEMESH_NODE_MEMORY_BIN
+node=
+if [ -n "${NODE_BUILD:-}" ]; then
+	make node-build
+	node=$PWD/bin/node/telemesh
 fi
-export TELEMESH_NODE_MEMORY=1 TELEMESH_E2E_BIN="$bin"
+if [ -n "${TELEMESH_NODE_MEMORY_BIN:-}" ]; then
+	cp "${node:-$bin}" "$TELEMESH_NODE_MEMORY_BIN"
+	if [ -n "$node" ]; then node=$TELEMESH_NODE_MEMORY_BIN; else bin=$TELEMESH_NODE_MEMORY_BIN; fi
+fi
+export TELEMESH_NODE_MEMORY=1 TELEMESH_E2E_BIN="$bin" TELEMESH_NODE_MEMORY_NODE_BIN="$node"
 exec go test -count=1 -run '^TestNodeMemory$' -v -timeout 10m ./cmd/telemesh/e2e "$@"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -388,7 +387,7 @@ func (c *Core) queryNode(parent context.Context, node string, fields []string, r
 		Fields:    fields,
 		Start:     protocol.FromTime(r.From),
 		End:       protocol.FromTime(r.To),
-		MinStride: BucketWidth(r.To.Sub(r.From), r.MaxPoints, r.Interval),
+		MinStride: downsample.RoundWidth(r.To.Sub(r.From), r.MaxPoints, r.Interval),
 		MaxPoints: r.MaxPoints,
 		Agg:       r.Agg,
 	}
@@ -438,36 +437,6 @@ func downsampleLike(s protocol.Series, q Query, agg string) (protocol.Series, er
 	var err error
 	s.Times, s.Values, err = downsample.Apply(s.Times, s.Values, w, agg)
 	return s, err
-}
-
-// niceWidths are the bucket widths, in seconds, from one second to a day.
-var niceWidths = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400}
-
-// BucketWidth is the min_stride the bridge asks nodes for: the smallest
-// round width (1-2-5 below a second, then 1s, 2s, 5s, 10s, 15s, 30s, 1m, ...,
-// 12h, whole days) of at least interval such that buckets aligned to its
-// multiples, which may straddle both ends of the range, number at most
-// maxPoints. Round widths give panels round timestamps.
-func BucketWidth(span time.Duration, maxPoints int, interval time.Duration) float64 {
-	raw := span.Seconds() / float64(max(maxPoints-1, 1))
-	raw = math.Max(raw, interval.Seconds())
-	if raw <= 0 {
-		return 0
-	}
-	if raw < 1 {
-		d := math.Pow(10, math.Floor(math.Log10(raw)))
-		for _, m := range []float64{1, 2, 5, 10} {
-			if m*d >= raw*(1-1e-9) {
-				return m * d
-			}
-		}
-	}
-	for _, w := range niceWidths {
-		if w >= raw {
-			return w
-		}
-	}
-	return math.Ceil(raw/86400) * 86400
 }
 
 // getData calls get_data. A sisock-era node's get_data takes only

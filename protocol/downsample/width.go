@@ -2,6 +2,7 @@ package downsample
 
 import (
 	"math"
+	"time"
 
 	"github.com/telemesh/telemesh/protocol"
 )
@@ -91,4 +92,35 @@ func RoundUp(v, m int64) int64 {
 		v += m - r
 	}
 	return v
+}
+
+// niceWidths are the bucket widths, in seconds, from one second to a day.
+var niceWidths = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400}
+
+// RoundWidth is the min_stride the Grafana bridge and the command line ask
+// nodes for, as Grafana rounds its own intervals: the smallest
+// round width (1-2-5 below a second, then 1s, 2s, 5s, 10s, 15s, 30s, 1m, ...,
+// 12h, whole days) of at least interval such that buckets aligned to its
+// multiples, which may straddle both ends of the range, number at most
+// maxPoints. Round widths give panels round timestamps.
+func RoundWidth(span time.Duration, maxPoints int, interval time.Duration) float64 {
+	raw := span.Seconds() / float64(max(maxPoints-1, 1))
+	raw = math.Max(raw, interval.Seconds())
+	if raw <= 0 {
+		return 0
+	}
+	if raw < 1 {
+		d := math.Pow(10, math.Floor(math.Log10(raw)))
+		for _, m := range []float64{1, 2, 5, 10} {
+			if m*d >= raw*(1-1e-9) {
+				return m * d
+			}
+		}
+	}
+	for _, w := range niceWidths {
+		if w >= raw {
+			return w
+		}
+	}
+	return math.Ceil(raw/86400) * 86400
 }

@@ -90,3 +90,30 @@ func TestBuckets(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundWidth(t *testing.T) {
+	for _, c := range []struct {
+		span     time.Duration
+		points   int
+		interval time.Duration
+		want     float64
+	}{
+		{time.Hour, 6, 0, 900},
+		{time.Hour, 6, 30 * time.Minute, 1800},
+		{10 * time.Minute, 60, time.Second, 15},
+		{7 * 24 * time.Hour, 1000, 10 * time.Minute, 900},
+		{30 * 24 * time.Hour, 1000, 0, 3600},
+		{time.Second, 100, 0, 0.02},
+		{time.Second, 11, 0, 0.1},
+		{400 * 24 * time.Hour, 10, 0, 45 * 86400},
+		{time.Hour, 100000, 0, 0.05},
+	} {
+		got := RoundWidth(c.span, c.points, c.interval)
+		if got != c.want {
+			t.Errorf("RoundWidth(%s, %d, %s) = %v, want %v", c.span, c.points, c.interval, got, c.want)
+		}
+		if n := c.span.Seconds()/got + 1; got > 0 && n > float64(c.points)+1e-9 {
+			t.Errorf("RoundWidth(%s, %d): up to %.0f buckets", c.span, c.points, n)
+		}
+	}
+}

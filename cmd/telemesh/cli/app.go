@@ -16,30 +16,37 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-// subcommands is the one list of telemesh's subcommands, in help order.
-// Each file's constructor builds its command afresh, so that no two apps
-// share flag state (urfave/cli writes defaults and environment values into
-// the flag structs as it parses).
+// commands holds the constructor of each subcommand, registered by its
+// file. A file whose command pulls in a large part of the tree (the
+// router, the hub, the bridge, the archiver, the bench, the PKI) carries a
+// build constraint, as the driver list does, so that a smaller binary can
+// leave it out: with -tags custom only the commands named by
+// commands.NAME tags are kept, e.g. a data node's binary:
+//
+//	go build -tags custom,commands.node,drivers.sim,drivers.hwmon ./cmd/telemesh
+//
+// The consumer commands (get, fields, nodes, tail) and the small ones are
+// always there.
+var commands = map[string]func() *ucli.Command{}
+
+// register adds a subcommand's constructor; each file calls it from init.
+func register(name string, newCommand func() *ucli.Command) { commands[name] = newCommand }
+
+// subcommands returns telemesh's subcommands, in name order. Each file's
+// constructor builds its command afresh, so that no two apps share flag
+// state (urfave/cli writes defaults and environment values into the flag
+// structs as it parses).
 func subcommands() []*ucli.Command {
-	return []*ucli.Command{
-		archiveCommand(),
-		backupCommand(),
-		benchCommand(),
-		bridgeCommand(),
-		driversCommand(),
-		fieldsCommand(),
-		getCommand(),
-		healthcheckCommand(),
-		hubCommand(),
-		nodeCommand(),
-		nodesCommand(),
-		routerCommand(),
-		secretsCommand(),
-		tailCommand(),
-		tlsCommand(),
-		upCommand(),
-		versionCommand(),
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
 	}
+	sort.Strings(names)
+	cmds := make([]*ucli.Command, len(names))
+	for i, name := range names {
+		cmds[i] = commands[name]()
+	}
+	return cmds
 }
 
 // Run runs the telemesh command line with args (args[0] is the program

@@ -1,3 +1,5 @@
+//go:build !custom || commands.archive
+
 package cli
 
 import (
@@ -15,6 +17,8 @@ import (
 	"github.com/telemesh/telemesh/archive/hubsource"
 	_ "github.com/telemesh/telemesh/archive/sink/all" // every sink type
 )
+
+func init() { register("archive", archiveCommand) }
 
 // archiveCommand is telemesh archive.
 func archiveCommand() *ucli.Command {

@@ -10,6 +10,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("backup", backupCommand) }
+
 // backupCommand is the backup subcommand.
 func backupCommand() *ucli.Command {
 	return &ucli.Command{

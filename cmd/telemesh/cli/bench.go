@@ -1,3 +1,5 @@
+//go:build !custom || commands.bench
+
 package cli
 
 import (
@@ -18,6 +20,8 @@ import (
 	"github.com/telemesh/telemesh/datanodes/store/sqlite"
 	ucli "github.com/urfave/cli/v2"
 )
+
+func init() { register("bench", benchCommand) }
 
 // benchCommand is the bench subcommand.
 func benchCommand() *ucli.Command {

@@ -1,3 +1,5 @@
+//go:build !custom || commands.bridge
+
 package cli
 
 import (
@@ -12,6 +14,8 @@ import (
 	"github.com/telemesh/telemesh/consumers"
 	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 )
+
+func init() { register("bridge", bridgeCommand) }
 
 // bridgeCommand is the bridge subcommand.
 func bridgeCommand() *ucli.Command {

@@ -1,3 +1,5 @@
+//go:build !custom || commands.router || commands.up
+
 package cli
 
 import (

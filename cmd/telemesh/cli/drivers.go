@@ -10,6 +10,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("drivers", driversCommand) }
+
 // driversCommand is the drivers subcommand.
 func driversCommand() *ucli.Command {
 	return &ucli.Command{

@@ -10,6 +10,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("fields", fieldsCommand) }
+
 // fieldsCommand is the fields subcommand.
 func fieldsCommand() *ucli.Command {
 	return &ucli.Command{

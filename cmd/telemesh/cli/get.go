@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/consumers"
-	"github.com/telemesh/telemesh/grafana-bridge/bridge"
 	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/protocol/downsample"
 	ucli "github.com/urfave/cli/v2"
 )
+
+func init() { register("get", getCommand) }
 
 // getCommand is the get subcommand.
 func getCommand() *ucli.Command {
@@ -122,7 +123,7 @@ func getSisock(ctx context.Context, cl *consumers.Client, node string, q consume
 	}
 	stride := q.MinStride
 	if q.MaxPoints > 0 {
-		stride = max(stride, bridge.BucketWidth(time.Duration((end-start)*float64(time.Second)), q.MaxPoints, 0))
+		stride = max(stride, downsample.RoundWidth(time.Duration((end-start)*float64(time.Second)), q.MaxPoints, 0))
 	}
 	r, err2 := cl.GetData(ctx, node, consumers.Query{Fields: q.Fields, Start: q.Start, End: q.End, MinStride: stride})
 	if err2 != nil {

@@ -11,6 +11,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("healthcheck", healthcheckCommand) }
+
 // healthcheckCommand is the healthcheck subcommand.
 func healthcheckCommand() *ucli.Command {
 	return &ucli.Command{

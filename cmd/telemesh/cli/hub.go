@@ -1,3 +1,5 @@
+//go:build !custom || commands.hub
+
 package cli
 
 import (
@@ -7,6 +9,8 @@ import (
 	"github.com/telemesh/telemesh/hub"
 	ucli "github.com/urfave/cli/v2"
 )
+
+func init() { register("hub", hubCommand) }
 
 // hubCommand is the hub subcommand.
 func hubCommand() *ucli.Command {

@@ -9,6 +9,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("node", nodeCommand) }
+
 // nodeCommand is the node subcommand.
 func nodeCommand() *ucli.Command {
 	return &ucli.Command{

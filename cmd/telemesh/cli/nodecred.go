@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +13,6 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/protocol"
-	"github.com/telemesh/telemesh/router"
 	"github.com/telemesh/telemesh/wampx"
 )
 
@@ -42,51 +38,6 @@ func webURL(wsURL string) string {
 
 // nodeSecretPath is where up keeps the node credential's secret.
 func nodeSecretPath(dataDir string) string { return filepath.Join(dataDir, nodeSecretFile) }
-
-// addNodeCredential gives the first realm of cfg the role "nodes" (the
-// datanode role's rights for any node name) and a WAMP-CRA user "node"
-// whose secret is in <dataDir>/node.secret, creating it (mode 0600) on
-// first use. It returns the secret file's path.
-func addNodeCredential(cfg *router.Config, n protocol.Names, dataDir string) (string, error) {
-	path := nodeSecretPath(dataDir)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return "", fmt.Errorf("data dir: %w", err)
-		}
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("writing the node credential: %w", err)
-		}
-	} else if err != nil {
-		return "", fmt.Errorf("node credential: %w", err)
-	}
-	realm := &cfg.Realms[0]
-	wild := func(suffix string) string { return n.URI("consumer.." + suffix) }
-	realm.Roles = append(realm.Roles, router.RoleConfig{Name: nodeRole, Permissions: []router.Permission{
-		{URI: wild("get_fields"), Match: router.MatchWildcard, Allow: router.Allow{Register: true}},
-		{URI: wild("get_data"), Match: router.MatchWildcard, Allow: router.Allow{Register: true}},
-		{URI: wild("data"), Match: router.MatchWildcard, Allow: router.Allow{Publish: true}},
-		{URI: wild("alarm"), Match: router.MatchWildcard, Allow: router.Allow{Publish: true}},
-		{URI: n.DataNodeAdd(), Match: router.MatchExact, Allow: router.Allow{Call: true}, Disclose: router.Disclose{Caller: true}},
-		{URI: n.DataNodeSubtract(), Match: router.MatchExact, Allow: router.Allow{Call: true}, Disclose: router.Disclose{Caller: true}},
-		{URI: n.HubReady(), Match: router.MatchExact, Allow: router.Allow{Subscribe: true}},
-	}})
-	if realm.Auth.WAMPCRA == nil {
-		realm.Auth.WAMPCRA = &router.WAMPCRAAuth{}
-	}
-	if realm.Auth.WAMPCRA.Users == nil {
-		realm.Auth.WAMPCRA.Users = map[string]router.CRAUser{}
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	realm.Auth.WAMPCRA.Users[nodeAuthID] = router.CRAUser{SecretFile: abs, Role: nodeRole}
-	return path, nil
-}
 
 // nodeCommands returns the commands that add a node to a running up: on
 // this machine (which finds the credential in the data dir), and from

@@ -9,6 +9,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("nodes", nodesCommand) }
+
 // nodesCommand is the nodes subcommand.
 func nodesCommand() *ucli.Command {
 	return &ucli.Command{

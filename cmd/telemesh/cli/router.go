@@ -1,3 +1,5 @@
+//go:build !custom || commands.router
+
 package cli
 
 import (
@@ -7,6 +9,8 @@ import (
 	"github.com/telemesh/telemesh/router"
 	ucli "github.com/urfave/cli/v2"
 )
+
+func init() { register("router", routerCommand) }
 
 // routerCommand is the router subcommand.
 func routerCommand() *ucli.Command {

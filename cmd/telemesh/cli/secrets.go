@@ -12,6 +12,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("secrets", secretsCommand) }
+
 // secretsCommand is the secrets subcommand.
 func secretsCommand() *ucli.Command {
 	return &ucli.Command{

@@ -12,6 +12,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("tail", tailCommand) }
+
 // tailCommand is the tail subcommand.
 func tailCommand() *ucli.Command {
 	return &ucli.Command{

@@ -1,3 +1,5 @@
+//go:build !custom || commands.tls
+
 package cli
 
 import (
@@ -10,6 +12,8 @@ import (
 
 	"github.com/telemesh/telemesh/tls/pki"
 )
+
+func init() { register("tls", tlsCommand) }
 
 // tlsCommand is the tls subcommand.
 func tlsCommand() *ucli.Command {

@@ -1,10 +1,15 @@
+//go:build !custom || commands.up
+
 package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -21,6 +26,8 @@ import (
 
 	_ "github.com/telemesh/telemesh/datanodes/driver/all" // every driver, for --node-config
 )
+
+func init() { register("up", upCommand) }
 
 // upCommand is the up subcommand.
 func upCommand() *ucli.Command {
@@ -254,4 +261,49 @@ func upProfileHint(c *ucli.Context, log *slog.Logger) {
 		"telemesh tls init --sisock --dir .crossbar --cn HOST --san HOST,IP && " +
 		"telemesh up --profile sisock --crossbar-config .crossbar/config.json " +
 		"(see docs/migrating-from-sisock.md)")
+}
+
+// addNodeCredential gives the first realm of cfg the role "nodes" (the
+// datanode role's rights for any node name) and a WAMP-CRA user "node"
+// whose secret is in <dataDir>/node.secret, creating it (mode 0600) on
+// first use. It returns the secret file's path.
+func addNodeCredential(cfg *router.Config, n protocol.Names, dataDir string) (string, error) {
+	path := nodeSecretPath(dataDir)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return "", fmt.Errorf("data dir: %w", err)
+		}
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing the node credential: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("node credential: %w", err)
+	}
+	realm := &cfg.Realms[0]
+	wild := func(suffix string) string { return n.URI("consumer.." + suffix) }
+	realm.Roles = append(realm.Roles, router.RoleConfig{Name: nodeRole, Permissions: []router.Permission{
+		{URI: wild("get_fields"), Match: router.MatchWildcard, Allow: router.Allow{Register: true}},
+		{URI: wild("get_data"), Match: router.MatchWildcard, Allow: router.Allow{Register: true}},
+		{URI: wild("data"), Match: router.MatchWildcard, Allow: router.Allow{Publish: true}},
+		{URI: wild("alarm"), Match: router.MatchWildcard, Allow: router.Allow{Publish: true}},
+		{URI: n.DataNodeAdd(), Match: router.MatchExact, Allow: router.Allow{Call: true}, Disclose: router.Disclose{Caller: true}},
+		{URI: n.DataNodeSubtract(), Match: router.MatchExact, Allow: router.Allow{Call: true}, Disclose: router.Disclose{Caller: true}},
+		{URI: n.HubReady(), Match: router.MatchExact, Allow: router.Allow{Subscribe: true}},
+	}})
+	if realm.Auth.WAMPCRA == nil {
+		realm.Auth.WAMPCRA = &router.WAMPCRAAuth{}
+	}
+	if realm.Auth.WAMPCRA.Users == nil {
+		realm.Auth.WAMPCRA.Users = map[string]router.CRAUser{}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	realm.Auth.WAMPCRA.Users[nodeAuthID] = router.CRAUser{SecretFile: abs, Role: nodeRole}
+	return path, nil
 }

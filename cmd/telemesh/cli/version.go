@@ -9,6 +9,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+func init() { register("version", versionCommand) }
+
 // versionCommand is the version subcommand.
 func versionCommand() *ucli.Command {
 	return &ucli.Command{

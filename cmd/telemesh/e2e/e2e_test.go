@@ -81,8 +81,14 @@ type proc struct {
 // start runs telemesh with args until the test ends (or stop/kill).
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startBin(t, bin, name, args...)
+}
+
+// startBin is start with another telemesh binary (a custom build).
+func startBin(t *testing.T, binary, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(binary, append([]string{"--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)

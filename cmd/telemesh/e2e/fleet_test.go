@@ -42,6 +42,8 @@ type nodeOpts struct {
 	health string
 	// logLevel is the node's --log-level; debug if empty.
 	logLevel string
+	// bin is the node's telemesh binary; the suite's if empty.
+	bin string
 }
 
 // nodeFile writes the node file of name and returns its path and the
@@ -88,6 +90,9 @@ func (s *stack) nodeWith(name string, o nodeOpts) *proc {
 	if o.logLevel != "" {
 		// start puts --log-level debug first; a later one wins.
 		args = append([]string{"--log-level", o.logLevel}, args...)
+	}
+	if o.bin != "" {
+		return startBin(s.t, o.bin, "node "+name, args...)
 	}
 	return start(s.t, "node "+name, args...)
 }

@@ -30,7 +30,13 @@ func TestNodeMemory(t *testing.T) {
 	s.hub()
 	health := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	began := time.Now()
-	node := s.nodeWith("mem1", nodeOpts{interval: time.Second, backfill: "1d", flush: time.Second, health: health, logLevel: "info"})
+	// TELEMESH_NODE_MEMORY_NODE_BIN runs the node from another build (a
+	// node's own, make node-build) beside the suite's router and hub.
+	nodeBin := os.Getenv("TELEMESH_NODE_MEMORY_NODE_BIN")
+	if nodeBin != "" {
+		t.Logf("node binary %s", nodeBin)
+	}
+	node := s.nodeWith("mem1", nodeOpts{interval: time.Second, backfill: "1d", flush: time.Second, health: health, logLevel: "info", bin: nodeBin})
 	cl := s.client()
 	waitNodes(t, cl, "mem1")
 	day := func(ctx context.Context) (int, error) {
