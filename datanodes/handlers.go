@@ -247,12 +247,7 @@ const maxSliceReads = 4096
 // progress it is answered in slices of whole buckets each read once
 // (slices).
 func (n *Node) bucketed(ctx context.Context, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
-	nf := 0
-	for i, f := range q.fields {
-		if !slices.Contains(q.fields[:i], f) {
-			nf++
-		}
-	}
+	nf := len(distinct(q.fields))
 	per := downsample.PerBucket(q.agg) * int64(nf) // points a bucket yields at most, all fields
 	nb := downsample.Buckets(q.start, q.end, q.bucket)
 	bound := int64(math.MaxInt64) // saturated: still an upper bound
@@ -390,12 +385,7 @@ func (n *Node) progressive(ctx context.Context, progress func(wamp.List) error, 
 // all (a share of it per field), and the last reply is the result. An
 // answer that fits one reply is sent as the result alone.
 func (n *Node) stream(ctx context.Context, sc store.Scanner, progress func(wamp.List) error, q request, limit int) (wamp.List, error) {
-	var fields []string // in the order asked, once each
-	for _, f := range q.fields {
-		if !slices.Contains(fields, f) {
-			fields = append(fields, f)
-		}
-	}
+	fields := distinct(q.fields)
 	share := max(limit*8/10/len(fields), 1)
 	if share*len(fields) > limit {
 		return nil, protocol.Errorf(protocol.TooMuchData,
@@ -490,4 +480,15 @@ func pointsOf(err error) int64 {
 		}
 	}
 	return 0
+}
+
+// distinct returns fields in the order asked, once each.
+func distinct(fields []string) []string {
+	var out []string
+	for _, f := range fields {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

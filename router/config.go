@@ -203,6 +203,18 @@ const (
 	DefaultOutQueueBytes  = 16 << 20
 )
 
+// LoopbackConfig returns a router for programs that run one beside them
+// (tests, the bench): WebSocket on a loopback port the kernel picks, no
+// RawSocket, and one realm named realm with the default roles whose
+// anonymous sessions from loopback are admins.
+func LoopbackConfig(realm string) Config {
+	cfg := DefaultConfig()
+	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = "127.0.0.1:0", ""
+	cfg.Realms[0].Name = realm
+	cfg.Realms[0].Auth.Anonymous = &AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
+	return cfg
+}
+
 // DefaultConfig returns a router on the default loopback ports serving the
 // default telemesh realm with the default roles and loopback-only anonymous
 // access as consumer.

@@ -231,20 +231,12 @@ func skipValue(b []byte, off, depth int) (int, bool) {
 		return skipBytes(b, off, 4)
 	case 0xcb, 0xcf, 0xd3:
 		return skipBytes(b, off, 8)
-	case 0xc4, 0xd9: // bin8, str8
-		n, off, ok := length(b, off, 1)
-		if !ok {
-			return 0, false
+	case 0xc4, 0xc5, 0xc6, 0xd9, 0xda, 0xdb: // bin8/16/32, str8/16/32
+		size := 1 << (t - 0xc4) // 1, 2 or 4 length bytes
+		if t >= 0xd9 {
+			size = 1 << (t - 0xd9)
 		}
-		return skipBytes(b, off, n)
-	case 0xc5, 0xda: // bin16, str16
-		n, off, ok := length(b, off, 2)
-		if !ok {
-			return 0, false
-		}
-		return skipBytes(b, off, n)
-	case 0xc6, 0xdb: // bin32, str32
-		n, off, ok := length(b, off, 4)
+		n, off, ok := length(b, off, size)
 		if !ok {
 			return 0, false
 		}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/telemesh/telemesh/internal/testutil"
-	"github.com/telemesh/telemesh/protocol"
 	"github.com/telemesh/telemesh/router"
 )
 
@@ -23,13 +22,7 @@ import (
 // roles whose anonymous sessions (from loopback) are admins: they may call,
 // register, publish and subscribe to anything and ask for caller
 // disclosure.
-func Config(realm string) router.Config {
-	cfg := router.DefaultConfig()
-	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = "127.0.0.1:0", ""
-	cfg.Realms[0].Name = realm
-	cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
-	return cfg
-}
+func Config(realm string) router.Config { return router.LoopbackConfig(realm) }
 
 // Start runs a router of Config(realm) until the test ends. Its
 // WebSocketURL is the address to dial; LocalDialer gives in-process

@@ -450,11 +450,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // startRouter serves telemesh's router, as a deployment runs it, for
 // realm on a loopback port, anonymous sessions from loopback admins.
 func startRouter(realm string) (string, func(), error) {
-	cfg := router.DefaultConfig()
-	cfg.Listeners.WebSocket.Address, cfg.Listeners.RawSocket.Address = "127.0.0.1:0", ""
-	cfg.Realms[0].Name = realm
-	cfg.Realms[0].Auth.Anonymous = &router.AnonymousAuth{Role: protocol.RoleAdmin, LoopbackOnly: true}
-	srv, err := router.New(cfg, slog.New(slog.DiscardHandler))
+	srv, err := router.New(router.LoopbackConfig(realm), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return "", nil, err
 	}
