@@ -337,22 +337,52 @@ func TestCustomBuild(t *testing.T) {
 	if !deps[drv+"sim"] || deps[drv+"mqtt"] || deps["github.com/eclipse/paho.mqtt.golang"] {
 		t.Errorf("-tags custom,drivers.sim: sim linked %v, mqtt linked %v", deps[drv+"sim"], deps[drv+"mqtt"])
 	}
-	// A data node's own binary: the node command without the router, the
-	// hub, the bridge, the archiver and what they bring.
+	// A data node's own binary (make node-build): the node command and
+	// every driver, without the router, the hub, the bridge, the archiver
+	// and what they bring, nor the WAMP codec's generated fast paths and
+	// the CLI's man page writer, whose code a node would map for nothing.
+	tags := makeVar(t, "NODE_TAGS")
 	deps = map[string]bool{}
-	for _, p := range goList(t, "-tags", "custom,commands.node,drivers.sim", "-deps", "./cmd/telemesh") {
+	for _, p := range goList(t, "-tags", tags, "-deps", "./cmd/telemesh") {
 		deps[p.ImportPath] = true
 	}
 	const mod = "github.com/telemesh/telemesh/"
-	if !deps[mod+"datanodes"] {
-		t.Error("-tags custom,commands.node: the data node is not linked")
-	}
-	for _, heavy := range []string{mod + "router", mod + "hub", mod + "grafana-bridge/bridge", mod + "archive", mod + "tls/pki",
-		"github.com/jackc/pgx/v5", "github.com/prometheus/client_golang/prometheus"} {
-		if deps[heavy] {
-			t.Errorf("-tags custom,commands.node links %s", heavy)
+	for _, want := range []string{mod + "datanodes", drv + "sim", drv + "mqtt", drv + "file", drv + "exec", drv + "wampfeed"} {
+		if !deps[want] {
+			t.Errorf("-tags %s: %s is not linked", tags, want)
 		}
 	}
+	for _, heavy := range []string{mod + "router", mod + "hub", mod + "grafana-bridge/bridge", mod + "archive", mod + "tls/pki",
+		"github.com/jackc/pgx/v5", "github.com/prometheus/client_golang/prometheus",
+		"github.com/cpuguy83/go-md2man/v2/md2man", "github.com/russross/blackfriday/v2"} {
+		if deps[heavy] {
+			t.Errorf("-tags %s links %s", tags, heavy)
+		}
+	}
+	out, err := exec.Command("go", "list", "-tags", tags, "-f", "{{.GoFiles}}", "github.com/ugorji/go/codec").Output()
+	if err != nil {
+		t.Fatalf("go list the codec: %v", err)
+	}
+	if strings.Contains(string(out), ".fastpath.mono.generated.go") || strings.Contains(string(out), "base.fastpath.generated.go") {
+		t.Errorf("-tags %s builds the codec's generated fast paths: %s", tags, out)
+	}
+}
+
+// makeVar returns the value of a simple variable assignment (NAME := value)
+// in the Makefile, so a test checks the build make really runs.
+func makeVar(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, name+" :="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("Makefile sets no %s", name)
+	return ""
 }
 
 // TestVersionLdflags checks that the release builds stamp the one version

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/telemesh/telemesh/datanodes/driver"
 	"github.com/telemesh/telemesh/datanodes/store"
@@ -151,4 +152,24 @@ func BenchmarkGetDataBucketedOverLimit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkEncodeRawDay is the msgpack encoding of a raw day of one field
+// as one YIELD (the node's share of a raw answer). Run it with and
+// without -tags codec.notfastpath (make node-build) to see what the
+// codec's generated fast paths are worth to a node.
+func BenchmarkEncodeRawDay(b *testing.B) {
+	s := protocol.Series{Field: "x", Timeline: "x", Times: make([]int64, 86400), Values: protocol.Values{Type: protocol.TypeNumber, Nums: make([]float64, 86400)}}
+	for i := range s.Times {
+		s.Times[i] = int64(t0+float64(i)) * 1e9
+		s.Values.Nums[i] = float64(i%977) * 0.001
+	}
+	msg := &wamp.Yield{Request: 1, Options: wamp.Dict{"progress": true}, Arguments: wamp.List{protocol.EncodeResult([]protocol.Series{s}, nil)}}
+	var ser serialize.MessagePackSerializer
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ser.Serialize(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

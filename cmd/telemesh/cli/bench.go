@@ -51,9 +51,11 @@ queries in rotating order and reports each figure's ratio (telemesh/VM).`,
 		}, append(clientFlags(), memoryFlags()...)...),
 		Action: func(c *ucli.Context) error {
 			// The node's memory settings, so that its figures are a node's.
-			if err := applyMemory(c, logger(c)); err != nil {
+			stopRelease, err := applyMemory(c, logger(c))
+			if err != nil {
 				return err
 			}
+			defer stopRelease()
 			rc, n, err := clientConfig(c)
 			if err != nil {
 				return err

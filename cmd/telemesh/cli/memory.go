@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/telemesh/telemesh/internal/memrelease"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -30,20 +32,23 @@ func memoryFlags() []ucli.Flag {
 			Usage: "soft limit of the process's Go memory, written as GOMEMLIMIT (e.g. 64MiB, 1GiB; off for none): near it the garbage collector runs more often and returns freed memory to the OS; GOMEMLIMIT in the environment wins"},
 		&ucli.IntFlag{Name: "gogc", Value: defaultGOGC, EnvVars: []string{EnvPrefix + "GOGC"},
 			Usage: "garbage collection target, as GOGC: the heap grows by this percentage of what is live between collections (lower trades CPU for memory; -1 turns collection off below the memory limit); GOGC in the environment wins"},
+		&ucli.BoolFlag{Name: "memory-release", Value: true, EnvVars: []string{EnvPrefix + "MEMORY_RELEASE"},
+			Usage: "return the memory a burst of work (a large answer, a backfill) freed to the OS once the process has been quiet for 2s, rather than when the runtime gets to it (minutes later)"},
 	}
 }
 
 // applyMemory sets the runtime's memory limit and GC target from the
 // flags, each unless the environment set it (the runtime read GOMEMLIMIT
-// and GOGC at start).
-func applyMemory(c *ucli.Context, log *slog.Logger) error {
+// and GOGC at start), and starts returning memory after bursts
+// (--memory-release) until the returned stop is called.
+func applyMemory(c *ucli.Context, log *slog.Logger) (stop func(), err error) {
 	n, err := parseMemoryLimit(c.String("memory-limit"))
 	if err != nil {
-		return fmt.Errorf("--memory-limit: %w", err)
+		return nil, fmt.Errorf("--memory-limit: %w", err)
 	}
 	g := c.Int("gogc")
 	if g < -1 {
-		return fmt.Errorf("--gogc %d: want -1 (off) or a percentage", g)
+		return nil, fmt.Errorf("--gogc %d: want -1 (off) or a percentage", g)
 	}
 	limit, gogc := "GOMEMLIMIT="+os.Getenv("GOMEMLIMIT"), "GOGC="+os.Getenv("GOGC")
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
@@ -54,8 +59,18 @@ func applyMemory(c *ucli.Context, log *slog.Logger) error {
 		debug.SetGCPercent(g)
 		gogc = strconv.Itoa(g)
 	}
-	log.Info("memory settings", "memory_limit", limit, "gogc", gogc)
-	return nil
+	release := c.Bool("memory-release")
+	log.Info("memory settings", "memory_limit", limit, "gogc", gogc, "memory_release", release)
+	if !release {
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&memrelease.Releaser{}).Run(ctx)
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // parseMemoryLimit parses a size as GOMEMLIMIT writes it: an integer

@@ -41,9 +41,11 @@ node file). Flags given on the command line override the node file;
 		}, append(clientFlags(), memoryFlags()...)...),
 		Action: func(c *ucli.Context) error {
 			log := logger(c).With("component", "node")
-			if err := applyMemory(c, log); err != nil {
+			stopRelease, err := applyMemory(c, log)
+			if err != nil {
 				return err
 			}
+			defer stopRelease()
 			cfg, err := nodeConfig(c)
 			if err != nil {
 				return err

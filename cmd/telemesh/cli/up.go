@@ -56,9 +56,11 @@ func upCommand() *ucli.Command {
 
 func up(c *ucli.Context) error {
 	log := logger(c)
-	if err := applyMemory(c, log); err != nil {
+	stopRelease, err := applyMemory(c, log)
+	if err != nil {
 		return err
 	}
+	defer stopRelease()
 	n, err := names(c)
 	if err != nil {
 		return err
