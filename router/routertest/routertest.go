@@ -48,20 +48,25 @@ func newServer(t testing.TB, cfg router.Config) *router.Server {
 // NewRestartable until Stop or the end of the test. Start and Stop are
 // called from the test's goroutine.
 type Restartable struct {
-	t    testing.TB
-	cfg  router.Config
-	stop func() // nil while stopped
+	t   testing.TB
+	cfg router.Config
+	// mount adds handlers to each new server before it runs.
+	mount []func(*router.Server)
+	stop  func() // nil while stopped
 }
 
 // NewRestartable starts a router of cfg (Config, say) with its WebSocket
 // listener moved to a free loopback port that it keeps across restarts.
-func NewRestartable(t testing.TB, cfg router.Config) *Restartable {
+// Each mount is called on every instance before it runs, to serve more on
+// its HTTP listener (the dashboard, say) as the commands that run a router
+// do.
+func NewRestartable(t testing.TB, cfg router.Config, mount ...func(*router.Server)) *Restartable {
 	t.Helper()
 	cfg.Listeners.WebSocket.Address = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	if cfg.Listeners.WebSocket.Path == "" {
 		cfg.Listeners.WebSocket.Path = router.DefaultWSPath
 	}
-	r := &Restartable{t: t, cfg: cfg}
+	r := &Restartable{t: t, cfg: cfg, mount: mount}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -84,6 +89,9 @@ func (r *Restartable) Start() {
 	done := make(chan error, 1)
 	testutil.Eventually(r.t, 10*time.Second, "the router up", func() bool {
 		srv := newServer(r.t, r.cfg)
+		for _, m := range r.mount {
+			m(srv)
+		}
 		go func() { done <- srv.Run(ctx) }()
 		select {
 		case <-srv.Ready():
