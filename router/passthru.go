@@ -289,21 +289,66 @@ func skipArray(b []byte, off, n, depth int) (int, bool) {
 	return off, true
 }
 
+// skipMap skips a map of n entries at off. A map that names a key twice
+// is not taken: decoders disagree on which value wins, so the full
+// decoder reads it and the caller gets one key with one value, the same
+// for every serializer, rather than bytes each client reads its own way.
 func skipMap(b []byte, off, n, depth int) (int, bool) {
 	if n > (len(b)-off)/2 {
 		return 0, false
 	}
-	for range n {
+	// The keys seen, as spans of b; past smallMap entries, a set.
+	const smallMap = 16
+	var spans [smallMap][2]int
+	var seen map[string]struct{}
+	for i := range n {
 		if off >= len(b) || !isStr(b[off]) {
 			return 0, false
 		}
+		start := off
 		var ok bool
 		if off, ok = skipValue(b, off, depth+1); !ok {
 			return 0, false
+		}
+		key := strContent(b, start, off)
+		switch {
+		case i < smallMap:
+			for _, sp := range spans[:i] {
+				if string(b[sp[0]:sp[1]]) == string(key) {
+					return 0, false
+				}
+			}
+			spans[i] = [2]int{off - len(key), off}
+		default:
+			if seen == nil {
+				seen = make(map[string]struct{}, n)
+				for _, sp := range spans {
+					seen[string(b[sp[0]:sp[1]])] = struct{}{}
+				}
+			}
+			if _, dup := seen[string(key)]; dup {
+				return 0, false
+			}
+			seen[string(key)] = struct{}{}
 		}
 		if off, ok = skipValue(b, off, depth+1); !ok {
 			return 0, false
 		}
 	}
 	return off, true
+}
+
+// strContent returns the bytes of the string encoded in b[start:end],
+// without its header (fixstr, str8, str16 or str32).
+func strContent(b []byte, start, end int) []byte {
+	hdr := 1
+	switch b[start] {
+	case 0xd9:
+		hdr = 2
+	case 0xda:
+		hdr = 3
+	case 0xdb:
+		hdr = 5
+	}
+	return b[start+hdr : end]
 }

@@ -327,6 +327,69 @@ func TestPassthroughMalformedYield(t *testing.T) {
 	}
 }
 
+// TestPassthroughDuplicateKeys has a msgpack callee answer with maps that
+// name a key twice (in a small map, past the sixteenth entry of a large
+// one, and in two string forms): such bytes are not passed through, and
+// the caller gets one value per key, as the full decoder reads them.
+func TestPassthroughDuplicateKeys(t *testing.T) {
+	s := startServer(t, testConfig(t))
+	callee, proc := calleeSer(t, s, "msgpack")
+	caller := joinSer(t, s, "msgpack")
+	big := []byte{0xde, 0, 20}
+	for i := range 20 {
+		k := byte('a' + i)
+		if i == 18 {
+			k = 'd' // the fourth key again
+		}
+		big = append(big, 0xa1, k, byte(i))
+	}
+	cases := map[string]struct{ args, kw []byte }{
+		"small map":      {[]byte{0x91, 0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02}, nil},
+		"large map":      {append([]byte{0x91}, big...), nil},
+		"two str forms":  {[]byte{0x90}, []byte{0x82, 0xa1, 'k', 0x01, 0xd9, 1, 'k', 0x02}},
+		"nested in list": {[]byte{0x91, 0x91, 0x82, 0xa1, 'x', 0xc3, 0xa1, 'x', 0xc2}, nil},
+	}
+	req := wamp.ID(0)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			req++
+			y := yieldBytes(1, tc.args, tc.kw)
+			if _, ok := (&codec{ser: &serialize.MessagePackSerializer{}, passthru: true}).decodeYieldRaw(y); ok {
+				t.Fatal("the pass-through takes a map with a key twice")
+			}
+			full, err := (&codec{ser: &serialize.MessagePackSerializer{}}).decodeList(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: wamp.URI(proc)})
+			inv := callee.expect(wamp.INVOCATION).(*wamp.Invocation)
+			callee.sendBytes(yieldBytes(inv.Request, tc.args, tc.kw))
+			b, err := caller.recvBytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotArgs, gotKw := payloadOf(t, b)
+			for _, part := range [][]byte{gotArgs, gotKw} {
+				if part == nil {
+					continue
+				}
+				if end, ok := skipValue(part, 0, 0); !ok || end != len(part) {
+					t.Errorf("RESULT payload %x still names a key twice", part)
+				}
+			}
+			res, err := caller.codec.decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fy := full.(*wamp.Yield)
+			r := res.(*wamp.Result)
+			if !sameValues(r.Arguments, fy.Arguments) || len(fy.ArgumentsKw) > 0 && !sameValues(r.ArgumentsKw, fy.ArgumentsKw) {
+				t.Errorf("caller got %v %v, want the full decode's %v %v", r.Arguments, r.ArgumentsKw, fy.Arguments, fy.ArgumentsKw)
+			}
+		})
+	}
+}
+
 // TestPassthroughUndecodable checks the answer to a raw payload that
 // fails to decode where values are needed: a clear error, never a panic.
 func TestPassthroughUndecodable(t *testing.T) {
