@@ -138,6 +138,20 @@ func yieldBytes(req wamp.ID, args, kw []byte) []byte {
 	return append(append(b, args...), kw...)
 }
 
+// callRaw has caller call proc as request req and callee answer with a
+// YIELD of the given encoded payload; it returns the RESULT's bytes.
+func callRaw(t testing.TB, caller, callee *serPeer, proc string, req wamp.ID, args, kw []byte) []byte {
+	t.Helper()
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: wamp.URI(proc)})
+	inv := callee.expect(wamp.INVOCATION).(*wamp.Invocation)
+	callee.sendBytes(yieldBytes(inv.Request, args, kw))
+	b, err := caller.recvBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // payloadOf returns the encoded arguments and keyword arguments of a
 // msgpack RESULT.
 func payloadOf(t testing.TB, b []byte) (args, kw []byte) {
@@ -203,14 +217,7 @@ func TestPassthroughIdentical(t *testing.T) {
 	caller := joinSer(t, s, "msgpack")
 	args, kw := oddPayload()
 	for i, tc := range []struct{ args, kw []byte }{{args, kw}, {args, nil}, {[]byte{0x90}, kw}} {
-		caller.send(&wamp.Call{Request: wamp.ID(i + 1), Options: wamp.Dict{}, Procedure: wamp.URI(proc)})
-		inv := callee.expect(wamp.INVOCATION).(*wamp.Invocation)
-		callee.sendBytes(yieldBytes(inv.Request, tc.args, tc.kw))
-		b, err := caller.recvBytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		gotArgs, gotKw := payloadOf(t, b)
+		gotArgs, gotKw := payloadOf(t, callRaw(t, caller, callee, proc, wamp.ID(i+1), tc.args, tc.kw))
 		if string(gotArgs) != string(tc.args) || string(gotKw) != string(tc.kw) {
 			t.Errorf("case %d: RESULT payload\n%x %x\nwant\n%x %x", i, gotArgs, gotKw, tc.args, tc.kw)
 		}
@@ -361,13 +368,7 @@ func TestPassthroughDuplicateKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: wamp.URI(proc)})
-			inv := callee.expect(wamp.INVOCATION).(*wamp.Invocation)
-			callee.sendBytes(yieldBytes(inv.Request, tc.args, tc.kw))
-			b, err := caller.recvBytes()
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := callRaw(t, caller, callee, proc, req, tc.args, tc.kw)
 			gotArgs, gotKw := payloadOf(t, b)
 			for _, part := range [][]byte{gotArgs, gotKw} {
 				if part == nil {
