@@ -158,12 +158,12 @@ release:
 	@mkdir -p dist
 	@set -e; for t in $(RELEASE_TARGETS); do \
 	  name=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; rest=$${rest#*:}; arm=$${rest%%:*}; cc=$${rest#*:}; \
-	  echo "building dist/telemesh-linux-$$name (CC=$$cc, static)"; \
-	  CGO_ENABLED=1 GOOS=linux GOARCH=$$arch GOARM=$$arm CC=$$cc \
-	    $(GO) build -trimpath -tags $(RELEASE_TAGS) -ldflags "$(RELEASE_LDFLAGS)" -o dist/telemesh-linux-$$name ./cmd/telemesh; \
-	  echo "building dist/telemesh-node-linux-$$name (a data node's own build)"; \
-	  CGO_ENABLED=1 GOOS=linux GOARCH=$$arch GOARM=$$arm CC=$$cc \
-	    $(GO) build -trimpath -tags $(RELEASE_TAGS),$(NODE_TAGS) -ldflags "$(RELEASE_LDFLAGS)" -o dist/telemesh-node-linux-$$name ./cmd/telemesh; \
+	  for kind in telemesh:$(RELEASE_TAGS) telemesh-node:$(RELEASE_TAGS),$(NODE_TAGS); do \
+	    out=dist/$${kind%%:*}-linux-$$name; \
+	    echo "building $$out (CC=$$cc, static)"; \
+	    CGO_ENABLED=1 GOOS=linux GOARCH=$$arch GOARM=$$arm CC=$$cc \
+	      $(GO) build -trimpath -tags $${kind#*:} -ldflags "$(RELEASE_LDFLAGS)" -o $$out ./cmd/telemesh; \
+	  done; \
 	done
 	cd dist && sha256sum telemesh-linux-* telemesh-node-linux-* > SHA256SUMS
 	file dist/telemesh-linux-* dist/telemesh-node-linux-*

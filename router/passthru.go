@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 
@@ -297,9 +298,9 @@ func skipMap(b []byte, off, n, depth int) (int, bool) {
 	if n > (len(b)-off)/2 {
 		return 0, false
 	}
-	// The keys seen, as spans of b; past smallMap entries, a set.
+	// The keys seen (slices of b); past smallMap entries, a set.
 	const smallMap = 16
-	var spans [smallMap][2]int
+	var keys [smallMap][]byte
 	var seen map[string]struct{}
 	for i := range n {
 		if off >= len(b) || !isStr(b[off]) {
@@ -313,17 +314,17 @@ func skipMap(b []byte, off, n, depth int) (int, bool) {
 		key := strContent(b, start, off)
 		switch {
 		case i < smallMap:
-			for _, sp := range spans[:i] {
-				if string(b[sp[0]:sp[1]]) == string(key) {
+			for _, k := range keys[:i] {
+				if bytes.Equal(k, key) {
 					return 0, false
 				}
 			}
-			spans[i] = [2]int{off - len(key), off}
+			keys[i] = key
 		default:
 			if seen == nil {
 				seen = make(map[string]struct{}, n)
-				for _, sp := range spans {
-					seen[string(b[sp[0]:sp[1]])] = struct{}{}
+				for _, k := range keys {
+					seen[string(k)] = struct{}{}
 				}
 			}
 			if _, dup := seen[string(key)]; dup {

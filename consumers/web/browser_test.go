@@ -150,7 +150,7 @@ func TestBrowser(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(here, "e2e", "dashboard.mjs"))
 	cmd.Env = append(os.Environ(),
-		"TELEMESH_URL="+strings.Replace(strings.TrimSuffix(s.URL(), router.DefaultWSPath), "ws://", "http://", 1)+"/",
+		"TELEMESH_URL=http://"+s.Addr()+"/",
 		"TELEMESH_CHROMIUM="+chromium,
 		"TELEMESH_ARTIFACTS_DIR="+art,
 		"TELEMESH_PROFILE_DIR="+t.TempDir(),

@@ -72,9 +72,13 @@ func NewRestartable(t testing.TB, cfg router.Config, mount ...func(*router.Serve
 	return r
 }
 
+// Addr is the router's WebSocket (and HTTP) listener address, the same
+// across restarts.
+func (r *Restartable) Addr() string { return r.cfg.Listeners.WebSocket.Address }
+
 // URL is the router's ws:// URL, the same across restarts.
 func (r *Restartable) URL() string {
-	return "ws://" + r.cfg.Listeners.WebSocket.Address + r.cfg.Listeners.WebSocket.Path
+	return "ws://" + r.Addr() + r.cfg.Listeners.WebSocket.Path
 }
 
 // Start runs the router again after Stop, once its address is free (the
